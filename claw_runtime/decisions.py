@@ -1,0 +1,69 @@
+"""What hooks may answer: the values ``pre_tool_use`` and friends return.
+
+A hook returns ``None`` to have no opinion. When several plugins answer, the
+runtime combines them the way Claude Code combines command hooks: the most
+restrictive decision wins (deny > ask > allow), input rewrites apply in hook
+order, added context is concatenated.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeAlias
+
+import attrs
+
+from claw_runtime.models import ToolResultBlock
+
+__all__ = [
+    "PermissionDecision",
+    "PostToolUseOutcome",
+    "PreToolUseDecision",
+    "PromptDecision",
+    "ToolCall",
+]
+
+PermissionDecision: TypeAlias = Literal["allow", "deny", "ask"]
+
+
+@attrs.frozen(kw_only=True)
+class ToolCall:
+    """A tool call the model asked for, as hooks see it."""
+
+    tool_use_id: str
+    name: str
+    input: dict[str, Any]
+    read_only: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class PreToolUseDecision:
+    """A ``pre_tool_use`` answer.
+
+    Attributes:
+        decision: ``allow`` skips the permission prompt, ``deny`` blocks the call
+            (``reason`` is shown to the model), ``ask`` forces a prompt; ``None``
+            leaves the decision to others.
+        reason: why, for the model (on deny) or the user (on ask).
+        updated_input: replaces the tool's input before it runs.
+    """
+
+    decision: PermissionDecision | None = None
+    reason: str = ""
+    updated_input: dict[str, Any] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PostToolUseOutcome:
+    """A ``post_tool_use`` answer: add context for the model, or replace the result."""
+
+    additional_context: str = ""
+    replace_result: ToolResultBlock | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PromptDecision:
+    """A ``user_prompt_submit`` answer: block the prompt, or add context to it."""
+
+    block: bool = False
+    reason: str = ""
+    additional_context: str = ""

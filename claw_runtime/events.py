@@ -1,0 +1,175 @@
+"""Typed events: what happened in the runtime, for renderers, loggers and plugins.
+
+Each event is a frozen attrs class with a ``type`` tag (a ClassVar, so it costs
+nothing per instance); ``claw_runtime.serde`` turns events into the tagged JSON
+objects ``--output-format stream-json`` prints, one per line. Events are facts
+about the past: subscribers read them, nobody answers them (hooks are for that).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import attrs
+
+from claw_runtime.models import Message, StopReason, TaskState, ToolResultBlock, Usage
+
+__all__ = [
+    "EVENT_TYPES",
+    "Event",
+    "EventsDropped",
+    "ModelRetry",
+    "PluginFailed",
+    "SessionEnded",
+    "SessionStarted",
+    "TaskStateChanged",
+    "TextDelta",
+    "ThinkingDelta",
+    "ToolCallFinished",
+    "ToolCallStarted",
+    "TurnFinished",
+    "TurnStarted",
+]
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """Base class of every event; ``type`` names it on the wire."""
+
+    type: ClassVar[str] = "event"
+
+
+@attrs.frozen(kw_only=True)
+class TaskStateChanged(Event):
+    """A scheduled task moved from one state to another."""
+
+    type: ClassVar[str] = "task_state"
+    task_id: int
+    name: str
+    parent_id: int | None
+    old: TaskState
+    new: TaskState
+    error: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class EventsDropped(Event):
+    """A slow subscriber missed ``count`` events; delivered to that subscriber only."""
+
+    type: ClassVar[str] = "events_dropped"
+    count: int
+
+
+@attrs.frozen(kw_only=True)
+class PluginFailed(Event):
+    """A plugin raised or failed to load and has been disabled."""
+
+    type: ClassVar[str] = "plugin_failed"
+    plugin: str
+    hook: str | None
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class SessionStarted(Event):
+    type: ClassVar[str] = "session_started"
+    session_id: str
+    cwd: str
+    model: str
+    provider: str
+    tools: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class SessionEnded(Event):
+    type: ClassVar[str] = "session_ended"
+    session_id: str
+    stop_reason: str
+    num_turns: int
+    usage: Usage
+    total_cost_usd: float
+    is_error: bool
+    result: str
+
+
+@attrs.frozen(kw_only=True)
+class TurnStarted(Event):
+    """A request to the model is about to be sent (``turn`` counts from 1)."""
+
+    type: ClassVar[str] = "turn_started"
+    turn: int
+
+
+@attrs.frozen(kw_only=True)
+class TextDelta(Event):
+    """A piece of the model's visible answer, as it streams."""
+
+    type: ClassVar[str] = "text_delta"
+    turn: int
+    text: str
+
+
+@attrs.frozen(kw_only=True)
+class ThinkingDelta(Event):
+    """A piece of the model's extended thinking, as it streams."""
+
+    type: ClassVar[str] = "thinking_delta"
+    turn: int
+    text: str
+
+
+@attrs.frozen(kw_only=True)
+class ModelRetry(Event):
+    """An attempt failed and will be retried; anything streamed from it is void."""
+
+    type: ClassVar[str] = "model_retry"
+    turn: int
+    attempt: int
+    reason: str
+    delay_s: float
+
+
+@attrs.frozen(kw_only=True)
+class TurnFinished(Event):
+    """The model finished one response; ``message`` is the complete assistant message."""
+
+    type: ClassVar[str] = "turn_finished"
+    turn: int
+    message: Message
+    stop_reason: StopReason | None
+    usage: Usage
+    cost_usd: float
+
+
+@attrs.frozen(kw_only=True)
+class ToolCallStarted(Event):
+    type: ClassVar[str] = "tool_call_started"
+    tool_use_id: str
+    name: str
+    input: dict[str, Any]
+
+
+@attrs.frozen(kw_only=True)
+class ToolCallFinished(Event):
+    type: ClassVar[str] = "tool_call_finished"
+    tool_use_id: str
+    name: str
+    result: ToolResultBlock
+    duration_ms: float
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    TaskStateChanged,
+    EventsDropped,
+    PluginFailed,
+    SessionStarted,
+    SessionEnded,
+    TurnStarted,
+    TextDelta,
+    ThinkingDelta,
+    ModelRetry,
+    TurnFinished,
+    ToolCallStarted,
+    ToolCallFinished,
+)
+"""The built-in event classes; serde tags them by their ``type``."""

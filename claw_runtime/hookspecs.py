@@ -1,0 +1,167 @@
+"""The plugin contract. These docstrings are the reference documentation.
+
+A plugin is any module or object with functions marked ``@hookimpl`` whose names
+match the specs below. It is discovered through the ``claw`` entry-point group::
+
+    [project.entry-points.claw]
+    word_count = "claw_word_count"
+
+Rules that hold for every hook:
+
+* An implementation may take any subset of the spec's arguments, by name.
+* An implementation may be ``async def``; the runtime awaits it. Hooks are
+  called in pluggy's order (``tryfirst``/``trylast``, then last registered first).
+* An implementation that raises is reported (plugin, hook, reason) and its
+  plugin disabled for the rest of the run; the other plugins still run.
+* ``wrapper``/``hookwrapper`` implementations are not supported: claw calls
+  each implementation itself so that one plugin's failure cannot stop another's.
+
+Registration hooks take a ``register`` callback instead of returning lists: the
+runtime decides what a duplicate name means and which plugin registered what.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pluggy
+
+from claw_runtime.commands import Command
+from claw_runtime.context import ContextProcessor, PromptContext
+from claw_runtime.decisions import (
+    PostToolUseOutcome,
+    PreToolUseDecision,
+    PromptDecision,
+    ToolCall,
+)
+from claw_runtime.events import Event
+from claw_runtime.models import ToolResultBlock
+from claw_runtime.providers.base import ProviderFactory
+from claw_runtime.tooling import SessionState, Tool
+
+PROJECT_NAME = "claw"
+"""pluggy project name and entry-point group."""
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+MaybeAwaitable = Any  # an implementation may return a value or an awaitable of it
+
+
+# ----------------------------------------------------------------- registration
+
+
+@hookspec
+def register_tools(register: Callable[[Tool | Callable[..., Awaitable[Any]]], None]) -> None:
+    """Register tools the model may call.
+
+    Call ``register(t)`` once per tool, with a :class:`~claw_runtime.Tool` (made by
+    ``@tool``) or a plain async function (wrapped with ``@tool`` defaults, so it
+    is treated as *not* read-only). A name already registered by another plugin
+    is reported as a conflict and the second registration ignored.
+    """
+
+
+@hookspec
+def register_commands(register: Callable[[Command], None]) -> None:
+    """Register slash commands (``/name args``) with ``register(Command(...))``."""
+
+
+@hookspec
+def register_context_processors(register: Callable[[ContextProcessor], None]) -> None:
+    """Register steps that build the system prompt and messages before each model call.
+
+    Processors run in ascending ``order`` and mutate a
+    :class:`~claw_runtime.context.PromptContext`.
+    """
+
+
+@hookspec
+def register_providers(register: Callable[[ProviderFactory], None]) -> None:
+    """Register model providers by name (``anthropic``, ``openai``, ...).
+
+    ``--provider NAME`` and the ``provider`` setting pick one.
+    """
+
+
+# ------------------------------------------------------------------ tool calls
+
+
+@hookspec
+def pre_tool_use(call: ToolCall, session: SessionState) -> MaybeAwaitable:
+    """Inspect a tool call before it runs; return a :class:`PreToolUseDecision` or None.
+
+    ``deny`` blocks the call and its ``reason`` goes to the model as the tool
+    result; ``ask`` forces a permission prompt; ``allow`` skips it;
+    ``updated_input`` replaces the input (it is validated again). When plugins
+    disagree the most restrictive decision wins: deny > ask > allow.
+    """
+
+
+@hookspec
+def post_tool_use(call: ToolCall, result: ToolResultBlock, session: SessionState) -> MaybeAwaitable:
+    """See a tool's result before the model does; return a :class:`PostToolUseOutcome` or None.
+
+    ``replace_result`` substitutes the result; ``additional_context`` is appended
+    to it for the model.
+    """
+
+
+# --------------------------------------------------------------------- prompts
+
+
+@hookspec
+def user_prompt_submit(prompt: str, session: SessionState) -> MaybeAwaitable:
+    """See a user prompt before the model does; return a :class:`PromptDecision` or None.
+
+    ``block=True`` stops the prompt (``reason`` is shown to the user);
+    ``additional_context`` is added after the prompt.
+    """
+
+
+@hookspec
+def pre_compact(context: PromptContext, trigger: str) -> MaybeAwaitable:
+    """Called before the conversation is compacted (``trigger``: ``manual`` or ``auto``)."""
+
+
+# -------------------------------------------------------------------- lifecycle
+
+
+@hookspec
+def session_start(session: SessionState, source: str) -> MaybeAwaitable:
+    """A session started (``source``: ``startup``, ``resume`` or ``clear``)."""
+
+
+@hookspec
+def session_end(session: SessionState, reason: str) -> MaybeAwaitable:
+    """A session ended (``reason``: ``end_turn``, ``max_turns``, ``cancelled``, ``error``...)."""
+
+
+@hookspec
+def stop(session: SessionState) -> MaybeAwaitable:
+    """The model finished answering (no more tool calls). Return a str to make it go on.
+
+    A non-empty string is sent back to the model as a user message, so a
+    plugin can insist ("the tests still fail"); the runtime bounds how often.
+    """
+
+
+@hookspec
+def subagent_stop(session: SessionState, agent: str, result: str) -> MaybeAwaitable:
+    """A sub-agent finished; ``result`` is its final answer."""
+
+
+@hookspec
+def notification(session: SessionState, message: str) -> MaybeAwaitable:
+    """The runtime wants the user's attention (a permission prompt, an idle wait)."""
+
+
+@hookspec
+def on_event(event: Event) -> MaybeAwaitable:
+    """Observe every runtime event (see ``claw_runtime.events``).
+
+    Delivered from a bus subscriber with the drop-with-notice policy: a slow
+    implementation never stalls the runtime, and it sees an ``EventsDropped``
+    event if it fell behind. Return values are ignored.
+    """

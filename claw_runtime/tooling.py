@@ -1,0 +1,520 @@
+"""Tools: the ``@tool`` decorator, the ``Tool`` object, and the context a tool runs in.
+
+A tool is an async function with typed parameters. The decorator reads the
+signature once, at import time, and derives three things from it:
+
+* the JSON schema the model is shown (``Tool.spec``),
+* an attrs class that cattrs validates the model's input against, strictly
+  (no ``"5"`` for an int, no unknown keys), so a bad input becomes a message the
+  model can act on instead of a traceback,
+* which parameter, if any, receives the :class:`ToolContext`.
+
+Parameter names that are not Python identifiers (Grep's ``-A``) and
+descriptions come from ``Annotated[..., Param(...)]``::
+
+    @tool(read_only=True)
+    async def grep(
+        pattern: str,
+        after: Annotated[int | None, Param("-A", "Lines of context after a match")] = None,
+    ) -> str: ...
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import re
+import types
+import typing
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, TypeAlias, Union, get_args, get_origin
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from claw_runtime.errors import ToolError, ToolInputError
+from claw_runtime.models import ImageBlock, TextBlock, ToolResultBlock, ToolSpec
+
+if typing.TYPE_CHECKING:
+    import httpx
+
+    from claw_runtime.events import Event
+    from claw_runtime.scheduler import Scheduler, TaskHandle
+
+__all__ = [
+    "DEFAULT_MAX_OUTPUT_CHARS",
+    "FileStamp",
+    "Param",
+    "SessionState",
+    "Todo",
+    "Tool",
+    "ToolContext",
+    "ToolOutput",
+    "tool",
+]
+
+DEFAULT_MAX_OUTPUT_CHARS = 50_000
+"""Results longer than this are cut, with a notice, before the model sees them."""
+
+ToolOutput: TypeAlias = str | ToolResultBlock | TextBlock | ImageBlock | Sequence[TextBlock | ImageBlock]
+"""What a tool function may return; ``Tool.invoke`` turns it into a ``ToolResultBlock``."""
+
+
+@attrs.frozen
+class Param:
+    """Metadata for one tool parameter, used inside ``Annotated``.
+
+    Args:
+        name: the name the model uses, when it differs from the Python name.
+        description: shown to the model in the schema.
+    """
+
+    name: str | None = None
+    description: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class FileStamp:
+    """What a file looked like when a tool last read it (for stale-write checks)."""
+
+    mtime_ns: int
+    size: int
+
+
+@attrs.define(kw_only=True)
+class Todo:
+    """One item of the session's todo list (Claude Code's TodoWrite shape)."""
+
+    content: str
+    status: Literal["pending", "in_progress", "completed"]
+    activeForm: str  # noqa: N815 - the wire name models are trained on
+
+
+@attrs.define(eq=False, kw_only=True)
+class SessionState:
+    """State that lives as long as a session and that tools share.
+
+    ``cwd`` is where Bash runs next (it persists between calls); ``file_reads``
+    remembers what Read saw, so Write and Edit can refuse to clobber a file
+    that changed on disk since. ``extras`` is for plugins: key it by your
+    plugin's name.
+    """
+
+    session_id: str
+    cwd: Path
+    workspace_roots: list[Path] = attrs.field(factory=list)
+    file_reads: dict[Path, FileStamp] = attrs.field(factory=dict)
+    todos: list[Todo] = attrs.field(factory=list)
+    extras: dict[str, Any] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.workspace_roots:
+            self.workspace_roots.append(self.cwd)
+
+
+async def _discard_event(event: Event) -> None:
+    return None
+
+
+@attrs.define(eq=False, kw_only=True)
+class ToolContext:
+    """Everything a running tool may use besides its input.
+
+    A tool asks for it by annotating one parameter with ``ToolContext``; that
+    parameter is not part of the schema the model sees.
+    """
+
+    session: SessionState
+    tool_use_id: str = ""
+    http: httpx.AsyncClient | None = None
+    scheduler: Scheduler | None = None
+    parent_task: TaskHandle[Any] | None = None
+    publish: Callable[[Event], Awaitable[None]] = _discard_event
+
+    @property
+    def cwd(self) -> Path:
+        return self.session.cwd
+
+    def resolve(self, path: str) -> Path:
+        """A path from the model, made absolute against the session's cwd."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.session.cwd / p
+
+    def spawn_background(
+        self, fn: Callable[..., Awaitable[Any]], *args: Any, name: str
+    ) -> TaskHandle[Any]:
+        """Run ``fn`` beyond this tool call, for as long as the session lives.
+
+        Background work is a scheduler task under the session, so ending the
+        session cancels it; a tool never holds a nursery of its own past return.
+        """
+        if self.scheduler is None:
+            raise ToolError("background work needs a running session")
+        return self.scheduler.spawn(fn, *args, name=name, parent=self.parent_task)
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def _unwrap_annotated(hint: Any) -> tuple[Any, Param]:
+    if get_origin(hint) is typing.Annotated:
+        base, *extras = get_args(hint)
+        for extra in extras:
+            if isinstance(extra, Param):
+                return base, extra
+        return base, Param()
+    return hint, Param()
+
+
+def _is_optional(hint: Any) -> tuple[bool, Any]:
+    if get_origin(hint) in (Union, types.UnionType):
+        args = [a for a in get_args(hint) if a is not type(None)]
+        if len(args) < len(get_args(hint)):
+            rest = args[0] if len(args) == 1 else Union[tuple(args)]  # noqa: UP007
+            return True, rest
+    return False, hint
+
+
+def json_schema_for(hint: Any) -> dict[str, Any]:
+    """The JSON schema for a Python type hint (the subset tools use)."""
+    hint, param = _unwrap_annotated(hint)
+    schema = _schema_for_bare(hint)
+    if param.description:
+        schema = {**schema, "description": param.description}
+    return schema
+
+
+def _schema_for_bare(hint: Any) -> dict[str, Any]:
+    optional, inner = _is_optional(hint)
+    if optional:
+        return json_schema_for(inner)
+    origin = get_origin(hint)
+    if hint is Any:
+        return {}
+    if hint is str or hint is Path:
+        return {"type": "string"}
+    if hint is bool:
+        return {"type": "boolean"}
+    if hint is int:
+        return {"type": "integer"}
+    if hint is float:
+        return {"type": "number"}
+    if origin is Literal:
+        values = list(get_args(hint))
+        kinds = {type(v) for v in values}
+        schema: dict[str, Any] = {"enum": values}
+        if kinds == {str}:
+            schema["type"] = "string"
+        elif kinds <= {int}:
+            schema["type"] = "integer"
+        return schema
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return {"enum": [m.value for m in hint]}
+    if origin in (list, tuple, Sequence, set, frozenset) or hint in (list, tuple):
+        args = get_args(hint)
+        item = args[0] if args else Any
+        return {"type": "array", "items": json_schema_for(item)}
+    if origin in (dict, Mapping) or hint is dict:
+        args = get_args(hint)
+        value = args[1] if len(args) == 2 else Any
+        return {"type": "object", "additionalProperties": json_schema_for(value)}
+    if origin in (Union, types.UnionType):
+        return {"anyOf": [json_schema_for(a) for a in get_args(hint)]}
+    if attrs.has(hint):
+        return _object_schema_for_attrs(hint)
+    raise TypeError(f"cannot derive a JSON schema for {hint!r}")
+
+
+def _object_schema_for_attrs(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for field in attrs.fields(cls):
+        hint = hints.get(field.name, field.type)
+        base, param = _unwrap_annotated(hint)
+        param = field.metadata.get("param", param)
+        wire = param.name or field.name
+        schema = json_schema_for(base)
+        if param.description:
+            schema = {**schema, "description": param.description}
+        properties[wire] = schema
+        if field.default is attrs.NOTHING:
+            required.append(wire)
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    if required:
+        schema["required"] = required
+    return schema
+
+
+_ARGS_SECTION = re.compile(r"^\s*(Args|Arguments|Parameters):\s*$", re.MULTILINE)
+
+
+def _split_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    """Split a Google-style docstring into its description and ``Args:`` entries."""
+    doc = inspect.cleandoc(doc)
+    match = _ARGS_SECTION.search(doc)
+    if not match:
+        return doc.strip(), {}
+    description = doc[: match.start()].strip()
+    params: dict[str, str] = {}
+    current: str | None = None
+    for line in doc[match.end() :].splitlines():
+        if line and not line.startswith(" "):
+            break  # next section (Returns:, Raises:, ...)
+        entry = re.match(r"^\s{2,8}([\w-]+)(?:\s*\([^)]*\))?:\s*(.*)$", line)
+        if entry:
+            current = entry.group(1)
+            params[current] = entry.group(2).strip()
+        elif current and line.strip():
+            params[current] += " " + line.strip()
+    return description, params
+
+
+# ------------------------------------------------------------------ validation
+
+
+def _strict_converter() -> cattrs.Converter:
+    """A converter that refuses what a lenient one would coerce.
+
+    cattrs by default calls ``int("5")`` and ``bool("false")``; a model that
+    sends the wrong type should be told so, not silently get ``True``.
+    """
+    conv = cattrs.Converter(forbid_extra_keys=True)
+
+    def strict(kind: type, name: str) -> Callable[[Any, Any], Any]:
+        def structure(value: Any, _: Any) -> Any:
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                return float(value)
+            if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+                raise TypeError(f"expected {name}, got {type(value).__name__} {value!r}")
+            return value
+
+        return structure
+
+    conv.register_structure_hook(str, strict(str, "a string"))
+    conv.register_structure_hook(int, strict(int, "an integer"))
+    conv.register_structure_hook(float, strict(float, "a number"))
+    conv.register_structure_hook(bool, strict(bool, "a boolean (true or false)"))
+    return conv
+
+
+_CONVERTER = _strict_converter()
+
+
+def _describe_problem(exc: BaseException, expected: type | None) -> str:
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return f"unknown field(s) {', '.join(sorted(exc.extra_fields))}"
+    if isinstance(exc, TypeError | ValueError):
+        return str(exc)
+    return f"invalid value ({exc})"
+
+
+def _format_input_errors(tool_name: str, exc: Exception, input_class: type) -> str:
+    if isinstance(exc, cattrs.BaseValidationError):
+        problems = cattrs.transform_error(exc, path="input", format_exception=_describe_problem)
+    else:
+        problems = [str(exc)]
+    for field in attrs.fields(input_class):  # report the names the model used
+        wire = field.metadata["param"].name
+        if wire != field.name:
+            problems = [p.replace(f"@ input.{field.name}", f"@ input.{wire}") for p in problems]
+    return f"Invalid input for tool {tool_name}: " + "; ".join(problems)
+
+
+# ------------------------------------------------------------------------- Tool
+
+
+@attrs.define(eq=False, kw_only=True)
+class Tool:
+    """A named, validated, awaitable capability the model can call.
+
+    Build one with :func:`tool`; call :meth:`invoke` with the model's raw input.
+    Calling the object directly calls the wrapped function (handy in tests).
+    """
+
+    name: str
+    description: str
+    read_only: bool
+    function: Callable[..., Awaitable[ToolOutput]]
+    input_schema: dict[str, Any]
+    input_class: type
+    context_param: str | None = None
+    max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS
+    plugin: str | None = None
+
+    @property
+    def spec(self) -> ToolSpec:
+        return ToolSpec(name=self.name, description=self.description, input_schema=self.input_schema)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Awaitable[ToolOutput]:
+        return self.function(*args, **kwargs)
+
+    def validate(self, raw_input: Mapping[str, Any]) -> dict[str, Any]:
+        """The model's input as Python keyword arguments, or ToolInputError."""
+        if not isinstance(raw_input, Mapping):
+            raise ToolInputError(
+                f"Invalid input for tool {self.name}: expected a JSON object, "
+                f"got {type(raw_input).__name__}"
+            )
+        try:
+            value = _CONVERTER.structure(dict(raw_input), self.input_class)
+        except Exception as exc:  # cattrs raises several kinds; all mean bad input
+            raise ToolInputError(_format_input_errors(self.name, exc, self.input_class)) from exc
+        return {f.name: getattr(value, f.name) for f in attrs.fields(self.input_class)}
+
+    async def invoke(self, raw_input: Mapping[str, Any], ctx: ToolContext) -> ToolResultBlock:
+        """Validate, run and normalise: always a ``ToolResultBlock``, never a traceback.
+
+        ``trio.Cancelled`` (a BaseException) passes through untouched; the loop
+        turns it into an "aborted" result.
+        """
+        try:
+            kwargs = self.validate(raw_input)
+            if self.context_param:
+                kwargs[self.context_param] = ctx
+            output = await self.function(**kwargs)
+        except ToolError as exc:
+            return _error_result(ctx.tool_use_id, str(exc))
+        except Exception as exc:
+            return _error_result(
+                ctx.tool_use_id,
+                f"Tool {self.name} crashed: {type(exc).__name__}: {exc}",
+            )
+        return _normalise(ctx.tool_use_id, output, self.max_output_chars)
+
+
+def _error_result(tool_use_id: str, message: str) -> ToolResultBlock:
+    return ToolResultBlock(
+        tool_use_id=tool_use_id, content=(TextBlock(text=message),), is_error=True
+    )
+
+
+def truncate_text(text: str, limit: int) -> str:
+    """Cut ``text`` to ``limit`` characters with a notice saying how much was dropped."""
+    if len(text) <= limit:
+        return text
+    dropped = len(text) - limit
+    return f"{text[:limit]}\n\n[output truncated: {dropped} more characters not shown]"
+
+
+def _normalise(tool_use_id: str, output: ToolOutput, limit: int) -> ToolResultBlock:
+    if isinstance(output, ToolResultBlock):
+        blocks: tuple[TextBlock | ImageBlock, ...] = output.content
+        is_error = output.is_error
+    elif isinstance(output, str):
+        blocks, is_error = (TextBlock(text=output),), False
+    elif isinstance(output, TextBlock | ImageBlock):
+        blocks, is_error = (output,), False
+    else:
+        blocks, is_error = tuple(output), False
+    blocks = tuple(
+        TextBlock(text=truncate_text(b.text, limit)) if isinstance(b, TextBlock) else b
+        for b in blocks
+    )
+    return ToolResultBlock(tool_use_id=tool_use_id, content=blocks, is_error=is_error)
+
+
+def _is_context_hint(hint: Any) -> bool:
+    return hint is ToolContext or hint == "ToolContext"
+
+
+def _build_tool(
+    fn: Callable[..., Awaitable[ToolOutput]],
+    *,
+    name: str | None,
+    description: str | None,
+    read_only: bool,
+    max_output_chars: int,
+) -> Tool:
+    if not inspect.iscoroutinefunction(fn):
+        raise TypeError(f"@tool needs an async function; {fn.__qualname__} is not")
+    doc_description, doc_params = _split_docstring(fn.__doc__ or "")
+    hints = typing.get_type_hints(fn, include_extras=True)
+    signature = inspect.signature(fn)
+    context_param: str | None = None
+    attribs: dict[str, Any] = {}
+    renames: dict[str, Any] = {}
+    for pname, parameter in signature.parameters.items():
+        hint = hints.get(pname, Any)
+        if _is_context_hint(hint):
+            context_param = pname
+            continue
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            raise TypeError(f"@tool does not support *args/**kwargs ({fn.__qualname__})")
+        base, param = _unwrap_annotated(hint)
+        wire = param.name or pname
+        desc = param.description or doc_params.get(wire) or doc_params.get(pname)
+        default = attrs.NOTHING if parameter.default is parameter.empty else parameter.default
+        attribs[pname] = attrs.field(
+            default=default, type=base, metadata={"param": Param(name=wire, description=desc)}
+        )
+        if wire != pname:
+            renames[pname] = override(rename=wire)
+    input_class = attrs.make_class(f"{fn.__name__}_input", attribs, frozen=True, kw_only=True)
+    _CONVERTER.register_structure_hook(
+        input_class,
+        make_dict_structure_fn(input_class, _CONVERTER, _cattrs_forbid_extra_keys=True, **renames),
+    )
+    return Tool(
+        name=name or fn.__name__,
+        description=description or doc_description or fn.__name__,
+        read_only=read_only,
+        function=fn,
+        input_schema=_object_schema_for_attrs(input_class),
+        input_class=input_class,
+        context_param=context_param,
+        max_output_chars=max_output_chars,
+    )
+
+
+@typing.overload
+def tool(fn: Callable[..., Awaitable[ToolOutput]], /) -> Tool: ...
+
+
+@typing.overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    read_only: bool = False,
+    max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+) -> Callable[[Callable[..., Awaitable[ToolOutput]]], Tool]: ...
+
+
+def tool(
+    fn: Callable[..., Awaitable[ToolOutput]] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    read_only: bool = False,
+    max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+) -> Tool | Callable[[Callable[..., Awaitable[ToolOutput]]], Tool]:
+    """Turn an async function into a :class:`Tool`.
+
+    Args:
+        name: the tool's name as the model sees it (default: the function's name).
+        description: what the model is told (default: the docstring before ``Args:``).
+        read_only: True if the tool never changes anything; the agent loop runs
+            read-only calls from one model message concurrently.
+        max_output_chars: longer text results are cut with a notice.
+    """
+
+    def decorate(f: Callable[..., Awaitable[ToolOutput]]) -> Tool:
+        return _build_tool(
+            f,
+            name=name,
+            description=description,
+            read_only=read_only,
+            max_output_chars=max_output_chars,
+        )
+
+    return decorate(fn) if fn is not None else decorate
