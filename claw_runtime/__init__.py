@@ -1,1 +1,119 @@
-"""claw-runtime."""
+"""claw-runtime: an async, plugin-driven agent harness.
+
+The public API, for plugin authors and embedders::
+
+    from claw_runtime import hookimpl, tool, ToolContext
+
+Names are imported lazily (PEP 562), so ``claw --version`` stays fast: nothing
+heavy is imported until a name is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from claw_runtime._version import __version__
+
+if TYPE_CHECKING:
+    from claw_runtime.bus import EventBus, Subscription
+    from claw_runtime.commands import Command, CommandResult
+    from claw_runtime.context import ContextProcessor, PromptContext
+    from claw_runtime.decisions import (
+        PostToolUseOutcome,
+        PreToolUseDecision,
+        PromptDecision,
+        ToolCall,
+    )
+    from claw_runtime.errors import (
+        ClawError,
+        ConfigError,
+        PluginError,
+        ProviderError,
+        TaskCancelled,
+        TaskFailed,
+        TaskTimedOut,
+        ToolError,
+        ToolInputError,
+    )
+    from claw_runtime.hookspecs import hookimpl, hookspec
+    from claw_runtime.loop import Agent, AgentOptions, RunResult
+    from claw_runtime.models import (
+        ImageBlock,
+        Message,
+        TaskState,
+        TextBlock,
+        ThinkingBlock,
+        ToolResultBlock,
+        ToolSpec,
+        ToolUseBlock,
+        Usage,
+    )
+    from claw_runtime.providers.base import ModelRequest, Provider, ProviderFactory
+    from claw_runtime.runtime import Runtime, open_runtime
+    from claw_runtime.scheduler import Scheduler, TaskHandle, open_scheduler
+    from claw_runtime.tooling import Param, SessionState, Tool, ToolContext, tool
+
+_EXPORTS: dict[str, str] = {
+    "Agent": "claw_runtime.loop",
+    "AgentOptions": "claw_runtime.loop",
+    "ClawError": "claw_runtime.errors",
+    "Command": "claw_runtime.commands",
+    "CommandResult": "claw_runtime.commands",
+    "ConfigError": "claw_runtime.errors",
+    "ContextProcessor": "claw_runtime.context",
+    "EventBus": "claw_runtime.bus",
+    "ImageBlock": "claw_runtime.models",
+    "Message": "claw_runtime.models",
+    "ModelRequest": "claw_runtime.providers.base",
+    "Param": "claw_runtime.tooling",
+    "PluginError": "claw_runtime.errors",
+    "PostToolUseOutcome": "claw_runtime.decisions",
+    "PreToolUseDecision": "claw_runtime.decisions",
+    "PromptContext": "claw_runtime.context",
+    "PromptDecision": "claw_runtime.decisions",
+    "Provider": "claw_runtime.providers.base",
+    "ProviderError": "claw_runtime.errors",
+    "ProviderFactory": "claw_runtime.providers.base",
+    "RunResult": "claw_runtime.loop",
+    "Runtime": "claw_runtime.runtime",
+    "Scheduler": "claw_runtime.scheduler",
+    "SessionState": "claw_runtime.tooling",
+    "Subscription": "claw_runtime.bus",
+    "TaskCancelled": "claw_runtime.errors",
+    "TaskFailed": "claw_runtime.errors",
+    "TaskHandle": "claw_runtime.scheduler",
+    "TaskState": "claw_runtime.models",
+    "TaskTimedOut": "claw_runtime.errors",
+    "TextBlock": "claw_runtime.models",
+    "ThinkingBlock": "claw_runtime.models",
+    "Tool": "claw_runtime.tooling",
+    "ToolCall": "claw_runtime.decisions",
+    "ToolContext": "claw_runtime.tooling",
+    "ToolError": "claw_runtime.errors",
+    "ToolInputError": "claw_runtime.errors",
+    "ToolResultBlock": "claw_runtime.models",
+    "ToolSpec": "claw_runtime.models",
+    "ToolUseBlock": "claw_runtime.models",
+    "Usage": "claw_runtime.models",
+    "hookimpl": "claw_runtime.hookspecs",
+    "hookspec": "claw_runtime.hookspecs",
+    "open_runtime": "claw_runtime.runtime",
+    "open_scheduler": "claw_runtime.scheduler",
+    "tool": "claw_runtime.tooling",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'claw_runtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,80 @@
+"""What every subcommand does first: logging, settings, working directory."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from claw_runtime.config import LoadedSettings, Settings, load_settings
+from claw_runtime.errors import ConfigError
+from claw_runtime.logs import configure_logging
+
+__all__ = ["CliContext", "prepare"]
+
+
+@attrs.frozen(kw_only=True)
+class CliContext:
+    """Settings and flags every subcommand shares."""
+
+    settings: Settings
+    cwd: Path
+    no_plugins: bool
+    environ: dict[str, str]
+    sources: tuple[Path, ...] = ()
+
+
+def _cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Flags in the shape of a settings file, so they layer like one (and win)."""
+    overrides: dict[str, Any] = {}
+    for flag, key in (("model", "model"), ("provider", "provider"), ("max_turns", "maxTurns")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[key] = value
+    if getattr(args, "max_budget_usd", None) is not None:
+        overrides["maxBudgetUsd"] = args.max_budget_usd
+    permissions: dict[str, Any] = {}
+    if getattr(args, "permission_mode", None):
+        permissions["defaultMode"] = args.permission_mode
+    if getattr(args, "allowed_tools", None):
+        permissions["allow"] = _split_rules(args.allowed_tools)
+    if getattr(args, "disallowed_tools", None):
+        permissions["deny"] = _split_rules(args.disallowed_tools)
+    if permissions:
+        overrides["permissions"] = permissions
+    return overrides
+
+
+def _split_rules(values: list[str]) -> list[str]:
+    """``--allowed-tools "Read,Edit" Bash`` -> ``["Read", "Edit", "Bash"]`` (Claude Code accepts both)."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def prepare(args: argparse.Namespace) -> CliContext | None:
+    """Configure logging and load settings; None (after one line on stderr) on a config error."""
+    configure_logging(args.verbose, Path(args.log_json) if args.log_json else None)
+    cwd = Path(args.cwd).resolve() if args.cwd else Path.cwd()
+    if not cwd.is_dir():
+        print(f"claw: --cwd {cwd} is not a directory", file=sys.stderr)
+        return None
+    environ = dict(os.environ)
+    try:
+        loaded: LoadedSettings = load_settings(
+            cwd, cli_overrides=_cli_overrides(args), environ=environ
+        )
+    except ConfigError as exc:
+        print(f"claw: {exc}", file=sys.stderr)
+        return None
+    for warning in loaded.warnings:
+        print(f"claw: warning: {warning}", file=sys.stderr)
+    return CliContext(
+        settings=loaded.settings,
+        cwd=cwd,
+        no_plugins=args.no_plugins,
+        environ=environ,
+        sources=loaded.sources,
+    )

@@ -1,0 +1,194 @@
+"""The ``claw`` command: argument parsing and dispatch.
+
+This module imports nothing heavy at the top: ``claw --version`` and
+``claw --help`` must answer in a blink, so trio, httpx and the plugins are only
+imported by the subcommand that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from claw_runtime._version import __version__
+
+__all__ = ["build_parser", "main"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _add_common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """Options accepted before and after the subcommand.
+
+    On subcommands their default is SUPPRESS, so ``claw --no-plugins inspect``
+    is not undone by the subcommand's own default.
+    """
+
+    def default(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default(0),
+        help="log to stderr (-vv for debug)",
+    )
+    parser.add_argument(
+        "--log-json", metavar="FILE", default=default(None), help="write JSON-lines logs to FILE"
+    )
+    parser.add_argument(
+        "--no-plugins",
+        action="store_true",
+        default=default(False),
+        help="load built-ins only, no installed plugins",
+    )
+    parser.add_argument(
+        "--cwd", metavar="DIR", default=default(None), help="work in DIR instead of the current one"
+    )
+
+
+def _add_run_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    def default(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
+    add = parser.add_argument
+    add(
+        "--output-format",
+        choices=("text", "json", "stream-json"),
+        default=default("text"),
+        help="text: the answer; json: one result object; stream-json: one event per line",
+    )
+    add("--model", default=default(None), help="model name (default: settings, then provider's)")
+    add("--provider", default=default(None), help="anthropic, openai, or a provider plugin")
+    add("--max-turns", type=int, metavar="N", default=default(None), help="stop after N turns")
+    add(
+        "--max-budget-usd",
+        type=float,
+        metavar="USD",
+        default=default(None),
+        help="stop once the run cost this much",
+    )
+    add(
+        "--permission-mode",
+        choices=("default", "acceptEdits", "plan", "bypassPermissions"),
+        default=default(None),
+        help="which tool calls run without asking",
+    )
+    add("--system-prompt", default=default(None), help="replace the default system prompt")
+    add("--append-system-prompt", default=default(None), help="add to the system prompt")
+    add(
+        "--allowed-tools",
+        nargs="+",
+        default=default([]),
+        metavar="RULE",
+        help="tools that may run without asking (e.g. Bash Edit)",
+    )
+    add(
+        "--disallowed-tools",
+        nargs="+",
+        default=default([]),
+        metavar="RULE",
+        help="tools that never run",
+    )
+    add(
+        "--no-session",
+        action="store_true",
+        default=default(False),
+        help="do not write a transcript for this run",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="claw",
+        description="claw: an agent harness that wires a language model to real tools.",
+    )
+    parser.add_argument("--version", action="version", version=f"claw {__version__}")
+    parser.add_argument(
+        "-p", "--print", dest="print_prompt", metavar="PROMPT", help="run PROMPT headless and exit"
+    )
+    _add_common(parser, top=True)
+    _add_run_options(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a prompt headless (same as -p)")
+    run.add_argument("prompt")
+    _add_common(run)
+    _add_run_options(run)
+
+    demo = sub.add_parser("demo", help="an offline demo against a scripted fake model")
+    demo.add_argument("--keep", action="store_true", help="keep the demo project directory")
+    demo.add_argument("--plain", action="store_true", help="plain output even in a terminal")
+    _add_common(demo)
+
+    plugins = sub.add_parser("plugins", help="list plugins, what they register, load errors")
+    _add_common(plugins)
+
+    inspect = sub.add_parser("inspect", help="print the runtime manifest as JSON")
+    _add_common(inspect)
+
+    tools = sub.add_parser("tools", help="list or call tools without a model")
+    _add_common(tools)
+    tools_sub = tools.add_subparsers(dest="tools_command", metavar="ACTION", required=True)
+    tools_list = tools_sub.add_parser("list", help="list tools with their descriptions")
+    _add_common(tools_list)
+    call = tools_sub.add_parser("call", help="run one tool with a JSON input")
+    call.add_argument("name")
+    call.add_argument("--input", default="{}", help="the tool input as a JSON object")
+    _add_common(call)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``claw`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _dispatch(parser, args)
+    except KeyboardInterrupt:
+        print("claw: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from claw_runtime.cli import _setup
+
+    command = args.command
+    if command is None and args.print_prompt is None:
+        parser.print_help()
+        return EXIT_OK
+    context = _setup.prepare(args)
+    if context is None:
+        return EXIT_ERROR
+    if command in (None, "run"):
+        from claw_runtime.cli.headless import run_headless
+
+        prompt = args.print_prompt if command is None else args.prompt
+        return run_headless(context, args, prompt)
+    if command == "demo":
+        from claw_runtime.cli.demo import run_demo
+
+        return run_demo(context, args)
+    if command == "plugins":
+        from claw_runtime.cli.inspect import print_plugins
+
+        return print_plugins(context)
+    if command == "inspect":
+        from claw_runtime.cli.inspect import print_manifest
+
+        return print_manifest(context)
+    if command == "tools":
+        from claw_runtime.cli.tools import run_tools_command
+
+        return run_tools_command(context, args)
+    parser.error(f"unknown command {command!r}")
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

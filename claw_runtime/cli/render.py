@@ -1,0 +1,114 @@
+"""Renderers: turn bus events into what ``--output-format`` promises on stdout.
+
+Each renderer is a bus subscriber with the ``block`` (lossless) policy, so
+nothing is dropped from machine-readable output; it ends when it sees
+``SessionEnded``. The one-line result object is written last, after every
+event, so ``tail -n 1`` of stdout is always the result.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, BinaryIO
+
+import orjson
+import trio
+
+from claw_runtime import serde
+from claw_runtime.bus import EventBus
+from claw_runtime.events import (
+    Event,
+    ModelRetry,
+    SessionEnded,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnFinished,
+)
+from claw_runtime.loop import RunResult
+
+__all__ = ["Renderer", "make_renderer", "result_to_dict"]
+
+
+def result_to_dict(result: RunResult) -> dict[str, Any]:
+    """The result object as ``--output-format json`` prints it."""
+    body: dict[str, Any] = serde.unstructure(result)
+    subtype = "success" if not result.is_error else f"error_{result.stop_reason}"
+    return {"type": "result", "subtype": subtype, **body}
+
+
+class Renderer:
+    """Base renderer: subclasses say what an event and the final result print."""
+
+
+    def __init__(self, out: BinaryIO | None = None, err: Any = None) -> None:
+        self.out = out or sys.stdout.buffer
+        self.err = err or sys.stderr
+
+    def handle(self, event: Event) -> None:
+        raise NotImplementedError
+
+    async def consume(self, bus: EventBus, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        with bus.subscribe(f"render.{type(self).__name__}", policy="block", buffer=1024) as sub:
+            task_status.started()
+            async for event in sub:
+                self.handle(event)
+                if isinstance(event, SessionEnded):
+                    break
+        self.out.flush()
+
+    def write_line(self, data: dict[str, Any]) -> None:
+        self.out.write(orjson.dumps(data) + b"\n")
+
+    def finish(self, result: RunResult) -> None:
+        raise NotImplementedError
+
+
+class TextRenderer(Renderer):
+    """Prints the final answer only (tool activity and retries go to stderr, briefly)."""
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, ModelRetry):
+            print(
+                f"claw: model attempt {event.attempt} failed ({event.reason}); "
+                f"retrying in {event.delay_s:.1f}s",
+                file=self.err,
+            )
+
+    def finish(self, result: RunResult) -> None:
+        text = result.result
+        if result.is_error:
+            print(f"claw: {text}", file=self.err)
+            return
+        self.out.write(text.encode() + (b"" if text.endswith("\n") else b"\n"))
+        self.out.flush()
+
+
+class JsonRenderer(Renderer):
+    """Prints one result object, as the last line of stdout."""
+
+    def handle(self, event: Event) -> None:
+        return None
+
+    def finish(self, result: RunResult) -> None:
+        self.write_line(result_to_dict(result))
+        self.out.flush()
+
+
+class StreamJsonRenderer(Renderer):
+    """Prints every event as one JSON object per line, then the result object."""
+
+    def handle(self, event: Event) -> None:
+        self.out.write(serde.dumps(event) + b"\n")
+        if isinstance(event, TextDelta | TurnFinished | ToolCallStarted | ToolCallFinished):
+            self.out.flush()
+
+    def finish(self, result: RunResult) -> None:
+        self.write_line(result_to_dict(result))
+        self.out.flush()
+
+
+def make_renderer(output_format: str) -> Renderer:
+    return {"text": TextRenderer, "json": JsonRenderer, "stream-json": StreamJsonRenderer}[
+        output_format
+    ]()

@@ -1,0 +1,503 @@
+"""The agent loop: prompt -> model stream -> tool calls -> results -> model, until done.
+
+One :class:`Agent` holds one conversation. :meth:`Agent.run` sends a prompt
+and keeps going while the model asks for tools. The invariants it keeps:
+
+* The assistant message is written to the transcript before any of its tools
+  run, so a crash mid-tool never loses what the model asked for.
+* Every ``tool_use`` gets exactly one ``tool_result`` (success, error, denial,
+  timeout or cancellation: "aborted"), so the next request is always valid.
+* Nothing from a failed attempt runs: providers only hand over a message that
+  arrived complete with its end marker.
+* Read-only tools from one message run concurrently; tools that change
+  things run one at a time, in the order the model gave.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
+from typing import Any
+
+import attrs
+import structlog
+import trio
+
+from claw_runtime.context import ContextProcessor, PromptContext
+from claw_runtime.decisions import (
+    PostToolUseOutcome,
+    PreToolUseDecision,
+    PromptDecision,
+    ToolCall,
+)
+from claw_runtime.errors import ClawError, ProviderStreamError, TaskError
+from claw_runtime.events import (
+    Event,
+    ModelRetry,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnFinished,
+    TurnStarted,
+)
+from claw_runtime.models import Message, TextBlock, ToolResultBlock, ToolSpec, ToolUseBlock, Usage
+from claw_runtime.permissions import PermissionPolicy
+from claw_runtime.plugins import PluginHost
+from claw_runtime.providers.base import (
+    ModelRequest,
+    Provider,
+    StreamComplete,
+    StreamRetry,
+    StreamTextDelta,
+    StreamThinkingDelta,
+)
+from claw_runtime.providers.pricing import ModelPrice, cost_usd
+from claw_runtime.scheduler import Scheduler, TaskHandle
+from claw_runtime.tooling import SessionState, Tool, ToolContext
+from claw_runtime.transcript import Transcript
+
+__all__ = [
+    "DEFAULT_SYSTEM_PROMPT",
+    "Agent",
+    "AgentOptions",
+    "PermissionDenial",
+    "RunResult",
+]
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are claw, an agent that helps with software engineering tasks. "
+    "Use the tools available to you to inspect and change the user's project. "
+    "Read files before editing them, keep changes minimal, run the tests when you "
+    "change code, and answer concisely when you are done."
+)
+
+MAX_STOP_HOOK_CONTINUATIONS = 3
+"""How often ``stop`` hooks may send the model back to work in one run."""
+
+Approver = Callable[[ToolCall, str], Awaitable[bool]]
+"""Asks the user whether a call may run (interactive mode); headless has none."""
+
+
+@attrs.frozen(kw_only=True)
+class AgentOptions:
+    """How a run behaves; built from settings and CLI flags."""
+
+    model: str
+    max_turns: int | None = None
+    max_budget_usd: float | None = None
+    max_tokens: int = 8192
+    thinking_budget: int | None = None
+    system_prompt: str | None = None
+    append_system_prompt: str | None = None
+    permissions: PermissionPolicy = PermissionPolicy()
+    prices: Mapping[str, ModelPrice] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PermissionDenial:
+    """A tool call that did not run because it was not allowed."""
+
+    tool_name: str
+    tool_use_id: str
+    tool_input: dict[str, Any]
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class RunResult:
+    """The outcome of :meth:`Agent.run`: what ``--output-format json`` prints."""
+
+    result: str
+    is_error: bool
+    num_turns: int
+    duration_ms: float
+    usage: Usage
+    total_cost_usd: float
+    session_id: str
+    stop_reason: str
+    permission_denials: tuple[PermissionDenial, ...] = ()
+
+
+def _aborted(tool_use_id: str) -> ToolResultBlock:
+    return ToolResultBlock(
+        tool_use_id=tool_use_id,
+        content=(TextBlock(text="Tool call aborted: the run was cancelled before it finished."),),
+        is_error=True,
+    )
+
+
+def _error(tool_use_id: str, message: str) -> ToolResultBlock:
+    return ToolResultBlock(
+        tool_use_id=tool_use_id, content=(TextBlock(text=message),), is_error=True
+    )
+
+
+@attrs.define(eq=False, kw_only=True)
+class Agent:
+    """One conversation with a model and its tools."""
+
+    provider: Provider
+    tools: Mapping[str, Tool]
+    host: PluginHost
+    session: SessionState
+    options: AgentOptions
+    scheduler: Scheduler
+    processors: Sequence[ContextProcessor] = ()
+    publish: Callable[[Event], Awaitable[None]] | None = None
+    transcript: Transcript = attrs.field(factory=lambda: Transcript(None))
+    http: Any = None
+    approver: Approver | None = None
+    parent_task: TaskHandle[Any] | None = None
+
+    messages: list[Message] = attrs.field(factory=list)
+    usage: Usage = Usage()
+    cost_usd: float = 0.0
+    num_turns: int = 0
+    denials: list[PermissionDenial] = attrs.field(factory=list)
+    last_text: str = ""
+    _started: float | None = None
+    _specs: tuple[ToolSpec, ...] | None = None
+
+    # ----------------------------------------------------------------- public
+
+    async def run(self, prompt: str) -> RunResult:
+        """Send ``prompt`` and work until the model stops, a limit is hit, or an error.
+
+        Cancellation propagates (trio rules); call :meth:`result` with
+        ``stop_reason="cancelled"`` from the cancelled scope's owner to get the
+        partial outcome. Everything recorded up to the cancel point stays valid.
+        """
+        self._started = time.perf_counter()
+        decision = await self._user_prompt_submit(prompt)
+        if decision.block:
+            return self.result(
+                "blocked", is_error=True, text=decision.reason or "Prompt blocked by a hook."
+            )
+        text = prompt
+        if decision.additional_context:
+            text = f"{prompt}\n\n{decision.additional_context}"
+        self._append(Message.user(text))
+        try:
+            return await self._work()
+        except ClawError as exc:
+            log.warning("run failed", error=str(exc))
+            return self.result("error", is_error=True, text=str(exc))
+
+    def result(self, stop_reason: str, *, is_error: bool = False, text: str | None = None) -> RunResult:
+        """The run's outcome so far (also usable after a cancellation)."""
+        started = self._started if self._started is not None else time.perf_counter()
+        return RunResult(
+            result=self.last_text if text is None else text,
+            is_error=is_error,
+            num_turns=self.num_turns,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            usage=self.usage,
+            total_cost_usd=round(self.cost_usd, 6),
+            session_id=self.session.session_id,
+            stop_reason=stop_reason,
+            permission_denials=tuple(self.denials),
+        )
+
+    # ------------------------------------------------------------------- loop
+
+    async def _work(self) -> RunResult:
+        continuations = 0
+        while True:
+            if self.options.max_turns is not None and self.num_turns >= self.options.max_turns:
+                return self.result(
+                    "max_turns",
+                    is_error=True,
+                    text=f"Stopped after reaching the maximum of {self.options.max_turns} turns.",
+                )
+            self.num_turns += 1
+            done = await self._model_turn(self.num_turns)
+            message = done.message
+            self._append(message)  # recorded before any tool runs
+            self.last_text = message.text or self.last_text
+            turn_cost = cost_usd(done.model, done.usage, self.options.prices)
+            self.usage += done.usage
+            self.cost_usd += turn_cost
+            await self._emit(
+                TurnFinished(
+                    turn=self.num_turns,
+                    message=message,
+                    stop_reason=done.stop_reason,
+                    usage=done.usage,
+                    cost_usd=turn_cost,
+                )
+            )
+            tool_uses = message.tool_uses
+            if done.stop_reason == "max_tokens":
+                if tool_uses:
+                    note = "Not run: the response was cut off by max_tokens mid tool call."
+                    self._append(
+                        Message(role="user", content=tuple(_error(t.id, note) for t in tool_uses))
+                    )
+                return self.result(
+                    "max_tokens",
+                    is_error=True,
+                    text=(
+                        "The model's response was cut off by the max_tokens limit"
+                        + (" in the middle of a tool call; the call was not run." if tool_uses else ".")
+                    ),
+                )
+            if not tool_uses:
+                if continuations < MAX_STOP_HOOK_CONTINUATIONS:
+                    more = await self._stop_hooks()
+                    if more:
+                        continuations += 1
+                        self._append(Message.user(more))
+                        continue
+                return self.result(done.stop_reason or "end_turn")
+            await self._run_tools(tool_uses)
+            budget = self.options.max_budget_usd
+            if budget is not None and self.cost_usd >= budget:
+                return self.result(
+                    "max_budget",
+                    is_error=True,
+                    text=f"Stopped: the budget of ${budget:.2f} was reached "
+                    f"(spent ${self.cost_usd:.4f}).",
+                )
+
+    def _append(self, message: Message) -> None:
+        self.messages.append(message)
+        self.transcript.append_message(message)
+
+    async def _emit(self, event: Event) -> None:
+        if self.publish is not None:
+            await self.publish(event)
+
+    # ------------------------------------------------------------------ model
+
+    def _tool_specs(self) -> tuple[ToolSpec, ...]:
+        if self._specs is None:
+            policy = self.options.permissions
+            self._specs = tuple(
+                t.spec for name, t in sorted(self.tools.items()) if policy.visible(name)
+            )
+        return self._specs
+
+    async def _build_prompt(self, turn: int) -> PromptContext:
+        context = PromptContext(
+            session=self.session,
+            model=self.options.model,
+            turn=turn,
+            system_sections=[self.options.system_prompt or DEFAULT_SYSTEM_PROMPT],
+            messages=list(self.messages),
+        )
+        for processor in self.processors:
+            try:
+                await processor.process(context)
+            except Exception as exc:
+                self.host.fail(processor.plugin or processor.name, "context_processor", exc)
+        if self.options.append_system_prompt:
+            context.system_sections.append(self.options.append_system_prompt)
+        return context
+
+    async def _model_turn(self, turn: int) -> StreamComplete:
+        context = await self._build_prompt(turn)
+        request = ModelRequest(
+            model=self.options.model,
+            messages=tuple(context.messages),
+            system=context.system_prompt,
+            tools=self._tool_specs(),
+            max_tokens=self.options.max_tokens,
+            thinking_budget=self.options.thinking_budget,
+        )
+        await self._emit(TurnStarted(turn=turn))
+        complete: StreamComplete | None = None
+        async with aclosing(self.provider.stream(request)) as stream:  # type: ignore[type-var]
+            async for item in stream:
+                if isinstance(item, StreamTextDelta):
+                    await self._emit(TextDelta(turn=turn, text=item.text))
+                elif isinstance(item, StreamThinkingDelta):
+                    await self._emit(ThinkingDelta(turn=turn, text=item.text))
+                elif isinstance(item, StreamRetry):
+                    await self._emit(
+                        ModelRetry(
+                            turn=turn, attempt=item.attempt, reason=item.reason, delay_s=item.delay_s
+                        )
+                    )
+                elif isinstance(item, StreamComplete):
+                    complete = item
+        if complete is None:
+            raise ProviderStreamError("the model stream ended without a complete message")
+        return complete
+
+    # ------------------------------------------------------------------ tools
+
+    async def _run_tools(self, tool_uses: Sequence[ToolUseBlock]) -> None:
+        results: dict[str, ToolResultBlock] = {}
+        try:
+            for batch in self._plan(tool_uses):
+                if len(batch) == 1:
+                    results[batch[0].id] = await self._run_tool_task(batch[0])
+                    continue
+                handles = [
+                    (tu, self._spawn_tool(tu)) for tu in batch
+                ]
+                for tu, handle in handles:
+                    results[tu.id] = await self._await_tool(tu, handle)
+        finally:
+            # Runs on cancellation too: the transcript must stay a valid conversation.
+            ordered = tuple(results.get(tu.id) or _aborted(tu.id) for tu in tool_uses)
+            self._append(Message(role="user", content=ordered))
+
+    def _plan(self, tool_uses: Sequence[ToolUseBlock]) -> list[list[ToolUseBlock]]:
+        batches: list[list[ToolUseBlock]] = []
+        open_batch = False
+        for tu in tool_uses:
+            found = self.tools.get(tu.name)
+            if found is not None and found.read_only:
+                if open_batch:
+                    batches[-1].append(tu)
+                else:
+                    batches.append([tu])
+                    open_batch = True
+            else:
+                batches.append([tu])
+                open_batch = False
+        return batches
+
+    def _spawn_tool(self, tool_use: ToolUseBlock) -> TaskHandle[ToolResultBlock]:
+        return self.scheduler.spawn(
+            self._run_tool, tool_use, name=f"tool:{tool_use.name}", parent=self.parent_task
+        )
+
+    async def _run_tool_task(self, tool_use: ToolUseBlock) -> ToolResultBlock:
+        return await self._await_tool(tool_use, self._spawn_tool(tool_use))
+
+    async def _await_tool(
+        self, tool_use: ToolUseBlock, handle: TaskHandle[ToolResultBlock]
+    ) -> ToolResultBlock:
+        try:
+            return await handle.result()
+        except TaskError as exc:
+            return _error(tool_use.id, f"Tool {tool_use.name} did not finish: {exc}")
+        except trio.Cancelled:
+            handle.cancel()
+            raise
+
+    async def _run_tool(self, tool_use: ToolUseBlock) -> ToolResultBlock:
+        found = self.tools.get(tool_use.name)
+        if found is None:
+            known = ", ".join(sorted(self.tools)) or "none"
+            return _error(
+                tool_use.id, f"No such tool: {tool_use.name}. Available tools: {known}."
+            )
+        call = ToolCall(
+            tool_use_id=tool_use.id,
+            name=tool_use.name,
+            input=dict(tool_use.input),
+            read_only=found.read_only,
+        )
+        decision = await self._pre_tool_use(call)
+        if decision.updated_input is not None:
+            call = attrs.evolve(call, input=decision.updated_input)
+        denied_reason = await self._permission(call, decision)
+        if denied_reason is not None:
+            self.denials.append(
+                PermissionDenial(
+                    tool_name=call.name,
+                    tool_use_id=call.tool_use_id,
+                    tool_input=call.input,
+                    reason=denied_reason,
+                )
+            )
+            return _error(tool_use.id, denied_reason)
+        await self._emit(ToolCallStarted(tool_use_id=call.tool_use_id, name=call.name, input=call.input))
+        started = time.perf_counter()
+        ctx = ToolContext(
+            session=self.session,
+            tool_use_id=tool_use.id,
+            http=self.http,
+            scheduler=self.scheduler,
+            parent_task=self.parent_task,
+        )
+        if self.publish is not None:
+            ctx.publish = self.publish
+        result = await found.invoke(call.input, ctx)
+        result = await self._post_tool_use(call, result)
+        await self._emit(
+            ToolCallFinished(
+                tool_use_id=call.tool_use_id,
+                name=call.name,
+                result=result,
+                duration_ms=(time.perf_counter() - started) * 1000,
+            )
+        )
+        return result
+
+    async def _permission(self, call: ToolCall, decision: PreToolUseDecision) -> str | None:
+        """None if the call may run, else the reason it may not (for the model)."""
+        if decision.decision == "deny":
+            return decision.reason or f"{call.name} was blocked by a hook."
+        if call.name in self.options.permissions.deny:
+            return self.options.permissions.check(call).reason
+        if decision.decision == "allow":
+            return None
+        verdict = self.options.permissions.check(call)
+        if verdict.allowed and decision.decision != "ask":
+            return None
+        reason = decision.reason if decision.decision == "ask" else verdict.reason
+        if self.approver is not None and await self.approver(call, reason):
+            return None
+        return reason
+
+    # ------------------------------------------------------------------ hooks
+
+    async def _pre_tool_use(self, call: ToolCall) -> PreToolUseDecision:
+        if not self.host.has_implementations("pre_tool_use"):
+            return PreToolUseDecision()
+        rank = {"deny": 3, "ask": 2, "allow": 1, None: 0}
+        combined = PreToolUseDecision()
+        for _plugin, answer in await self.host.call("pre_tool_use", call=call, session=self.session):
+            if not isinstance(answer, PreToolUseDecision):
+                continue
+            if answer.updated_input is not None:
+                call = attrs.evolve(call, input=answer.updated_input)
+                combined = attrs.evolve(combined, updated_input=answer.updated_input)
+            if rank[answer.decision] > rank[combined.decision]:
+                combined = attrs.evolve(combined, decision=answer.decision, reason=answer.reason)
+        return combined
+
+    async def _post_tool_use(self, call: ToolCall, result: ToolResultBlock) -> ToolResultBlock:
+        if not self.host.has_implementations("post_tool_use"):
+            return result
+        answers = await self.host.call(
+            "post_tool_use", call=call, result=result, session=self.session
+        )
+        for _plugin, answer in answers:
+            if not isinstance(answer, PostToolUseOutcome):
+                continue
+            if answer.replace_result is not None:
+                result = attrs.evolve(answer.replace_result, tool_use_id=call.tool_use_id)
+            if answer.additional_context:
+                result = attrs.evolve(
+                    result, content=(*result.content, TextBlock(text=answer.additional_context))
+                )
+        return result
+
+    async def _user_prompt_submit(self, prompt: str) -> PromptDecision:
+        if not self.host.has_implementations("user_prompt_submit"):
+            return PromptDecision()
+        answers = await self.host.call("user_prompt_submit", prompt=prompt, session=self.session)
+        block, reasons, context = False, [], []
+        for _plugin, answer in answers:
+            if isinstance(answer, PromptDecision):
+                block = block or answer.block
+                if answer.reason:
+                    reasons.append(answer.reason)
+                if answer.additional_context:
+                    context.append(answer.additional_context)
+        return PromptDecision(block=block, reason="; ".join(reasons), additional_context="\n".join(context))
+
+    async def _stop_hooks(self) -> str:
+        if not self.host.has_implementations("stop"):
+            return ""
+        answers = await self.host.call("stop", session=self.session)
+        return "\n".join(a for _p, a in answers if isinstance(a, str) and a.strip())

@@ -1,0 +1,170 @@
+"""The Runtime: one object that owns the long-lived parts of a claw process.
+
+It holds the plugin host and what plugins registered, the settings, the one
+shared ``httpx.AsyncClient``, the event bus and the scheduler with its root
+nursery. :func:`open_runtime` builds it and tears it down in the right order:
+tasks are cancelled and reaped first, then the bus closes, then HTTP.
+
+:func:`load_plugins` is the synchronous half (no trio, no network) that
+``claw plugins`` and ``claw inspect`` use on their own.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+import trio
+
+from claw_runtime.bus import EventBus
+from claw_runtime.config import Settings
+from claw_runtime.errors import PluginError, ProviderConfigError
+from claw_runtime.events import Event, PluginFailed
+from claw_runtime.plugins import PluginHost, make_plugin_host
+from claw_runtime.providers.base import Provider, ProviderOverrides, ProviderSettings
+from claw_runtime.registry import Registry, build_registry
+from claw_runtime.scheduler import Scheduler, open_scheduler
+from claw_runtime.tooling import SessionState
+
+__all__ = ["DEFAULT_PROVIDER", "Runtime", "load_plugins", "open_runtime"]
+
+DEFAULT_PROVIDER = "anthropic"
+
+
+def _disabled_plugins(settings: Settings, environ: Mapping[str, str]) -> list[str]:
+    names = list(settings.plugins.disabled)
+    names += [n.strip() for n in environ.get("CLAW_DISABLE_PLUGINS", "").split(",") if n.strip()]
+    return names
+
+
+def load_plugins(
+    settings: Settings,
+    *,
+    environ: Mapping[str, str] | None = None,
+    no_plugins: bool = False,
+    extra_plugins: Sequence[tuple[str, object]] = (),
+) -> tuple[PluginHost, Registry]:
+    """Load built-ins and installed plugins, then collect what they register."""
+    env = os.environ if environ is None else environ
+    host = make_plugin_host(
+        disabled=_disabled_plugins(settings, env),
+        load_entry_points=not no_plugins,
+        extra_plugins=extra_plugins,
+    )
+    return host, build_registry(host)
+
+
+@attrs.define(eq=False, kw_only=True)
+class Runtime:
+    """The long-lived parts of a claw process. Build it with :func:`open_runtime`."""
+
+    settings: Settings
+    host: PluginHost
+    registry: Registry
+    environ: Mapping[str, str]
+    http: httpx.AsyncClient
+    bus: EventBus
+    scheduler: Scheduler
+
+    async def publish(self, event: Event) -> None:
+        await self.bus.publish(event)
+
+    def provider_settings(
+        self, name: str | None = None, *, model: str | None = None
+    ) -> tuple[str, ProviderSettings]:
+        """Resolve which provider to use and with what key, URL and model.
+
+        Raises:
+            ProviderConfigError: unknown provider, or no credentials configured.
+        """
+        chosen = name or self.settings.provider or DEFAULT_PROVIDER
+        factory = self.registry.providers.get(chosen)
+        if factory is None:
+            known = ", ".join(sorted(self.registry.providers)) or "none"
+            raise ProviderConfigError(
+                f"unknown provider {chosen!r}; installed providers: {known}"
+            )
+        configured = self.settings.providers.get(chosen)
+        api_key = None
+        if configured is not None and configured.api_key_env:
+            api_key = self.environ.get(configured.api_key_env)
+        overrides = ProviderOverrides(
+            model=model or self.settings.model or (configured.model if configured else None),
+            base_url=configured.base_url if configured else None,
+            api_key=api_key,
+        )
+        return chosen, factory.resolve_settings(overrides, self.environ)
+
+    def make_provider(self, name: str, settings: ProviderSettings) -> Provider:
+        return self.registry.providers[name].create(settings, self.http)
+
+    def new_session(self, cwd: Path, *, session_id: str | None = None) -> SessionState:
+        roots = [cwd, *(Path(d) for d in self.settings.permissions.additional_directories)]
+        return SessionState(
+            session_id=session_id or str(uuid.uuid4()),
+            cwd=cwd,
+            workspace_roots=roots,
+        )
+
+
+async def _deliver_to_plugins(host: PluginHost, bus: EventBus, task_status: Any) -> None:
+    """The ``on_event`` hook as a bus subscriber with the drop-with-notice policy."""
+    with bus.subscribe("plugins.on_event", policy="drop") as subscription:
+        task_status.started()
+        async for event in subscription:
+            await host.call("on_event", event=event)
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings,
+    *,
+    environ: Mapping[str, str] | None = None,
+    no_plugins: bool = False,
+    extra_plugins: Sequence[tuple[str, object]] = (),
+    transport: httpx.AsyncBaseTransport | None = None,
+    loaded: tuple[PluginHost, Registry] | None = None,
+) -> AsyncIterator[Runtime]:
+    """Start a runtime; on exit cancel its tasks, close the bus, close HTTP.
+
+    Args:
+        transport: an httpx transport to use instead of the network (tests).
+        loaded: plugins already loaded with :func:`load_plugins` (skip loading twice).
+    """
+    env = dict(os.environ if environ is None else environ)
+    host, registry = loaded or load_plugins(
+        settings, environ=env, no_plugins=no_plugins, extra_plugins=extra_plugins
+    )
+    bus = EventBus()
+
+    def report(error: PluginError) -> None:
+        bus.publish_nowait(PluginFailed(plugin=error.plugin, hook=error.hook, reason=error.reason))
+
+    host.on_error = report
+    timeout = httpx.Timeout(connect=10.0, read=None, write=60.0, pool=60.0)
+    async with httpx.AsyncClient(transport=transport, timeout=timeout) as http:
+        try:
+            async with trio.open_nursery() as services, open_scheduler(bus) as scheduler:
+                if host.has_implementations("on_event"):
+                    await services.start(_deliver_to_plugins, host, bus)
+                try:
+                    yield Runtime(
+                        settings=settings,
+                        host=host,
+                        registry=registry,
+                        environ=env,
+                        http=http,
+                        bus=bus,
+                        scheduler=scheduler,
+                    )
+                finally:
+                    scheduler.cancel_all()
+                    services.cancel_scope.cancel()
+        finally:
+            await bus.aclose()

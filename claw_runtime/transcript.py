@@ -1,0 +1,75 @@
+"""The session transcript: an append-only JSON-lines file, written as things happen.
+
+Every record is one line, written and flushed with a single ``os.write`` on a
+descriptor opened ``O_APPEND``: a crash (or ``kill -9``) can cost at most the
+record being written, never corrupt the lines before it. The assistant message
+is appended before any of its tools run, so what the model asked for is never
+lost. The file is created ``0600``: transcripts hold code and command output.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from claw_runtime import serde
+from claw_runtime.models import Message
+
+__all__ = ["Transcript", "read_transcript", "transcript_path"]
+
+
+def transcript_path(cwd: Path, session_id: str, environ: Mapping[str, str]) -> Path:
+    """Where a session's transcript lives: ``~/.claw/projects/<cwd as a slug>/<id>.jsonl``.
+
+    The layout mirrors Claude Code's ``~/.claude/projects``; ``CLAW_CONFIG_DIR``
+    moves the root.
+    """
+    root = Path(environ.get("CLAW_CONFIG_DIR") or Path.home() / ".claw")
+    slug = re.sub(r"[^A-Za-z0-9]", "-", str(cwd))
+    return root / "projects" / slug / f"{session_id}.jsonl"
+
+
+@attrs.define(eq=False)
+class Transcript:
+    """Appends records to ``path``; with ``path=None`` it keeps nothing (tests, ``--no-session``)."""
+
+    path: Path | None
+    _fd: int | None = attrs.field(default=None, init=False)
+
+    def _open(self) -> int:
+        if self._fd is None:
+            assert self.path is not None
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return self._fd
+
+    def append(self, record_type: str, **fields: Any) -> None:
+        """Write one record: ``{"type": record_type, **fields}`` as a line."""
+        if self.path is None:
+            return
+        line = serde.dumps({"type": record_type, **serde.unstructure(fields)}) + b"\n"
+        os.write(self._open(), line)
+
+    def append_message(self, message: Message) -> None:
+        self.append("message", message=message)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def read_transcript(path: Path) -> list[dict[str, Any]]:
+    """Every complete record of a transcript; a torn last line (a crash) is skipped."""
+    records = []
+    for line in path.read_bytes().splitlines():
+        try:
+            records.append(serde.loads(line))
+        except ValueError:
+            continue
+    return records
