@@ -1,0 +1,102 @@
+"""The human renderer: the model's text as it streams, tool calls as they run.
+
+In a terminal it uses rich (colour, a dimmed line per tool result); piped, it
+prints the same information as plain lines, so logs and CI output stay
+readable. It is a lossless bus subscriber like the JSON renderers.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.markup import escape
+
+from claw_runtime.cli.render import Renderer
+from claw_runtime.events import (
+    Event,
+    ModelRetry,
+    PluginFailed,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnFinished,
+)
+from claw_runtime.loop import RunResult
+
+__all__ = ["LiveRenderer", "describe_call"]
+
+_ARG_KEYS = ("command", "file_path", "notebook_path", "pattern", "path", "url")
+
+
+def describe_call(name: str, tool_input: dict[str, Any]) -> str:
+    """``Bash(python -m unittest)``: the tool and its most telling argument."""
+    for key in _ARG_KEYS:
+        value = tool_input.get(key)
+        if isinstance(value, str) and value:
+            short = value if len(value) <= 60 else value[:57] + "..."
+            return f"{name}({short})"
+    return name
+
+
+def _first_line(text: str, limit: int = 100) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return "(no output)"
+    first = lines[0] if len(lines[0]) <= limit else lines[0][: limit - 3] + "..."
+    more = len(lines) - 1
+    return f"{first}  (+{more} lines)" if more else first
+
+
+class LiveRenderer(Renderer):
+    """Streams text and tool activity for a person to read."""
+
+    def __init__(self, stream: TextIO | None = None, *, plain: bool | None = None) -> None:
+        super().__init__()
+        self.stream = stream or sys.stdout
+        rich_wanted = not plain if plain is not None else self.stream.isatty()
+        self.console = Console(
+            file=self.stream,
+            force_terminal=rich_wanted,
+            no_color=not rich_wanted,
+            highlight=False,
+            soft_wrap=True,
+        )
+        self.rich = rich_wanted
+        self._mid_line = False
+
+    def _end_text(self) -> None:
+        if self._mid_line:
+            self.stream.write("\n")
+            self._mid_line = False
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, TextDelta):
+            self.stream.write(event.text)
+            self.stream.flush()
+            self._mid_line = not event.text.endswith("\n")
+        elif isinstance(event, TurnFinished):
+            self._end_text()
+        elif isinstance(event, ToolCallStarted):
+            self._end_text()
+            self.console.print(f"[bold cyan]●[/] {escape(describe_call(event.name, event.input))}")
+        elif isinstance(event, ToolCallFinished):
+            style = "red" if event.result.is_error else "dim"
+            line = escape(_first_line(event.result.text))
+            self.console.print(f"  [{style}]⎿ {line}[/]")
+        elif isinstance(event, ModelRetry):
+            self._end_text()
+            self.console.print(
+                f"[yellow]model attempt {event.attempt} failed ({escape(event.reason)}); "
+                f"retrying in {event.delay_s:.1f}s[/]"
+            )
+        elif isinstance(event, PluginFailed):
+            self.console.print(
+                f"[yellow]plugin {escape(event.plugin)} disabled: {escape(event.reason)}[/]"
+            )
+
+    def finish(self, result: RunResult) -> None:
+        self._end_text()
+        if result.is_error:
+            self.console.print(f"[red]claw: {escape(result.result)}[/]")
