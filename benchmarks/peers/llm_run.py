@@ -1,0 +1,23 @@
+"""Peer: Simon Willison's llm, one Read tool, against the fake model server (OpenAI protocol)."""
+
+import os
+import sys
+from pathlib import Path
+
+os.environ["OPENAI_BASE_URL"] = sys.argv[1]
+
+import llm  # noqa: E402
+
+
+def Read(file_path: str) -> str:  # noqa: N802 - the tool name the model calls
+    """Read a file."""
+    return Path(file_path).read_text()
+
+
+def main() -> None:
+    model = llm.get_model("gpt-4o")
+    chain = model.chain("go", tools=[Read], key="bench-key", chain_limit=1000)
+    print(chain.text())
+
+
+main()

@@ -1,0 +1,144 @@
+"""The event bus: typed events fanned out to any number of subscribers.
+
+Every subscriber has its own bounded trio memory channel (never unbounded) and
+picks what happens when it falls behind:
+
+``drop`` (the default, for renderers, plugins and loggers)
+    ``publish`` never waits for this subscriber. When its buffer is full the
+    event is dropped *for this subscriber only* and counted; before the next
+    event it receives, it gets an :class:`~claw_runtime.events.EventsDropped`
+    saying how many it missed. Loss is possible, silent loss is not.
+
+``block`` (for lossless consumers: ``--output-format stream-json``, transcripts)
+    ``publish`` waits until this subscriber has room: backpressure. Use it only
+    for consumers that keep up (they write to a file or a pipe).
+
+Publishing with no subscribers costs a loop over an empty tuple.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Literal, TypeAlias
+
+import attrs
+import trio
+
+from claw_runtime.events import Event, EventsDropped
+
+__all__ = ["DeliveryPolicy", "EventBus", "Subscription"]
+
+DeliveryPolicy: TypeAlias = Literal["drop", "block"]
+
+
+@attrs.define(eq=False)
+class Subscription:
+    """One subscriber's view of the bus: iterate it to receive events.
+
+    Use it as a context manager so it unsubscribes however the consumer ends.
+    """
+
+    name: str
+    policy: DeliveryPolicy
+    _bus: EventBus
+    _send: trio.MemorySendChannel[Event]
+    _receive: trio.MemoryReceiveChannel[Event]
+    dropped: int = 0
+    """Events this subscriber missed in all (drop policy)."""
+    _pending_drops: int = 0
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self
+
+    async def __anext__(self) -> Event:
+        try:
+            return await self._receive.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise StopAsyncIteration from None
+
+    def close(self) -> None:
+        """Unsubscribe; events already buffered are discarded."""
+        self._bus._remove(self)
+        self._send.close()
+        self._receive.close()
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _offer(self, event: Event) -> bool:
+        """Try to deliver without waiting; False (and counted) when the buffer is full."""
+        try:
+            if self._pending_drops:
+                self._send.send_nowait(EventsDropped(count=self._pending_drops))
+                self._pending_drops = 0
+            self._send.send_nowait(event)
+        except trio.WouldBlock:
+            self._pending_drops += 1
+            self.dropped += 1
+            return False
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._bus._remove(self)
+        return True
+
+    async def _deliver(self, event: Event) -> None:
+        try:
+            await self._send.send(event)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._bus._remove(self)
+
+
+@attrs.define(eq=False)
+class EventBus:
+    """Fan-out of events to subscribers, each with its own buffer and policy."""
+
+    _subscribers: tuple[Subscription, ...] = ()
+    _closed: bool = False
+
+    def subscribe(
+        self, name: str, *, buffer: int = 256, policy: DeliveryPolicy = "drop"
+    ) -> Subscription:
+        """A new subscription; events published from now on reach it."""
+        if buffer < 1:
+            raise ValueError("a subscription needs a buffer of at least 1 event")
+        if policy not in ("drop", "block"):
+            raise ValueError(f"unknown delivery policy {policy!r}")
+        send, receive = trio.open_memory_channel[Event](buffer)
+        subscription = Subscription(name, policy, self, send, receive)
+        if self._closed:
+            send.close()
+        else:
+            self._subscribers = (*self._subscribers, subscription)
+        return subscription
+
+    def _remove(self, subscription: Subscription) -> None:
+        self._subscribers = tuple(s for s in self._subscribers if s is not subscription)
+
+    async def publish(self, event: Event) -> None:
+        """Deliver ``event`` to every subscriber by its policy (waits only for ``block`` ones)."""
+        for subscription in self._subscribers:
+            if subscription.policy == "block":
+                await subscription._deliver(event)
+            else:
+                subscription._offer(event)
+
+    def publish_nowait(self, event: Event) -> None:
+        """Deliver from synchronous code: every subscriber gets drop-with-notice treatment."""
+        for subscription in self._subscribers:
+            subscription._offer(event)
+
+    async def aclose(self) -> None:
+        """End every subscription's iteration once it has drained its buffer."""
+        self._closed = True
+        subscribers, self._subscribers = self._subscribers, ()
+        for subscription in subscribers:
+            subscription._send.close()
+        await trio.lowlevel.checkpoint()
