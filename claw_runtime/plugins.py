@@ -25,6 +25,7 @@ import pluggy
 import structlog
 
 from claw_runtime import hookspecs
+from claw_runtime._version import __version__
 from claw_runtime.errors import PluginError
 from claw_runtime.hookspecs import PROJECT_NAME
 
@@ -189,7 +190,11 @@ def make_plugin_host(
         if pm.is_blocked(name):
             continue
         info = PluginInfo(
-            name=name, module=module_name, version=None, distribution="claw-runtime", builtin=True
+            name=name,
+            module=module_name,
+            version=__version__,
+            distribution="claw-runtime",
+            builtin=True,
         )
         host.infos[name] = info
         try:

@@ -279,6 +279,22 @@ def _split_docstring(doc: str) -> tuple[str, dict[str, str]]:
 # ------------------------------------------------------------------ validation
 
 
+def _is_list_type(hint: Any) -> bool:
+    return typing.get_origin(hint) is list
+
+
+def _strict_list(conv: cattrs.Converter, hint: Any) -> Any:
+    """Lists must be JSON arrays: cattrs would otherwise split a string into characters."""
+    (item,) = typing.get_args(hint) or (Any,)
+
+    def structure(value: Any, _: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list, got {type(value).__name__}")
+        return [conv.structure(v, item) for v in value]
+
+    return structure
+
+
 def _strict_converter() -> cattrs.Converter:
     """A converter that refuses what a lenient one would coerce.
 
@@ -301,6 +317,7 @@ def _strict_converter() -> cattrs.Converter:
     conv.register_structure_hook(int, strict(int, "an integer"))
     conv.register_structure_hook(float, strict(float, "a number"))
     conv.register_structure_hook(bool, strict(bool, "a boolean (true or false)"))
+    conv.register_structure_hook_factory(_is_list_type, lambda t: _strict_list(conv, t))
     return conv
 
 

@@ -1,0 +1,141 @@
+"""Logging: structlog, configured once by the ``claw`` entry point.
+
+* Default: only warnings and errors, one line each on stderr (stdout belongs to
+  the answer and to ``--output-format json``).
+* ``-v``: info, ``-vv``: debug, human-readable on stderr.
+* ``--log-json FILE``: every event at debug level as JSON lines in FILE,
+  created ``0600``.
+
+Secrets never reach a log: :func:`redact_processor` runs before rendering and
+masks API keys, bearer tokens and similar strings wherever they appear.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+
+__all__ = ["close_logging", "configure_logging", "redact", "redact_processor"]
+
+_SECRET_KEYS = re.compile(
+    r"(api[_-]?key|authorization|x-api-key|token|secret|password|passwd|credential)", re.I
+)
+_SECRET_PATTERNS = [
+    re.compile(r"\b(sk-ant-)[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"\b(sk-(?:proj-)?)[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"\b(gh[pousr]_)[A-Za-z0-9]{16,}"),
+    re.compile(r"\b(github_pat_)[A-Za-z0-9_]{16,}"),
+    re.compile(r"\b(AKIA)[A-Z0-9]{12,}"),
+    re.compile(r"\b(xox[abpr]-)[A-Za-z0-9\-]{10,}"),
+    re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/\-=]{8,}", re.I),
+]
+
+
+def redact(text: str) -> str:
+    """``text`` with every recognisable secret replaced by its prefix and ``***``."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: f"{m.group(1)}***", text)
+    return text
+
+
+def _redact_value(key: str, value: Any) -> Any:
+    if isinstance(value, str):
+        if _SECRET_KEYS.search(key) and value:
+            return "***"
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {k: _redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redact_value(key, v) for v in value)
+    return value
+
+
+def redact_processor(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: mask secrets in every value (by key name and by pattern)."""
+    for key, value in list(event_dict.items()):
+        event_dict[key] = _redact_value(key, value)
+    return event_dict
+
+
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "critical": 50}
+
+
+def _level_filter(minimum: int) -> Any:
+    def processor(
+        logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        if _LEVELS.get(method_name, 20) < minimum:
+            raise structlog.DropEvent
+        return event_dict
+
+    return processor
+
+
+class _JsonAndConsole:
+    """A renderer that writes a JSON line to a file and a console line to stderr."""
+
+    def __init__(self, minimum_console: int, json_file: TextIO | None, colors: bool) -> None:
+        self.minimum_console = minimum_console
+        self.json_file = json_file
+        self.json = structlog.processors.JSONRenderer()
+        self.console = structlog.dev.ConsoleRenderer(colors=colors)
+
+    def __call__(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> str:
+        if self.json_file is not None:
+            self.json_file.write(str(self.json(logger, method_name, dict(event_dict))) + "\n")
+            self.json_file.flush()
+        if _LEVELS.get(method_name, 20) >= self.minimum_console:
+            return str(self.console(logger, method_name, event_dict))
+        raise structlog.DropEvent
+
+
+def _open_private(path: Path) -> TextIO:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.chmod(path, 0o600)
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
+_json_stream: TextIO | None = None
+
+
+def close_logging() -> None:
+    """Close the JSON log file, if one is open (also run at exit)."""
+    global _json_stream
+    if _json_stream is not None:
+        _json_stream.close()
+        _json_stream = None
+
+
+atexit.register(close_logging)
+
+
+def configure_logging(verbosity: int = 0, json_file: Path | None = None) -> None:
+    """Configure structlog for this process (the entry point calls it once)."""
+    global _json_stream
+    close_logging()
+    console_level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    json_stream = _json_stream = _open_private(json_file) if json_file is not None else None
+    minimum = logging.DEBUG if json_stream is not None else console_level
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            _level_filter(minimum),
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_processor,
+            _JsonAndConsole(console_level, json_stream, colors=sys.stderr.isatty()),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,174 @@
+"""Layered settings: precedence, merging, Claude Code compatibility, precise errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from claw_runtime.config import load_settings
+from claw_runtime.errors import ConfigError
+
+
+def write(path: Path, data: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> dict[str, Path]:
+    home, cwd = tmp_path / "home", tmp_path / "project"
+    cwd.mkdir(parents=True)
+    home.mkdir()
+    return {"home": home, "cwd": cwd}
+
+
+def load(dirs: dict[str, Path], environ: dict[str, str] | None = None, **kwargs: Any) -> Any:
+    return load_settings(dirs["cwd"], home=dirs["home"], environ=environ or {}, **kwargs)
+
+
+def test_no_files_gives_defaults(dirs: dict[str, Path]) -> None:
+    loaded = load(dirs)
+    assert loaded.settings.model is None
+    assert loaded.settings.permissions.allow == []
+    assert loaded.sources == ()
+
+
+def test_later_layers_win_and_sources_are_listed_in_order(dirs: dict[str, Path]) -> None:
+    home, cwd = dirs["home"], dirs["cwd"]
+    files = [
+        write(home / ".claude" / "settings.json", {"model": "claude-user", "maxTurns": 1}),
+        write(home / ".claw" / "settings.json", {"model": "claw-user", "provider": "openai"}),
+        write(cwd / ".claude" / "settings.json", {"model": "claude-project"}),
+        write(cwd / ".claw" / "settings.json", {"model": "claw-project"}),
+        write(cwd / ".claude" / "settings.local.json", {"maxTurns": 7}),
+        write(cwd / ".claw" / "settings.local.json", {"model": "claw-local"}),
+    ]
+    loaded = load(dirs)
+    assert loaded.sources == tuple(files)
+    assert loaded.settings.model == "claw-local"
+    assert loaded.settings.provider == "openai"
+    assert loaded.settings.max_turns == 7
+
+
+def test_env_vars_beat_files_and_flags_beat_env(dirs: dict[str, Path]) -> None:
+    write(dirs["cwd"] / ".claw" / "settings.json", {"model": "from-file", "maxTurns": 3})
+    env = {"CLAW_MODEL": "from-env", "CLAW_MAX_TURNS": "9", "CLAW_PERMISSION_MODE": "plan"}
+    loaded = load(dirs, env)
+    assert (loaded.settings.model, loaded.settings.max_turns) == ("from-env", 9)
+    assert loaded.settings.permissions.default_mode == "plan"
+    flagged = load(dirs, env, cli_overrides={"model": "from-flag"})
+    assert flagged.settings.model == "from-flag"
+
+
+def test_permission_lists_concatenate_across_layers(dirs: dict[str, Path]) -> None:
+    write(dirs["home"] / ".claude" / "settings.json", {"permissions": {"allow": ["Read", "Bash(ls:*)"]}})
+    write(dirs["cwd"] / ".claw" / "settings.json", {"permissions": {"allow": ["Bash(ls:*)", "Edit"], "deny": ["WebFetch"]}})
+    loaded = load(dirs, cli_overrides={"permissions": {"allow": ["Write"]}})
+    assert loaded.settings.permissions.allow == ["Read", "Bash(ls:*)", "Edit", "Write"]
+    assert loaded.settings.permissions.deny == ["WebFetch"]
+
+
+def test_env_var_config_dirs_move_the_user_files(dirs: dict[str, Path], tmp_path: Path) -> None:
+    write(tmp_path / "elsewhere" / "settings.json", {"model": "moved"})
+    loaded = load(dirs, {"CLAW_CONFIG_DIR": str(tmp_path / "elsewhere")})
+    assert loaded.settings.model == "moved"
+
+
+def test_claude_code_settings_shape_is_understood(dirs: dict[str, Path]) -> None:
+    write(
+        dirs["cwd"] / ".claude" / "settings.json",
+        {
+            "$schema": "https://json.schemastore.org/claude-code-settings.json",
+            "permissions": {"allow": ["Bash(npm run test:*)"], "defaultMode": "acceptEdits", "additionalDirectories": ["../lib"]},
+            "hooks": {"PreToolUse": [{"matcher": "Bash|Edit", "hooks": [{"type": "command", "command": "check.sh", "timeout": 30}]}]},
+            "env": {"FOO": "bar"},
+            "includeCoAuthoredBy": False,
+            "sandbox": {"enabled": True, "network": False, "excludedCommands": ["docker"]},
+        },
+    )
+    loaded = load(dirs)
+    settings = loaded.settings
+    assert settings.permissions.default_mode == "acceptEdits"
+    assert settings.permissions.additional_directories == ["../lib"]
+    [matcher] = settings.hooks["PreToolUse"]
+    assert matcher.matcher == "Bash|Edit" and matcher.hooks[0].command == "check.sh"
+    assert matcher.hooks[0].timeout == 30.0
+    assert settings.env == {"FOO": "bar"} and settings.sandbox.enabled
+    assert loaded.warnings == ()
+
+
+def test_unknown_key_in_claude_file_is_a_warning(dirs: dict[str, Path]) -> None:
+    path = write(dirs["cwd"] / ".claude" / "settings.json", {"brandNewClaudeKey": 1, "model": "m"})
+    loaded = load(dirs)
+    assert loaded.settings.model == "m"
+    assert loaded.warnings == (f"{path}: ignoring unknown key 'brandNewClaudeKey'",)
+
+
+def test_unknown_key_in_claw_file_is_an_error_naming_file_and_key(dirs: dict[str, Path]) -> None:
+    path = write(dirs["cwd"] / ".claw" / "settings.json", {"permissions": {"alow": []}})
+    with pytest.raises(ConfigError) as info:
+        load(dirs)
+    message = str(info.value)
+    assert message.startswith(str(path))
+    assert "permissions: unknown key(s) alow" in message
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"maxTurns": "5"}, 'maxTurns: expected an integer, got "5"'),
+        ({"maxTurns": True}, "maxTurns: expected an integer, got true"),
+        ({"permissions": {"defaultMode": "yolo"}}, 'permissions.defaultMode: expected one of "default", "acceptEdits"'),
+        ({"permissions": {"allow": "Bash"}}, "permissions.allow"),
+        ({"prices": {"gpt-x": {"input": 1}}}, "prices['gpt-x'].output: required key missing"),
+        ({"hooks": {"BeforeToolUse": []}}, "unknown hook event hooks.BeforeToolUse"),
+        ([1, 2], "expected a JSON object"),
+    ],
+)
+def test_wrong_types_name_file_key_and_expectation(dirs: dict[str, Path], data: Any, expected: str) -> None:
+    path = write(dirs["cwd"] / ".claw" / "settings.local.json", data)
+    with pytest.raises(ConfigError) as info:
+        load(dirs)
+    assert str(info.value).startswith(f"{path}: ")
+    assert expected in str(info.value)
+
+
+def test_invalid_json_names_line_and_column(dirs: dict[str, Path]) -> None:
+    path = write(dirs["home"] / ".claw" / "settings.json", '{\n  "model": "x",\n}')
+    with pytest.raises(ConfigError, match=r"invalid JSON at line 3, column 1") as info:
+        load(dirs)
+    assert str(info.value).startswith(str(path))
+
+
+def test_bad_env_var_is_named(dirs: dict[str, Path]) -> None:
+    with pytest.raises(ConfigError, match="CLAW_MAX_TURNS: expected an integer, got 'lots'"):
+        load(dirs, {"CLAW_MAX_TURNS": "lots"})
+
+
+def test_disabled_plugins_from_env_add_to_settings(dirs: dict[str, Path]) -> None:
+    write(dirs["cwd"] / ".claw" / "settings.json", {"plugins": {"disabled": ["a"]}})
+    loaded = load(dirs, {"CLAW_DISABLE_PLUGINS": "b, c"})
+    assert loaded.settings.plugins.disabled == ["a", "b", "c"]
+
+
+def test_config_error_in_the_cli_is_one_line_and_exit_1(dirs: dict[str, Path], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    write(dirs["cwd"] / ".claw" / "settings.json", {"maxTurns": "many"})
+    result = subprocess.run(
+        [sys.executable, "-m", "claw_runtime", "inspect"],
+        cwd=dirs["cwd"],
+        capture_output=True,
+        text=True,
+        env={"HOME": str(dirs["home"]), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "maxTurns: expected an integer" in lines[0]
