@@ -147,7 +147,7 @@ def result_text(block: dict[str, Any]) -> str:
 
 
 async def test_text_only_turn_ends_the_run(make_harness: Any) -> None:
-    async with make_harness([Turn.text("Hello there.")]) as h:
+    async with make_harness([Turn.say("Hello there.")]) as h:
         agent, result = await h.run("hi")
     assert result.result == "Hello there."
     assert (result.is_error, result.num_turns, result.stop_reason) == (False, 1, "end_turn")
@@ -158,7 +158,7 @@ async def test_text_only_turn_ends_the_run(make_harness: Any) -> None:
 
 
 async def test_tool_results_go_back_to_the_model(make_harness: Any) -> None:
-    turns = [Turn.tool_calls(ToolCallSpec("Peek", {"key": "a"})), Turn.text("done")]
+    turns = [Turn.call(ToolCallSpec("Peek", {"key": "a"})), Turn.say("done")]
     async with make_harness(turns) as h:
         _, result = await h.run()
     assert result.num_turns == 2 and result.result == "done"
@@ -173,7 +173,7 @@ async def test_tool_results_go_back_to_the_model(make_harness: Any) -> None:
 
 async def test_read_only_calls_run_concurrently(make_harness: Any, autojump_clock: Any) -> None:
     calls = [ToolCallSpec("Peek", {"key": k, "wait": 5.0}) for k in "abc"]
-    async with make_harness([Turn.tool_calls(*calls), Turn.text("ok")]) as h:
+    async with make_harness([Turn.call(*calls), Turn.say("ok")]) as h:
         start = trio.current_time()
         await h.run()
         elapsed = trio.current_time() - start
@@ -188,7 +188,7 @@ async def test_mutating_calls_run_one_at_a_time_in_model_order(make_harness: Any
         ToolCallSpec("Peek", {"key": "3", "wait": 1.0}),
         ToolCallSpec("Poke", {"key": "4", "wait": 0.5}),
     ]
-    async with make_harness([Turn.tool_calls(*calls), Turn.text("ok")]) as h:
+    async with make_harness([Turn.call(*calls), Turn.say("ok")]) as h:
         await h.run()
     order = [name for name, _ in h.log.calls]
     assert order[0] == "poke:1" and order[-1] == "poke:4"
@@ -203,8 +203,8 @@ async def test_mutating_calls_run_one_at_a_time_in_model_order(make_harness: Any
 
 async def test_unknown_tool_and_bad_input_become_error_results(make_harness: Any) -> None:
     turns = [
-        Turn.tool_calls(ToolCallSpec("Nope", {}), ToolCallSpec("Peek", {"key": 7})),
-        Turn.text("ok"),
+        Turn.call(ToolCallSpec("Nope", {}), ToolCallSpec("Peek", {"key": 7})),
+        Turn.say("ok"),
     ]
     async with make_harness(turns) as h:
         _, result = await h.run()
@@ -215,7 +215,7 @@ async def test_unknown_tool_and_bad_input_become_error_results(make_harness: Any
 
 
 async def test_max_turns_stops_the_run(make_harness: Any) -> None:
-    turns = [Turn.tool_calls(ToolCallSpec("Peek", {"key": str(i)})) for i in range(5)]
+    turns = [Turn.call(ToolCallSpec("Peek", {"key": str(i)})) for i in range(5)]
     async with make_harness(turns) as h:
         _, result = await h.run(max_turns=2)
     assert (result.stop_reason, result.num_turns, result.is_error) == ("max_turns", 2, True)
@@ -223,7 +223,7 @@ async def test_max_turns_stops_the_run(make_harness: Any) -> None:
 
 
 async def test_budget_stops_the_run(make_harness: Any) -> None:
-    turns = [Turn.tool_calls(ToolCallSpec("Peek", {"key": str(i)})) for i in range(5)]
+    turns = [Turn.call(ToolCallSpec("Peek", {"key": str(i)})) for i in range(5)]
     pricey = {MODEL: ModelPrice(input=1e6, output=1e6, cache_write=1e6, cache_read=1e6)}
     async with make_harness(turns) as h:
         _, result = await h.run(max_budget_usd=0.01, prices=pricey)
@@ -233,9 +233,9 @@ async def test_budget_stops_the_run(make_harness: Any) -> None:
 
 async def test_truncated_stream_never_runs_its_tool_and_is_retried(make_harness: Any, autojump_clock: Any) -> None:
     turns = [
-        Turn.tool_calls(ToolCallSpec("Poke", {"key": "ghost"})).with_fault(truncate_after_events=4),
-        Turn.tool_calls(ToolCallSpec("Poke", {"key": "real"})),
-        Turn.text("ok"),
+        Turn.call(ToolCallSpec("Poke", {"key": "ghost"})).with_fault(truncate_after_events=4),
+        Turn.call(ToolCallSpec("Poke", {"key": "real"})),
+        Turn.say("ok"),
     ]
     async with make_harness(turns) as h:
         _, result = await h.run()
@@ -245,8 +245,8 @@ async def test_truncated_stream_never_runs_its_tool_and_is_retried(make_harness:
 
 async def test_error_event_after_200_never_runs_its_tool(make_harness: Any, autojump_clock: Any) -> None:
     turns = [
-        Turn.tool_calls(ToolCallSpec("Poke", {"key": "ghost"})).with_fault(error_event="overloaded_error"),
-        Turn.text("recovered"),
+        Turn.call(ToolCallSpec("Poke", {"key": "ghost"})).with_fault(error_event="overloaded_error"),
+        Turn.say("recovered"),
     ]
     async with make_harness(turns) as h:
         _, result = await h.run()
@@ -255,7 +255,7 @@ async def test_error_event_after_200_never_runs_its_tool(make_harness: Any, auto
 
 
 async def test_max_tokens_mid_tool_call_is_reported_not_run(make_harness: Any) -> None:
-    turns = [Turn.tool_calls(ToolCallSpec("Poke", {"key": "x"}), stop_reason="max_tokens")]
+    turns = [Turn.call(ToolCallSpec("Poke", {"key": "x"}), stop_reason="max_tokens")]
     async with make_harness(turns) as h:
         agent, result = await h.run()
     assert h.log.calls == []
@@ -266,7 +266,7 @@ async def test_max_tokens_mid_tool_call_is_reported_not_run(make_harness: Any) -
 
 
 async def test_cancellation_gives_every_call_an_aborted_result(make_harness: Any, autojump_clock: Any, tmp_path: Path) -> None:
-    turns = [Turn.tool_calls(ToolCallSpec("Hang", {}), ToolCallSpec("Peek", {"key": "a", "wait": 100.0}))]
+    turns = [Turn.call(ToolCallSpec("Hang", {}), ToolCallSpec("Peek", {"key": "a", "wait": 100.0}))]
     async with make_harness(turns) as h:
         agent = h.agent()
         with trio.move_on_after(10):
@@ -282,7 +282,7 @@ async def test_cancellation_gives_every_call_an_aborted_result(make_harness: Any
 
 
 async def test_headless_default_mode_denies_mutating_tools_and_counts_it(make_harness: Any) -> None:
-    turns = [Turn.tool_calls(ToolCallSpec("Poke", {"key": "x"}), ToolCallSpec("Peek", {"key": "y"})), Turn.text("ok")]
+    turns = [Turn.call(ToolCallSpec("Poke", {"key": "x"}), ToolCallSpec("Peek", {"key": "y"})), Turn.say("ok")]
     async with make_harness(turns) as h:
         _, result = await h.run(permissions=PermissionPolicy.from_rules("default"))
     assert [name for name, _ in h.log.calls] == ["peek:y"]
@@ -311,8 +311,8 @@ async def test_hooks_can_deny_rewrite_and_add_context(make_harness: Any) -> None
             return PromptDecision(additional_context="(the user prefers short answers)")
 
     turns = [
-        Turn.tool_calls(ToolCallSpec("Peek", {"key": "secret"}), ToolCallSpec("Peek", {"key": "old"})),
-        Turn.text("ok"),
+        Turn.call(ToolCallSpec("Peek", {"key": "secret"}), ToolCallSpec("Peek", {"key": "old"})),
+        Turn.say("ok"),
     ]
     async with make_harness(turns, extra_plugins=[("guard", Guard())]) as h:
         _, result = await h.run("question")
@@ -331,7 +331,7 @@ async def test_user_prompt_submit_can_block(make_harness: Any) -> None:
         def user_prompt_submit(self, prompt: str) -> PromptDecision:
             return PromptDecision(block=True, reason="no prompts on Fridays")
 
-    async with make_harness([Turn.text("never")], extra_plugins=[("blocker", Blocker())]) as h:
+    async with make_harness([Turn.say("never")], extra_plugins=[("blocker", Blocker())]) as h:
         _, result = await h.run()
     assert (result.is_error, result.stop_reason, result.result) == (True, "blocked", "no prompts on Fridays")
     assert h.server.requests == []
@@ -347,7 +347,7 @@ async def test_stop_hook_can_send_the_model_back_to_work(make_harness: Any) -> N
             self.times += 1
             return "the tests still fail" if self.times == 1 else None
 
-    async with make_harness([Turn.text("done?"), Turn.text("now done")], extra_plugins=[("insist", Insist())]) as h:
+    async with make_harness([Turn.say("done?"), Turn.say("now done")], extra_plugins=[("insist", Insist())]) as h:
         _, result = await h.run()
     assert result.result == "now done" and result.num_turns == 2
     assert h.sent_messages(1)[-1]["content"][0]["text"] == "the tests still fail"
@@ -363,7 +363,7 @@ async def test_assistant_message_is_in_the_transcript_before_its_tool_runs(make_
             roles = [r["message"]["role"] for r in records if r["type"] == "message"]
             seen_in_transcript.append(roles[-1] == "assistant")
 
-    turns = [Turn.tool_calls(ToolCallSpec("Peek", {"key": "a"})), Turn.text("ok")]
+    turns = [Turn.call(ToolCallSpec("Peek", {"key": "a"})), Turn.say("ok")]
     async with make_harness(turns, extra_plugins=[("spy", Spy())]) as h:
         await h.run()
     assert seen_in_transcript == [True]

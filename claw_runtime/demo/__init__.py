@@ -41,20 +41,20 @@ def demo_script(project: Path) -> Script:
     stats = str(project / "stats.py")
     return Script(
         [
-            Turn.tool_calls(
+            Turn.call(
                 ToolCallSpec("Glob", {"pattern": "**/*.py", "path": str(project)}),
                 ToolCallSpec("Read", {"file_path": stats}),
                 text="I'll start by looking at the project layout and the library code.",
             ),
-            Turn.tool_calls(
+            Turn.call(
                 ToolCallSpec("Read", {"file_path": str(project / "test_stats.py")}),
                 text="Now the tests, to see what behaviour is expected.",
             ),
-            Turn.tool_calls(
+            Turn.call(
                 ToolCallSpec("Bash", {"command": tests, "description": "Run the test suite"}),
                 text="Let me run the test suite.",
             ),
-            Turn.tool_calls(
+            Turn.call(
                 ToolCallSpec(
                     "Edit",
                     {"file_path": stats, "old_string": _BUGGY, "new_string": _FIXED},
@@ -65,11 +65,11 @@ def demo_script(project: Path) -> Script:
                     "Fixing it."
                 ),
             ),
-            Turn.tool_calls(
+            Turn.call(
                 ToolCallSpec("Bash", {"command": tests, "description": "Rerun the test suite"}),
                 text="Rerunning the tests.",
             ),
-            Turn.text(
+            Turn.say(
                 "All 4 tests pass now. The bug was in `median()`: with an even number of "
                 "values it returned `ordered[middle]`; it now returns the mean of the two "
                 "middle values, `(ordered[middle - 1] + ordered[middle]) / 2`."

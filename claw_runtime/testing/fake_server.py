@@ -1,0 +1,521 @@
+"""A fake model server: real HTTP on loopback, real wire protocols, scripted answers.
+
+It speaks the Anthropic Messages API (``POST /v1/messages``) and OpenAI Chat
+Completions (``POST /v1/chat/completions`` or ``/chat/completions``), streaming
+(SSE, exactly the events the real services send) and non-streaming. Each
+request consumes the next :class:`~claw_runtime.testing.script.Turn` of a
+script; faults in a turn break the response on purpose (HTTP errors with
+``retry-after``, truncated streams, error events after 200, garbage lines,
+stalls). Every request is recorded in :attr:`FakeModelServer.requests`.
+
+Use it in tests::
+
+    async with open_fake_model_server(Script([Turn.say("hi")])) as server:
+        ...  # point ANTHROPIC_BASE_URL or OPENAI_BASE_URL at server.base_url
+
+or standalone, for benchmarks and other frameworks::
+
+    python -m claw_runtime.testing.fake_server --script turns.json [--port 0]
+
+which prints its base URL as the first line of stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import socket
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import attrs
+import h11
+import orjson
+import trio
+
+from claw_runtime.testing.script import Fault, Script, Turn, load_script
+
+__all__ = [
+    "FakeModelServer",
+    "RecordedRequest",
+    "open_fake_model_server",
+    "serve_fake_model",
+]
+
+_MAX_BODY = 64 * 1024 * 1024
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "api_error",
+    529: "overloaded_error",
+}
+
+
+@attrs.frozen(kw_only=True)
+class RecordedRequest:
+    """What the server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@attrs.define(eq=False)
+class FakeModelServer:
+    """A running fake server: its address and what it has seen."""
+
+    script: Script
+    port: int
+    host: str = "127.0.0.1"
+    requests: list[RecordedRequest] = attrs.field(factory=list)
+    _ids: Iterator[int] = attrs.field(factory=lambda: itertools.count(1))
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+
+# ---------------------------------------------------------------- HTTP plumbing
+
+
+async def _read_request(
+    stream: trio.SocketStream, conn: h11.Connection
+) -> tuple[h11.Request, bytes] | None:
+    request: h11.Request | None = None
+    body = bytearray()
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            data = await stream.receive_some(65536)
+            conn.receive_data(data)  # b"" means the peer closed
+            continue
+        if isinstance(event, h11.Request):
+            request = event
+        elif isinstance(event, h11.Data):
+            body += event.data
+            if len(body) > _MAX_BODY:
+                return None
+        elif isinstance(event, h11.EndOfMessage):
+            assert request is not None
+            return request, bytes(body)
+        elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+            return None
+
+
+async def _send(stream: trio.SocketStream, conn: h11.Connection, event: Any) -> None:
+    data = conn.send(event)
+    if data:
+        await stream.send_all(data)
+
+
+async def _respond_json(
+    stream: trio.SocketStream,
+    conn: h11.Connection,
+    status: int,
+    body: Any,
+    extra_headers: list[tuple[str, str]] | None = None,
+) -> None:
+    payload = orjson.dumps(body)
+    headers = [
+        ("content-type", "application/json"),
+        ("content-length", str(len(payload))),
+        *(extra_headers or []),
+    ]
+    await _send(stream, conn, h11.Response(status_code=status, headers=headers))
+    await _send(stream, conn, h11.Data(data=payload))
+    await _send(stream, conn, h11.EndOfMessage())
+
+
+def _error_body(protocol: str, status: int, fault: Fault | None, message: str) -> Any:
+    error_type = (fault.error_type if fault else None) or _ERROR_TYPES.get(status, "api_error")
+    text = (fault.error_message if fault else None) or message
+    if protocol == "anthropic":
+        return {"type": "error", "error": {"type": error_type, "message": text}}
+    return {"error": {"message": text, "type": error_type, "code": error_type}}
+
+
+# ------------------------------------------------------------- response content
+
+
+def _split(text: str, size: int) -> list[str]:
+    if size <= 0 or len(text) <= size:
+        return [text]
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _usage(turn: Turn, raw_body: bytes) -> tuple[int, int]:
+    produced = len(turn.text) + len(turn.thinking)
+    produced += sum(len(orjson.dumps(c.input)) + len(c.name) for c in turn.tool_calls)
+    input_tokens = turn.input_tokens if turn.input_tokens is not None else len(raw_body) // 4 + 1
+    output_tokens = turn.output_tokens if turn.output_tokens is not None else produced // 4 + 1
+    return input_tokens, output_tokens
+
+
+def _sse(event: str | None, data: Any) -> bytes:
+    payload = data if isinstance(data, bytes) else orjson.dumps(data)
+    head = f"event: {event}\n".encode() if event else b""
+    return head + b"data: " + payload + b"\n\n"
+
+
+def _anthropic_events(server: FakeModelServer, turn: Turn, model: str, raw: bytes) -> list[bytes]:
+    input_tokens, output_tokens = _usage(turn, raw)
+    events = [
+        _sse(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": f"msg_fake_{server.next_id():06d}",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {
+                        "input_tokens": input_tokens,
+                        "output_tokens": 1,
+                        "cache_read_input_tokens": turn.cache_read_input_tokens,
+                        "cache_creation_input_tokens": turn.cache_creation_input_tokens,
+                    },
+                },
+            },
+        ),
+        _sse("ping", {"type": "ping"}),
+    ]
+    index = 0
+
+    def block(start: dict[str, Any], deltas: list[dict[str, Any]]) -> None:
+        nonlocal index
+        events.append(
+            _sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
+        )
+        for delta in deltas:
+            events.append(
+                _sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+            )
+        events.append(_sse("content_block_stop", {"type": "content_block_stop", "index": index}))
+        index += 1
+
+    if turn.thinking:
+        pieces = [{"type": "thinking_delta", "thinking": p} for p in _split(turn.thinking, turn.chunk_size)]
+        signature = f"fake-signature-{server.next_id():06d}"
+        block(
+            {"type": "thinking", "thinking": "", "signature": ""},
+            [*pieces, {"type": "signature_delta", "signature": signature}],
+        )
+    if turn.text:
+        block(
+            {"type": "text", "text": ""},
+            [{"type": "text_delta", "text": p} for p in _split(turn.text, turn.chunk_size)],
+        )
+    for call in turn.tool_calls:
+        arguments = orjson.dumps(call.input).decode()
+        block(
+            {"type": "tool_use", "id": f"toolu_fake_{server.next_id():06d}", "name": call.name, "input": {}},
+            [{"type": "input_json_delta", "partial_json": p} for p in _split(arguments, turn.chunk_size)],
+        )
+    events.append(
+        _sse(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": turn.effective_stop_reason, "stop_sequence": None},
+                "usage": {"output_tokens": output_tokens},
+            },
+        )
+    )
+    events.append(_sse("message_stop", {"type": "message_stop"}))
+    return events
+
+
+_FINISH = {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length", "stop_sequence": "stop"}
+
+
+def _openai_events(
+    server: FakeModelServer, turn: Turn, model: str, raw: bytes, include_usage: bool
+) -> list[bytes]:
+    completion_id = f"chatcmpl-fake-{server.next_id():06d}"
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return _sse(
+            None,
+            {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            },
+        )
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    events += [chunk({"reasoning_content": p}) for p in _split(turn.thinking, turn.chunk_size) if p]
+    events += [chunk({"content": p}) for p in _split(turn.text, turn.chunk_size) if p]
+    for i, call in enumerate(turn.tool_calls):
+        call_id = f"call_fake_{server.next_id():06d}"
+        events.append(
+            chunk(
+                {
+                    "tool_calls": [
+                        {"index": i, "id": call_id, "type": "function", "function": {"name": call.name, "arguments": ""}}
+                    ]
+                }
+            )
+        )
+        for piece in _split(orjson.dumps(call.input).decode(), turn.chunk_size):
+            events.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
+    events.append(chunk({}, _FINISH.get(turn.effective_stop_reason, "stop")))
+    if include_usage:
+        input_tokens, output_tokens = _usage(turn, raw)
+        events.append(
+            _sse(
+                None,
+                {
+                    "id": completion_id,
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": model,
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": input_tokens,
+                        "completion_tokens": output_tokens,
+                        "total_tokens": input_tokens + output_tokens,
+                        "prompt_tokens_details": {"cached_tokens": turn.cache_read_input_tokens},
+                    },
+                },
+            )
+        )
+    events.append(b"data: [DONE]\n\n")
+    return events
+
+
+def _anthropic_message(server: FakeModelServer, turn: Turn, model: str, raw: bytes) -> Any:
+    input_tokens, output_tokens = _usage(turn, raw)
+    content: list[dict[str, Any]] = []
+    if turn.thinking:
+        content.append({"type": "thinking", "thinking": turn.thinking, "signature": f"fake-signature-{server.next_id():06d}"})
+    if turn.text:
+        content.append({"type": "text", "text": turn.text})
+    for call in turn.tool_calls:
+        content.append({"type": "tool_use", "id": f"toolu_fake_{server.next_id():06d}", "name": call.name, "input": call.input})
+    return {
+        "id": f"msg_fake_{server.next_id():06d}",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": turn.effective_stop_reason,
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cache_read_input_tokens": turn.cache_read_input_tokens,
+            "cache_creation_input_tokens": turn.cache_creation_input_tokens,
+        },
+    }
+
+
+def _openai_completion(server: FakeModelServer, turn: Turn, model: str, raw: bytes) -> Any:
+    input_tokens, output_tokens = _usage(turn, raw)
+    message: dict[str, Any] = {"role": "assistant", "content": turn.text or None}
+    if turn.tool_calls:
+        message["tool_calls"] = [
+            {
+                "id": f"call_fake_{server.next_id():06d}",
+                "type": "function",
+                "function": {"name": c.name, "arguments": orjson.dumps(c.input).decode()},
+            }
+            for c in turn.tool_calls
+        ]
+    return {
+        "id": f"chatcmpl-fake-{server.next_id():06d}",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": _FINISH.get(turn.effective_stop_reason, "stop")}],
+        "usage": {
+            "prompt_tokens": input_tokens,
+            "completion_tokens": output_tokens,
+            "total_tokens": input_tokens + output_tokens,
+        },
+    }
+
+
+def _apply_stream_faults(events: list[bytes], fault: Fault | None, protocol: str) -> list[bytes | float]:
+    """The event list with the fault applied; a float item means "stall this long"."""
+    plan: list[bytes | float] = list(events)
+    if fault is None:
+        return plan
+    if fault.garbage_lines:
+        plan[1:1] = [b"this line is not server-sent events\n\n", b"data: {not json at all\n\n"]
+    if fault.error_event:
+        kept = plan[:3]
+        if protocol == "anthropic":
+            error = _sse("error", {"type": "error", "error": {"type": fault.error_event, "message": "fake server error event"}})
+        else:
+            error = _sse(None, {"error": {"message": "fake server error event", "type": fault.error_event}})
+        plan = [*kept, error]
+    if fault.truncate_after_events is not None:
+        plan = plan[: fault.truncate_after_events]
+    if fault.stall_s is not None:
+        plan.insert(min(2, len(plan)), fault.stall_s)
+    return plan
+
+
+# -------------------------------------------------------------------- handlers
+
+
+async def _stream_response(
+    stream: trio.SocketStream, conn: h11.Connection, plan: list[bytes | float], turn: Turn
+) -> None:
+    headers = [("content-type", "text/event-stream"), ("cache-control", "no-cache")]
+    await _send(stream, conn, h11.Response(status_code=200, headers=headers))
+    for position, item in enumerate(plan):
+        if isinstance(item, float):
+            await trio.sleep(item)
+            continue
+        if turn.delay_s and position:
+            await trio.sleep(turn.delay_s)
+        if turn.byte_chunk > 0:
+            for i in range(0, len(item), turn.byte_chunk):
+                await _send(stream, conn, h11.Data(data=item[i : i + turn.byte_chunk]))
+        else:
+            await _send(stream, conn, h11.Data(data=item))
+    await _send(stream, conn, h11.EndOfMessage())
+
+
+async def _answer(
+    server: FakeModelServer, stream: trio.SocketStream, conn: h11.Connection, request: h11.Request, raw: bytes
+) -> None:
+    path = request.target.decode().split("?", 1)[0]
+    headers = {k.decode().lower(): v.decode() for k, v in request.headers}
+    try:
+        body = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        body = None
+    server.requests.append(RecordedRequest(method=request.method.decode(), path=path, headers=headers, body=body))
+    if path.endswith("/messages"):
+        protocol = "anthropic"
+    elif path.endswith("/chat/completions"):
+        protocol = "openai"
+    else:
+        await _respond_json(stream, conn, 404, {"error": {"type": "not_found_error", "message": f"no route {path}"}})
+        return
+    if request.method != b"POST" or not isinstance(body, dict):
+        await _respond_json(stream, conn, 400, _error_body(protocol, 400, None, "expected a POST with a JSON object body"))
+        return
+    turn = server.script.next_turn(body)
+    if turn is None:
+        message = f"fake model server: the script has no more turns ({len(server.requests) - 1} served)"
+        await _respond_json(stream, conn, 500, _error_body(protocol, 500, None, message))
+        return
+    fault = turn.fault
+    if fault is not None and fault.status is not None:
+        extra: list[tuple[str, str]] = []
+        if fault.retry_after is not None:
+            extra.append(("retry-after", f"{fault.retry_after:g}"))
+        if fault.retry_after_ms is not None:
+            extra.append(("retry-after-ms", str(fault.retry_after_ms)))
+        message = f"fake model server: scripted HTTP {fault.status}"
+        await _respond_json(stream, conn, fault.status, _error_body(protocol, fault.status, fault, message), extra)
+        return
+    model = str(body.get("model", "fake-model"))
+    if not body.get("stream"):
+        if protocol == "anthropic":
+            await _respond_json(stream, conn, 200, _anthropic_message(server, turn, model, raw))
+        else:
+            await _respond_json(stream, conn, 200, _openai_completion(server, turn, model, raw))
+        return
+    if protocol == "anthropic":
+        events = _anthropic_events(server, turn, model, raw)
+    else:
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        events = _openai_events(server, turn, model, raw, include_usage)
+    await _stream_response(stream, conn, _apply_stream_faults(events, fault, protocol), turn)
+
+
+async def _handle_connection(server: FakeModelServer, stream: trio.SocketStream) -> None:
+    stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    conn = h11.Connection(h11.SERVER)
+    try:
+        while True:
+            received = await _read_request(stream, conn)
+            if received is None:
+                return
+            await _answer(server, stream, conn, *received)
+            if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
+                return
+            conn.start_next_cycle()
+    except (trio.BrokenResourceError, trio.ClosedResourceError, h11.RemoteProtocolError):
+        return
+    finally:
+        await trio.aclose_forcefully(stream)
+
+
+async def serve_fake_model(
+    script: Script,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    task_status: trio.TaskStatus[FakeModelServer] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``script`` until cancelled; ``await nursery.start(serve_fake_model, script)``."""
+    listeners = await trio.open_tcp_listeners(port, host=host)
+    bound_port = listeners[0].socket.getsockname()[1]
+    server = FakeModelServer(script=script, port=bound_port, host=host)
+    task_status.started(server)
+    await trio.serve_listeners(partial(_handle_connection, server), listeners)
+
+
+@asynccontextmanager
+async def open_fake_model_server(script: Script, *, host: str = "127.0.0.1") -> AsyncIterator[FakeModelServer]:
+    """A fake model server for the duration of the block."""
+    async with trio.open_nursery() as nursery:
+        server: FakeModelServer = await nursery.start(partial(serve_fake_model, script, host=host))
+        try:
+            yield server
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve a scripted fake model on loopback.")
+    parser.add_argument("--script", type=Path, required=True, help="a JSON list of turns")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    script = load_script(args.script)
+
+    async def run() -> None:
+        async with trio.open_nursery() as nursery:
+            server: FakeModelServer = await nursery.start(
+                partial(serve_fake_model, script, host=args.host, port=args.port)
+            )
+            print(server.base_url, flush=True)
+
+    try:
+        trio.run(run)
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

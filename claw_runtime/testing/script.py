@@ -1,0 +1,148 @@
+"""Scripts for the fake model server: what the "model" says, turn by turn.
+
+A :class:`Script` is a list of :class:`Turn` values; each request to the
+server consumes the next one. A turn is text, tool calls, or both, with
+optional thinking, pacing (``chunk_size``, ``delay_s``, ``byte_chunk``) and a
+fault (``status``, ``truncate_after_events``, ``error_event``,
+``garbage_lines``, ``stall_s``) that breaks the response on purpose.
+
+Scripts are plain attrs values, so they round-trip through JSON for the
+standalone server (``python -m claw_runtime.testing.fake_server --script``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+import attrs
+import cattrs
+import orjson
+
+__all__ = ["Fault", "Responder", "Script", "ToolCallSpec", "Turn", "load_script", "dump_script"]
+
+StopReason: TypeAlias = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence"]
+
+
+@attrs.frozen
+class ToolCallSpec:
+    """One tool call the scripted model makes."""
+
+    name: str
+    input: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class Fault:
+    """A way for one response to go wrong.
+
+    Attributes:
+        status: answer with this HTTP status and an API-shaped error body.
+        retry_after: seconds for the ``retry-after`` header (with ``status``).
+        retry_after_ms: milliseconds for ``retry-after-ms``.
+        error_type: the error body's type (default picked from the status).
+        truncate_after_events: end the stream after this many SSE events,
+            with no end marker.
+        error_event: after the first events of a 200 response, send an SSE
+            ``error`` event of this type (e.g. ``overloaded_error``).
+        garbage_lines: put lines that are not valid SSE or JSON into the stream.
+        stall_s: stop sending mid-stream for this long.
+    """
+
+    status: int | None = None
+    retry_after: float | None = None
+    retry_after_ms: int | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    truncate_after_events: int | None = None
+    error_event: str | None = None
+    garbage_lines: bool = False
+    stall_s: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Turn:
+    """One scripted response."""
+
+    text: str = ""
+    thinking: str = ""
+    tool_calls: tuple[ToolCallSpec, ...] = ()
+    stop_reason: StopReason | None = None
+    """Defaults to ``tool_use`` when there are tool calls, else ``end_turn``."""
+    chunk_size: int = 0
+    """Split text and tool-call JSON into pieces of this many characters (0: whole)."""
+    byte_chunk: int = 0
+    """Write the response in writes of this many bytes (splits UTF-8 characters)."""
+    delay_s: float = 0.0
+    """Pause between chunks."""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    fault: Fault | None = None
+
+    @classmethod
+    def say(cls, text: str, **options: Any) -> Turn:
+        """A text-only answer (``Turn.say("Done.")``): it ends the agent's run."""
+        return cls(text=text, **options)
+
+    @classmethod
+    def call(cls, *calls: ToolCallSpec, text: str = "", **options: Any) -> Turn:
+        """Tool calls, optionally after some text (``Turn.call(ToolCallSpec("Read", {...}))``)."""
+        return cls(text=text, tool_calls=tuple(calls), **options)
+
+    @classmethod
+    def fail(cls, **fault: Any) -> Turn:
+        """A response that only fails (``Turn.fail(status=529, retry_after=2)``)."""
+        return cls(fault=Fault(**fault))
+
+    def with_fault(self, **fault: Any) -> Turn:
+        """This turn, broken in the given way (the content is what gets cut off)."""
+        return attrs.evolve(self, fault=Fault(**fault))
+
+    @property
+    def effective_stop_reason(self) -> str:
+        if self.stop_reason is not None:
+            return self.stop_reason
+        return "tool_use" if self.tool_calls else "end_turn"
+
+
+Responder: TypeAlias = Callable[[dict[str, Any]], Turn]
+"""A function from the request body to the turn to answer with (dynamic scripts)."""
+
+
+@attrs.define(eq=False)
+class Script:
+    """Turns served in order; a responder, if given, answers once they run out."""
+
+    turns: list[Turn] = attrs.field(factory=list, converter=list)
+    responder: Responder | None = None
+    position: int = 0
+
+    def next_turn(self, body: dict[str, Any]) -> Turn | None:
+        if self.position < len(self.turns):
+            turn = self.turns[self.position]
+            self.position += 1
+            return turn
+        if self.responder is not None:
+            return self.responder(body)
+        return None
+
+    @property
+    def remaining(self) -> int:
+        return len(self.turns) - self.position
+
+
+_converter = cattrs.Converter(forbid_extra_keys=True)
+
+
+def dump_script(turns: Sequence[Turn]) -> bytes:
+    """A script as JSON (a list of turns)."""
+    return orjson.dumps(_converter.unstructure(list(turns), list[Turn]))
+
+
+def load_script(source: bytes | str | Path) -> Script:
+    """A script from JSON text or a JSON file."""
+    data = source.read_bytes() if isinstance(source, Path) else source
+    return Script(_converter.structure(orjson.loads(data), list[Turn]))
