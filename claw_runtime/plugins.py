@@ -36,6 +36,7 @@ log = structlog.get_logger(__name__)
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     # (plugin name, module). Each can be disabled by name like any other plugin.
     ("builtin.context", "claw_runtime.context_builtin"),
+    ("providers.anthropic", "claw_runtime.providers.anthropic"),
 )
 """The built-in plugins, registered exactly as third-party ones are."""
 

@@ -85,11 +85,8 @@ class Harness:
 
     def agent(self, **option_changes: Any) -> Agent:
         name, settings = self.runtime.provider_settings("anthropic", model=MODEL)
-        options = AgentOptions(
-            model=MODEL,
-            permissions=PermissionPolicy.from_rules("bypassPermissions"),
-            **option_changes,
-        )
+        option_changes.setdefault("permissions", PermissionPolicy.from_rules("bypassPermissions"))
+        options = AgentOptions(model=MODEL, **option_changes)
         session = self.runtime.new_session(self.tmp_path)
         return Agent(
             provider=self.runtime.make_provider(name, settings),

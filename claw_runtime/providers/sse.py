@@ -1,0 +1,89 @@
+"""Server-sent events, parsed incrementally from an async stream of bytes.
+
+Chunk boundaries may fall anywhere: inside a line, inside a multibyte UTF-8
+character, inside the JSON of a ``data:`` field. Bytes are decoded with an
+incremental UTF-8 decoder and split into lines only when a line is complete.
+Each read is bounded by an idle timeout on the trio clock: a stream that goes
+silent is a failed attempt, not a hang.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+import attrs
+import trio
+
+from claw_runtime.errors import ProviderStreamError
+
+__all__ = ["ServerSentEvent", "iter_sse"]
+
+
+@attrs.frozen
+class ServerSentEvent:
+    """One event: its ``event:`` name (``message`` if none) and its joined ``data:`` lines."""
+
+    event: str
+    data: str
+
+
+async def _chunks_with_idle_timeout(
+    chunks: AsyncIterator[bytes], idle_timeout: float
+) -> AsyncIterator[bytes]:
+    iterator = aiter(chunks)
+    try:
+        while True:
+            try:
+                with trio.fail_after(idle_timeout):
+                    chunk = await anext(iterator)
+            except StopAsyncIteration:
+                return
+            except trio.TooSlowError:
+                raise ProviderStreamError(
+                    f"the model stream went silent for {idle_timeout:g} s"
+                ) from None
+            yield chunk
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def iter_sse(chunks: AsyncIterator[bytes], *, idle_timeout: float) -> AsyncIterator[ServerSentEvent]:
+    """Yield each complete event of an SSE byte stream (comments and retries skipped).
+
+    Raises:
+        ProviderStreamError: a read went silent past ``idle_timeout``, or the
+            bytes are not valid UTF-8.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    buffer = ""
+    event_name = ""
+    data: list[str] = []
+    async with aclosing(_chunks_with_idle_timeout(chunks, idle_timeout)) as timed:
+        async for chunk in timed:
+            try:
+                buffer += decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                raise ProviderStreamError(f"the model stream is not valid UTF-8: {exc}") from None
+            *lines, buffer = buffer.split("\n")
+            for raw in lines:
+                line = raw[:-1] if raw.endswith("\r") else raw
+                if not line:
+                    if data:
+                        yield ServerSentEvent(event=event_name or "message", data="\n".join(data))
+                    event_name, data = "", []
+                    continue
+                if line.startswith(":"):
+                    continue
+                field, _, value = line.partition(":")
+                if value.startswith(" "):
+                    value = value[1:]
+                if field == "event":
+                    event_name = value
+                elif field == "data":
+                    data.append(value)
+    if data:  # a final event without its blank line still counts
+        yield ServerSentEvent(event=event_name or "message", data="\n".join(data))
