@@ -1,0 +1,136 @@
+"""``claw -p`` as a user runs it: a real subprocess against the fake model on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from claw_runtime.testing.fake_server import FakeModelServer, open_fake_model_server
+from claw_runtime.testing.script import Script, ToolCallSpec, Turn
+
+
+def claw_env(tmp_path: Path, server: FakeModelServer | None = None, **extra: str) -> dict[str, str]:
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path / "home"),
+        "CLAW_CONFIG_DIR": str(tmp_path / "claw-home"),
+        "CLAUDE_CONFIG_DIR": str(tmp_path / "claude-home"),
+    }
+    if server is not None:
+        env |= {"ANTHROPIC_BASE_URL": server.base_url, "ANTHROPIC_API_KEY": "test-key"}
+    return env | extra
+
+
+async def run_claw(
+    args: list[str], cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[bytes]:
+    with trio.fail_after(60):
+        return await trio.run_process(
+            [sys.executable, "-m", "claw_runtime", *args],
+            cwd=cwd,
+            env=env,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+
+
+async def test_json_output_is_one_result_object_on_the_last_line(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("remember the milk\n")
+    script = Script([
+        Turn.call(ToolCallSpec("Echo", {"text": "x"})),  # unknown tool: an error result, the run goes on
+        Turn.say("All done."),
+    ])
+    async with open_fake_model_server(script) as server:
+        result = await run_claw(["-p", "summarise", "--output-format", "json", "--model", "claude-sonnet-4-5"], tmp_path, claw_env(tmp_path, server))
+    assert result.returncode == 0, result.stderr
+    last = json.loads(result.stdout.decode().strip().splitlines()[-1])
+    assert last["type"] == "result" and last["subtype"] == "success"
+    assert last["result"] == "All done."
+    assert last["is_error"] is False
+    assert last["num_turns"] == 2
+    assert last["stop_reason"] == "end_turn"
+    assert last["usage"]["input_tokens"] > 0 and last["usage"]["output_tokens"] > 0
+    assert last["total_cost_usd"] > 0
+    assert last["duration_ms"] > 0
+    assert len(last["session_id"]) == 36
+    assert last["permission_denials"] == []
+    sent = server.requests[0].body
+    assert sent["model"] == "claude-sonnet-4-5"
+    assert sent["messages"][0]["content"][0]["text"] == "summarise"
+
+
+async def test_stream_json_prints_every_event_then_the_result(tmp_path: Path) -> None:
+    script = Script([Turn.say("streamed answer", chunk_size=4)])
+    async with open_fake_model_server(script) as server:
+        result = await run_claw(["-p", "hi", "--output-format", "stream-json"], tmp_path, claw_env(tmp_path, server))
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    types = [line["type"] for line in lines]
+    assert types[0] == "session_started"
+    assert types[-1] == "result" and types[-2] == "session_ended"
+    assert "".join(line["text"] for line in lines if line["type"] == "text_delta") == "streamed answer"
+    assert types.count("text_delta") == 4
+    assert "turn_finished" in types and "task_state" in types
+
+
+async def test_text_output_prints_the_answer(tmp_path: Path) -> None:
+    async with open_fake_model_server(Script([Turn.say("plain answer")])) as server:
+        result = await run_claw(["run", "hi", "--no-session"], tmp_path, claw_env(tmp_path, server))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode() == "plain answer\n"
+    assert not (tmp_path / "claw-home" / "projects").exists()
+
+
+async def test_transcript_is_written_privately(tmp_path: Path) -> None:
+    async with open_fake_model_server(Script([Turn.say("kept")])) as server:
+        result = await run_claw(["-p", "hi", "--output-format", "json"], tmp_path, claw_env(tmp_path, server))
+    session_id = json.loads(result.stdout.decode().splitlines()[-1])["session_id"]
+    [transcript] = (tmp_path / "claw-home" / "projects").glob(f"*/{session_id}.jsonl")
+    assert transcript.stat().st_mode & 0o777 == 0o600
+    records = [json.loads(line) for line in transcript.read_text().splitlines()]
+    assert [r["type"] for r in records] == ["message", "message", "result"]
+
+
+async def test_missing_key_says_which_variables_to_set(tmp_path: Path) -> None:
+    result = await run_claw(["-p", "hi"], tmp_path, claw_env(tmp_path))
+    assert result.returncode == 1
+    assert result.stdout == b""
+    err = result.stderr.decode().strip()
+    assert len(err.splitlines()) == 1
+    assert "ANTHROPIC_API_KEY" in err and "OPENAI_API_KEY" in err
+
+
+async def test_an_auth_failure_is_one_clear_line_and_a_non_zero_exit(tmp_path: Path) -> None:
+    async with open_fake_model_server(Script([Turn.fail(status=401)])) as server:
+        result = await run_claw(["-p", "hi", "--output-format", "json"], tmp_path, claw_env(tmp_path, server))
+    assert result.returncode == 1
+    last: dict[str, Any] = json.loads(result.stdout.decode().splitlines()[-1])
+    assert last["is_error"] and last["stop_reason"] == "error"
+    assert "authentication failed: check ANTHROPIC_API_KEY (HTTP 401)" in last["result"]
+    assert len(server.requests) == 1  # 401 is not retried
+
+
+async def test_max_turns_flag_stops_with_an_error_exit(tmp_path: Path) -> None:
+    turns = [Turn.call(ToolCallSpec("Nope", {})) for _ in range(3)]
+    async with open_fake_model_server(Script(turns)) as server:
+        result = await run_claw(["-p", "loop", "--max-turns", "2", "--output-format", "json"], tmp_path, claw_env(tmp_path, server))
+    assert result.returncode == 1
+    last = json.loads(result.stdout.decode().splitlines()[-1])
+    assert (last["stop_reason"], last["num_turns"], last["subtype"]) == ("max_turns", 2, "error_max_turns")
+
+
+def test_version_imports_nothing_heavy() -> None:
+    code = "import sys; from claw_runtime.cli.main import main; " \
+           "heavy = [m for m in ('trio', 'httpx', 'pluggy', 'cattrs', 'structlog', 'rich') if m in sys.modules]; " \
+           "print(heavy)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    version = subprocess.run([sys.executable, "-m", "claw_runtime", "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("claw ")  # its speed is measured in benchmarks/, not here
