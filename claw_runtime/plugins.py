@@ -37,6 +37,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     # (plugin name, module). Each can be disabled by name like any other plugin.
     ("builtin.context", "claw_runtime.context_builtin"),
     ("providers.anthropic", "claw_runtime.providers.anthropic"),
+    ("providers.openai", "claw_runtime.providers.openai"),
 )
 """The built-in plugins, registered exactly as third-party ones are."""
 
