@@ -38,6 +38,10 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("builtin.context", "claw_runtime.context_builtin"),
     ("providers.anthropic", "claw_runtime.providers.anthropic"),
     ("providers.openai", "claw_runtime.providers.openai"),
+    ("tools.bash", "claw_runtime.tools.bash"),
+    ("tools.read", "claw_runtime.tools.read"),
+    ("tools.write", "claw_runtime.tools.write"),
+    ("tools.edit", "claw_runtime.tools.edit"),
 )
 """The built-in plugins, registered exactly as third-party ones are."""
 
