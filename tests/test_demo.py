@@ -28,8 +28,8 @@ def test_demo_fixes_the_bug_with_real_tools_and_says_it_is_scripted(tmp_path: Pa
     assert result.returncode == 0, result.stderr + out
     assert "scripted model" in out and "not a real LLM" in out
     assert "\x1b[" not in out  # piped: plain text, no terminal escapes
-    assert "FAILED (failures=1)" in out or "FAIL: test_median_even" in out or "⎿ ====" in out
-    assert "● Edit(" in out and "● Bash(" in out
+    calls = re.findall(r"● (\w+)\(", out)
+    assert calls == ["Glob", "Read", "Read", "Bash", "Edit", "Bash"] or calls == ["Read", "Read", "Bash", "Edit", "Bash"]
     assert re.search(r"Summary: 6 model turns, [\d,]+ input \+ [\d,]+ output tokens", out)
     kept = re.search(r"Project kept at (\S+)", out)
     assert kept is not None
