@@ -148,12 +148,29 @@ class LoadedSettings:
 # Claude Code keys claw accepts in .claude files without acting on them (yet).
 CLAUDE_CODE_ONLY_KEYS = frozenset(
     {
-        "$schema", "apiKeyHelper", "cleanupPeriodDays", "includeCoAuthoredBy", "statusLine",
-        "outputStyle", "forceLoginMethod", "forceLoginOrgUUID", "enableAllProjectMcpServers",
-        "enabledMcpjsonServers", "disabledMcpjsonServers", "awsAuthRefresh",
-        "awsCredentialExport", "disableAllHooks", "alwaysThinkingEnabled",
-        "spinnerTipsEnabled", "feedbackSurveyState", "theme", "verbose", "autoUpdates",
-        "preferredNotifChannel", "otelHeadersHelper", "companyAnnouncements",
+        "$schema",
+        "apiKeyHelper",
+        "cleanupPeriodDays",
+        "includeCoAuthoredBy",
+        "statusLine",
+        "outputStyle",
+        "forceLoginMethod",
+        "forceLoginOrgUUID",
+        "enableAllProjectMcpServers",
+        "enabledMcpjsonServers",
+        "disabledMcpjsonServers",
+        "awsAuthRefresh",
+        "awsCredentialExport",
+        "disableAllHooks",
+        "alwaysThinkingEnabled",
+        "spinnerTipsEnabled",
+        "feedbackSurveyState",
+        "theme",
+        "verbose",
+        "autoUpdates",
+        "preferredNotifChannel",
+        "otelHeadersHelper",
+        "companyAnnouncements",
     }
 )
 
@@ -198,14 +215,22 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(bool, strict(bool, "true or false"))
     conv.register_structure_hook_factory(_is_list_type, lambda t: _strict_list(conv, t))
     for cls in (
-        Permissions, CommandHook, HookMatcher, SandboxSettings, ModelPriceOverride,
-        ProviderConfig, PluginSettings, LoggingSettings, Settings,
+        Permissions,
+        CommandHook,
+        HookMatcher,
+        SandboxSettings,
+        ModelPriceOverride,
+        ProviderConfig,
+        PluginSettings,
+        LoggingSettings,
+        Settings,
     ):
         renames = {
             f.name: override(rename=_camel(f.name)) for f in attrs.fields(cls) if "_" in f.name
         }
         conv.register_structure_hook(
-            cls, make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True, **renames)
+            cls,
+            make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True, **renames),  # type: ignore[arg-type]
         )
     return conv
 
@@ -244,7 +269,7 @@ def _validate(data: Any, source: str) -> None:
 
 
 def _readable(problem: str) -> str:
-    """``expected ... @ $.permissions.default_mode`` -> ``permissions.defaultMode: expected ...``."""
+    """``expected X @ $.permissions.default_mode`` -> ``permissions.defaultMode: expected X``."""
     message, _, path = problem.rpartition(" @ ")
     keys = [_camel(part) if "[" not in part else part for part in path.split(".")[1:]]
     return f"{'.'.join(keys)}: {message}" if keys else message
@@ -278,8 +303,13 @@ def _read_file(path: Path, *, claude: bool, warnings: list[str]) -> dict[str, An
     return data
 
 
-_CONCATENATED = {("permissions", "allow"), ("permissions", "ask"), ("permissions", "deny"),
-                 ("permissions", "additionalDirectories"), ("plugins", "disabled")}
+_CONCATENATED = {
+    ("permissions", "allow"),
+    ("permissions", "ask"),
+    ("permissions", "deny"),
+    ("permissions", "additionalDirectories"),
+    ("plugins", "disabled"),
+}
 
 
 def _merge(base: dict[str, Any], layer: Mapping[str, Any], path: tuple[str, ...] = ()) -> None:

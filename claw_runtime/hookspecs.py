@@ -30,9 +30,6 @@ import pluggy
 from claw_runtime.commands import Command
 from claw_runtime.context import ContextProcessor, PromptContext
 from claw_runtime.decisions import (
-    PostToolUseOutcome,
-    PreToolUseDecision,
-    PromptDecision,
     ToolCall,
 )
 from claw_runtime.events import Event

@@ -187,7 +187,9 @@ class Agent:
             log.warning("run failed", error=str(exc))
             return self.result("error", is_error=True, text=str(exc))
 
-    def result(self, stop_reason: str, *, is_error: bool = False, text: str | None = None) -> RunResult:
+    def result(
+        self, stop_reason: str, *, is_error: bool = False, text: str | None = None
+    ) -> RunResult:
         """The run's outcome so far (also usable after a cancellation)."""
         started = self._started if self._started is not None else time.perf_counter()
         return RunResult(
@@ -242,7 +244,11 @@ class Agent:
                     is_error=True,
                     text=(
                         "The model's response was cut off by the max_tokens limit"
-                        + (" in the middle of a tool call; the call was not run." if tool_uses else ".")
+                        + (
+                            " in the middle of a tool call; the call was not run."
+                            if tool_uses
+                            else "."
+                        )
                     ),
                 )
             if not tool_uses:
@@ -310,7 +316,7 @@ class Agent:
         )
         await self._emit(TurnStarted(turn=turn))
         complete: StreamComplete | None = None
-        async with aclosing(self.provider.stream(request)) as stream:  # type: ignore[type-var]
+        async with aclosing(self.provider.stream(request)) as stream:
             async for item in stream:
                 if isinstance(item, StreamTextDelta):
                     await self._emit(TextDelta(turn=turn, text=item.text))
@@ -319,7 +325,10 @@ class Agent:
                 elif isinstance(item, StreamRetry):
                     await self._emit(
                         ModelRetry(
-                            turn=turn, attempt=item.attempt, reason=item.reason, delay_s=item.delay_s
+                            turn=turn,
+                            attempt=item.attempt,
+                            reason=item.reason,
+                            delay_s=item.delay_s,
                         )
                     )
                 elif isinstance(item, StreamComplete):
@@ -337,9 +346,7 @@ class Agent:
                 if len(batch) == 1:
                     results[batch[0].id] = await self._run_tool_task(batch[0])
                     continue
-                handles = [
-                    (tu, self._spawn_tool(tu)) for tu in batch
-                ]
+                handles = [(tu, self._spawn_tool(tu)) for tu in batch]
                 for tu, handle in handles:
                     results[tu.id] = await self._await_tool(tu, handle)
         finally:
@@ -386,9 +393,7 @@ class Agent:
         found = self.tools.get(tool_use.name)
         if found is None:
             known = ", ".join(sorted(self.tools)) or "none"
-            return _error(
-                tool_use.id, f"No such tool: {tool_use.name}. Available tools: {known}."
-            )
+            return _error(tool_use.id, f"No such tool: {tool_use.name}. Available tools: {known}.")
         call = ToolCall(
             tool_use_id=tool_use.id,
             name=tool_use.name,
@@ -409,7 +414,9 @@ class Agent:
                 )
             )
             return _error(tool_use.id, denied_reason)
-        await self._emit(ToolCallStarted(tool_use_id=call.tool_use_id, name=call.name, input=call.input))
+        await self._emit(
+            ToolCallStarted(tool_use_id=call.tool_use_id, name=call.name, input=call.input)
+        )
         started = time.perf_counter()
         ctx = ToolContext(
             session=self.session,
@@ -455,7 +462,9 @@ class Agent:
             return PreToolUseDecision()
         rank = {"deny": 3, "ask": 2, "allow": 1, None: 0}
         combined = PreToolUseDecision()
-        for _plugin, answer in await self.host.call("pre_tool_use", call=call, session=self.session):
+        for _plugin, answer in await self.host.call(
+            "pre_tool_use", call=call, session=self.session
+        ):
             if not isinstance(answer, PreToolUseDecision):
                 continue
             if answer.updated_input is not None:
@@ -494,7 +503,9 @@ class Agent:
                     reasons.append(answer.reason)
                 if answer.additional_context:
                     context.append(answer.additional_context)
-        return PromptDecision(block=block, reason="; ".join(reasons), additional_context="\n".join(context))
+        return PromptDecision(
+            block=block, reason="; ".join(reasons), additional_context="\n".join(context)
+        )
 
     async def _stop_hooks(self) -> str:
         if not self.host.has_implementations("stop"):

@@ -131,9 +131,7 @@ class PluginHost:
         return bool(caller.get_hookimpls())
 
     def hook_names(self) -> list[str]:
-        return sorted(
-            name for name in dir(self.pm.hook) if not name.startswith("_")
-        )
+        return sorted(name for name in dir(self.pm.hook) if not name.startswith("_"))
 
 
 def _close_awaitable(value: Awaitable[Any]) -> None:

@@ -64,9 +64,7 @@ def build_registry(host: PluginHost) -> Registry:
     """
     registry = Registry()
 
-    def registrar(
-        hook: str, plugin: str, accept: Callable[[Any], None]
-    ) -> Callable[[Any], None]:
+    def registrar(hook: str, plugin: str, accept: Callable[[Any], None]) -> Callable[[Any], None]:
         def register(item: Any) -> None:
             try:
                 accept(item)

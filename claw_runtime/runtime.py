@@ -87,9 +87,7 @@ class Runtime:
         factory = self.registry.providers.get(chosen)
         if factory is None:
             known = ", ".join(sorted(self.registry.providers)) or "none"
-            raise ProviderConfigError(
-                f"unknown provider {chosen!r}; installed providers: {known}"
-            )
+            raise ProviderConfigError(f"unknown provider {chosen!r}; installed providers: {known}")
         configured = self.settings.providers.get(chosen)
         api_key = None
         if configured is not None and configured.api_key_env:

@@ -24,7 +24,6 @@ a task cancelled while pending goes straight to ``CANCELLED``.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Generic, TypeVar

@@ -52,16 +52,11 @@ _BLOCK_CLASSES: tuple[type, ...] = (
 
 
 def _block_tag(cls: type) -> str:
-    default: str = attrs.fields_dict(cls)["type"].default
-    return default
+    return str(attrs.fields_dict(cls)["type"].default)
 
 
-configure_tagged_union(
-    ContentBlock, _converter, tag_generator=_block_tag, tag_name="type"
-)
-configure_tagged_union(
-    ToolResultContent, _converter, tag_generator=_block_tag, tag_name="type"
-)
+configure_tagged_union(ContentBlock, _converter, tag_generator=_block_tag, tag_name="type")
+configure_tagged_union(ToolResultContent, _converter, tag_generator=_block_tag, tag_name="type")
 _converter.register_unstructure_hook(TaskState, lambda s: s.value)
 _converter.register_structure_hook(TaskState, lambda v, _: TaskState(v))
 
@@ -106,4 +101,3 @@ def dumps(value: Any) -> bytes:
 
 def loads(data: bytes | str) -> Any:
     return orjson.loads(data)
-

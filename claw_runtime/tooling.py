@@ -58,7 +58,9 @@ __all__ = [
 DEFAULT_MAX_OUTPUT_CHARS = 50_000
 """Results longer than this are cut, with a notice, before the model sees them."""
 
-ToolOutput: TypeAlias = str | ToolResultBlock | TextBlock | ImageBlock | Sequence[TextBlock | ImageBlock]
+ToolOutput: TypeAlias = (
+    str | ToolResultBlock | TextBlock | ImageBlock | Sequence[TextBlock | ImageBlock]
+)
 """What a tool function may return; ``Tool.invoke`` turns it into a ``ToolResultBlock``."""
 
 
@@ -89,7 +91,7 @@ class Todo:
 
     content: str
     status: Literal["pending", "in_progress", "completed"]
-    activeForm: str  # noqa: N815 - the wire name models are trained on
+    activeForm: str
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -236,10 +238,10 @@ def _object_schema_for_attrs(cls: type) -> dict[str, Any]:
         base, param = _unwrap_annotated(hint)
         param = field.metadata.get("param", param)
         wire = param.name or field.name
-        schema = json_schema_for(base)
+        prop = json_schema_for(base)
         if param.description:
-            schema = {**schema, "description": param.description}
-        properties[wire] = schema
+            prop = {**prop, "description": param.description}
+        properties[wire] = prop
         if field.default is attrs.NOTHING:
             required.append(wire)
     schema: dict[str, Any] = {
@@ -369,7 +371,9 @@ class Tool:
 
     @property
     def spec(self) -> ToolSpec:
-        return ToolSpec(name=self.name, description=self.description, input_schema=self.input_schema)
+        return ToolSpec(
+            name=self.name, description=self.description, input_schema=self.input_schema
+        )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Awaitable[ToolOutput]:
         return self.function(*args, **kwargs)
@@ -382,7 +386,7 @@ class Tool:
                 f"got {type(raw_input).__name__}"
             )
         try:
-            value = _CONVERTER.structure(dict(raw_input), self.input_class)
+            value: Any = _CONVERTER.structure(dict(raw_input), self.input_class)
         except Exception as exc:  # cattrs raises several kinds; all mean bad input
             raise ToolInputError(_format_input_errors(self.name, exc, self.input_class)) from exc
         return {f.name: getattr(value, f.name) for f in attrs.fields(self.input_class)}

@@ -36,7 +36,7 @@ def transcript_path(cwd: Path, session_id: str, environ: Mapping[str, str]) -> P
 
 @attrs.define(eq=False)
 class Transcript:
-    """Appends records to ``path``; with ``path=None`` it keeps nothing (tests, ``--no-session``)."""
+    """Appends records to ``path``; with ``path=None`` it keeps nothing (``--no-session``)."""
 
     path: Path | None
     _fd: int | None = attrs.field(default=None, init=False)

@@ -43,12 +43,20 @@ async def run_claw(
 
 async def test_json_output_is_one_result_object_on_the_last_line(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("remember the milk\n")
-    script = Script([
-        Turn.call(ToolCallSpec("Echo", {"text": "x"})),  # unknown tool: an error result, the run goes on
-        Turn.say("All done."),
-    ])
+    script = Script(
+        [
+            Turn.call(
+                ToolCallSpec("Echo", {"text": "x"})
+            ),  # unknown tool: an error result, the run goes on
+            Turn.say("All done."),
+        ]
+    )
     async with open_fake_model_server(script) as server:
-        result = await run_claw(["-p", "summarise", "--output-format", "json", "--model", "claude-sonnet-4-5"], tmp_path, claw_env(tmp_path, server))
+        result = await run_claw(
+            ["-p", "summarise", "--output-format", "json", "--model", "claude-sonnet-4-5"],
+            tmp_path,
+            claw_env(tmp_path, server),
+        )
     assert result.returncode == 0, result.stderr
     last = json.loads(result.stdout.decode().strip().splitlines()[-1])
     assert last["type"] == "result" and last["subtype"] == "success"
@@ -69,13 +77,17 @@ async def test_json_output_is_one_result_object_on_the_last_line(tmp_path: Path)
 async def test_stream_json_prints_every_event_then_the_result(tmp_path: Path) -> None:
     script = Script([Turn.say("streamed answer", chunk_size=4)])
     async with open_fake_model_server(script) as server:
-        result = await run_claw(["-p", "hi", "--output-format", "stream-json"], tmp_path, claw_env(tmp_path, server))
+        result = await run_claw(
+            ["-p", "hi", "--output-format", "stream-json"], tmp_path, claw_env(tmp_path, server)
+        )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.decode().splitlines()]
     types = [line["type"] for line in lines]
     assert types[0] == "session_started"
     assert types[-1] == "result" and types[-2] == "session_ended"
-    assert "".join(line["text"] for line in lines if line["type"] == "text_delta") == "streamed answer"
+    assert (
+        "".join(line["text"] for line in lines if line["type"] == "text_delta") == "streamed answer"
+    )
     assert types.count("text_delta") == 4
     assert "turn_finished" in types and "task_state" in types
 
@@ -90,7 +102,9 @@ async def test_text_output_prints_the_answer(tmp_path: Path) -> None:
 
 async def test_transcript_is_written_privately(tmp_path: Path) -> None:
     async with open_fake_model_server(Script([Turn.say("kept")])) as server:
-        result = await run_claw(["-p", "hi", "--output-format", "json"], tmp_path, claw_env(tmp_path, server))
+        result = await run_claw(
+            ["-p", "hi", "--output-format", "json"], tmp_path, claw_env(tmp_path, server)
+        )
     session_id = json.loads(result.stdout.decode().splitlines()[-1])["session_id"]
     [transcript] = (tmp_path / "claw-home" / "projects").glob(f"*/{session_id}.jsonl")
     assert transcript.stat().st_mode & 0o777 == 0o600
@@ -109,7 +123,9 @@ async def test_missing_key_says_which_variables_to_set(tmp_path: Path) -> None:
 
 async def test_an_auth_failure_is_one_clear_line_and_a_non_zero_exit(tmp_path: Path) -> None:
     async with open_fake_model_server(Script([Turn.fail(status=401)])) as server:
-        result = await run_claw(["-p", "hi", "--output-format", "json"], tmp_path, claw_env(tmp_path, server))
+        result = await run_claw(
+            ["-p", "hi", "--output-format", "json"], tmp_path, claw_env(tmp_path, server)
+        )
     assert result.returncode == 1
     last: dict[str, Any] = json.loads(result.stdout.decode().splitlines()[-1])
     assert last["is_error"] and last["stop_reason"] == "error"
@@ -120,17 +136,33 @@ async def test_an_auth_failure_is_one_clear_line_and_a_non_zero_exit(tmp_path: P
 async def test_max_turns_flag_stops_with_an_error_exit(tmp_path: Path) -> None:
     turns = [Turn.call(ToolCallSpec("Nope", {})) for _ in range(3)]
     async with open_fake_model_server(Script(turns)) as server:
-        result = await run_claw(["-p", "loop", "--max-turns", "2", "--output-format", "json"], tmp_path, claw_env(tmp_path, server))
+        result = await run_claw(
+            ["-p", "loop", "--max-turns", "2", "--output-format", "json"],
+            tmp_path,
+            claw_env(tmp_path, server),
+        )
     assert result.returncode == 1
     last = json.loads(result.stdout.decode().splitlines()[-1])
-    assert (last["stop_reason"], last["num_turns"], last["subtype"]) == ("max_turns", 2, "error_max_turns")
+    assert (last["stop_reason"], last["num_turns"], last["subtype"]) == (
+        "max_turns",
+        2,
+        "error_max_turns",
+    )
 
 
 def test_version_imports_nothing_heavy() -> None:
-    code = "import sys; from claw_runtime.cli.main import main; " \
-           "heavy = [m for m in ('trio', 'httpx', 'pluggy', 'cattrs', 'structlog', 'rich') if m in sys.modules]; " \
-           "print(heavy)"
+    code = (
+        "import sys; from claw_runtime.cli.main import main; "
+        "heavy = ('trio', 'httpx', 'pluggy', 'cattrs', 'structlog', 'rich'); "
+        "heavy = [m for m in heavy if m in sys.modules]; "
+        "print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-    version = subprocess.run([sys.executable, "-m", "claw_runtime", "--version"], capture_output=True, text=True, check=True)
+    version = subprocess.run(
+        [sys.executable, "-m", "claw_runtime", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert version.stdout.startswith("claw ")  # its speed is measured in benchmarks/, not here

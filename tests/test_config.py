@@ -65,8 +65,14 @@ def test_env_vars_beat_files_and_flags_beat_env(dirs: dict[str, Path]) -> None:
 
 
 def test_permission_lists_concatenate_across_layers(dirs: dict[str, Path]) -> None:
-    write(dirs["home"] / ".claude" / "settings.json", {"permissions": {"allow": ["Read", "Bash(ls:*)"]}})
-    write(dirs["cwd"] / ".claw" / "settings.json", {"permissions": {"allow": ["Bash(ls:*)", "Edit"], "deny": ["WebFetch"]}})
+    write(
+        dirs["home"] / ".claude" / "settings.json",
+        {"permissions": {"allow": ["Read", "Bash(ls:*)"]}},
+    )
+    write(
+        dirs["cwd"] / ".claw" / "settings.json",
+        {"permissions": {"allow": ["Bash(ls:*)", "Edit"], "deny": ["WebFetch"]}},
+    )
     loaded = load(dirs, cli_overrides={"permissions": {"allow": ["Write"]}})
     assert loaded.settings.permissions.allow == ["Read", "Bash(ls:*)", "Edit", "Write"]
     assert loaded.settings.permissions.deny == ["WebFetch"]
@@ -83,8 +89,19 @@ def test_claude_code_settings_shape_is_understood(dirs: dict[str, Path]) -> None
         dirs["cwd"] / ".claude" / "settings.json",
         {
             "$schema": "https://json.schemastore.org/claude-code-settings.json",
-            "permissions": {"allow": ["Bash(npm run test:*)"], "defaultMode": "acceptEdits", "additionalDirectories": ["../lib"]},
-            "hooks": {"PreToolUse": [{"matcher": "Bash|Edit", "hooks": [{"type": "command", "command": "check.sh", "timeout": 30}]}]},
+            "permissions": {
+                "allow": ["Bash(npm run test:*)"],
+                "defaultMode": "acceptEdits",
+                "additionalDirectories": ["../lib"],
+            },
+            "hooks": {
+                "PreToolUse": [
+                    {
+                        "matcher": "Bash|Edit",
+                        "hooks": [{"type": "command", "command": "check.sh", "timeout": 30}],
+                    }
+                ]
+            },
             "env": {"FOO": "bar"},
             "includeCoAuthoredBy": False,
             "sandbox": {"enabled": True, "network": False, "excludedCommands": ["docker"]},
@@ -122,14 +139,19 @@ def test_unknown_key_in_claw_file_is_an_error_naming_file_and_key(dirs: dict[str
     [
         ({"maxTurns": "5"}, 'maxTurns: expected an integer, got "5"'),
         ({"maxTurns": True}, "maxTurns: expected an integer, got true"),
-        ({"permissions": {"defaultMode": "yolo"}}, 'permissions.defaultMode: expected one of "default", "acceptEdits"'),
+        (
+            {"permissions": {"defaultMode": "yolo"}},
+            'permissions.defaultMode: expected one of "default", "acceptEdits"',
+        ),
         ({"permissions": {"allow": "Bash"}}, "permissions.allow"),
         ({"prices": {"gpt-x": {"input": 1}}}, "prices['gpt-x'].output: required key missing"),
         ({"hooks": {"BeforeToolUse": []}}, "unknown hook event hooks.BeforeToolUse"),
         ([1, 2], "expected a JSON object"),
     ],
 )
-def test_wrong_types_name_file_key_and_expectation(dirs: dict[str, Path], data: Any, expected: str) -> None:
+def test_wrong_types_name_file_key_and_expectation(
+    dirs: dict[str, Path], data: Any, expected: str
+) -> None:
     path = write(dirs["cwd"] / ".claw" / "settings.local.json", data)
     with pytest.raises(ConfigError) as info:
         load(dirs)
@@ -155,7 +177,9 @@ def test_disabled_plugins_from_env_add_to_settings(dirs: dict[str, Path]) -> Non
     assert loaded.settings.plugins.disabled == ["a", "b", "c"]
 
 
-def test_config_error_in_the_cli_is_one_line_and_exit_1(dirs: dict[str, Path], tmp_path: Path) -> None:
+def test_config_error_in_the_cli_is_one_line_and_exit_1(
+    dirs: dict[str, Path], tmp_path: Path
+) -> None:
     import subprocess
     import sys
 

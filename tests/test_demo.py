@@ -29,7 +29,13 @@ def test_demo_fixes_the_bug_with_real_tools_and_says_it_is_scripted(tmp_path: Pa
     assert "scripted model" in out and "not a real LLM" in out
     assert "\x1b[" not in out  # piped: plain text, no terminal escapes
     calls = re.findall(r"● (\w+)\(", out)
-    assert calls == ["Glob", "Read", "Read", "Bash", "Edit", "Bash"] or calls == ["Read", "Read", "Bash", "Edit", "Bash"]
+    assert calls == ["Glob", "Read", "Read", "Bash", "Edit", "Bash"] or calls == [
+        "Read",
+        "Read",
+        "Bash",
+        "Edit",
+        "Bash",
+    ]
     assert re.search(r"Summary: 6 model turns, [\d,]+ input \+ [\d,]+ output tokens", out)
     kept = re.search(r"Project kept at (\S+)", out)
     assert kept is not None
@@ -37,6 +43,10 @@ def test_demo_fixes_the_bug_with_real_tools_and_says_it_is_scripted(tmp_path: Pa
     fixed = (project / "stats.py").read_text()
     assert "(ordered[middle - 1] + ordered[middle]) / 2" in fixed
     tests = subprocess.run(
-        [sys.executable, "-m", "unittest", "-q"], cwd=project, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "unittest", "-q"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert tests.returncode == 0, tests.stderr

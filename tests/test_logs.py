@@ -57,7 +57,11 @@ def test_values_of_secret_named_keys_are_masked_wherever_they_nest() -> None:
 @given(
     prefix=st.text(max_size=20),
     suffix=st.text(max_size=20),
-    body=st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", min_size=20, max_size=60),
+    body=st.text(
+        alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-",
+        min_size=20,
+        max_size=60,
+    ),
 )
 def test_an_anthropic_key_in_any_text_never_survives(prefix: str, suffix: str, body: str) -> None:
     key = "sk-ant-" + body
@@ -82,13 +86,18 @@ def test_verbose_shows_info(capsys: pytest.CaptureFixture[str]) -> None:
     assert "zzzz" not in err
 
 
-def test_json_log_file_has_every_level_is_private_and_redacted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_log_file_has_every_level_is_private_and_redacted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "logs" / "claw.jsonl"
     configure_logging(0, path)
     log.debug("deep detail", turn=3)
     log.warning("careful", auth="Bearer " + "q" * 40)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
-    assert [(line["event"], line["level"]) for line in lines] == [("deep detail", "debug"), ("careful", "warning")]
+    assert [(line["event"], line["level"]) for line in lines] == [
+        ("deep detail", "debug"),
+        ("careful", "warning"),
+    ]
     assert lines[0]["turn"] == 3
     assert "qqqq" not in path.read_text()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

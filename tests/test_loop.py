@@ -178,7 +178,9 @@ async def test_read_only_calls_run_concurrently(make_harness: Any, autojump_cloc
     assert elapsed < 6  # three 5 s calls overlapped
 
 
-async def test_mutating_calls_run_one_at_a_time_in_model_order(make_harness: Any, autojump_clock: Any) -> None:
+async def test_mutating_calls_run_one_at_a_time_in_model_order(
+    make_harness: Any, autojump_clock: Any
+) -> None:
     calls = [
         ToolCallSpec("Poke", {"key": "1", "wait": 3.0}),
         ToolCallSpec("Peek", {"key": "2", "wait": 1.0}),
@@ -228,7 +230,9 @@ async def test_budget_stops_the_run(make_harness: Any) -> None:
     assert result.total_cost_usd >= 0.01
 
 
-async def test_truncated_stream_never_runs_its_tool_and_is_retried(make_harness: Any, autojump_clock: Any) -> None:
+async def test_truncated_stream_never_runs_its_tool_and_is_retried(
+    make_harness: Any, autojump_clock: Any
+) -> None:
     turns = [
         Turn.call(ToolCallSpec("Poke", {"key": "ghost"})).with_fault(truncate_after_events=4),
         Turn.call(ToolCallSpec("Poke", {"key": "real"})),
@@ -240,9 +244,13 @@ async def test_truncated_stream_never_runs_its_tool_and_is_retried(make_harness:
     assert result.result == "ok" and len(h.server.requests) == 3
 
 
-async def test_error_event_after_200_never_runs_its_tool(make_harness: Any, autojump_clock: Any) -> None:
+async def test_error_event_after_200_never_runs_its_tool(
+    make_harness: Any, autojump_clock: Any
+) -> None:
     turns = [
-        Turn.call(ToolCallSpec("Poke", {"key": "ghost"})).with_fault(error_event="overloaded_error"),
+        Turn.call(ToolCallSpec("Poke", {"key": "ghost"})).with_fault(
+            error_event="overloaded_error"
+        ),
         Turn.say("recovered"),
     ]
     async with make_harness(turns) as h:
@@ -259,10 +267,14 @@ async def test_max_tokens_mid_tool_call_is_reported_not_run(make_harness: Any) -
     assert (result.stop_reason, result.is_error) == ("max_tokens", True)
     assert "was not run" in result.result
     last = agent.messages[-1]
-    assert last.role == "user" and all(b.is_error for b in last.content if isinstance(b, ToolResultBlock))
+    assert last.role == "user" and all(
+        b.is_error for b in last.content if isinstance(b, ToolResultBlock)
+    )
 
 
-async def test_cancellation_gives_every_call_an_aborted_result(make_harness: Any, autojump_clock: Any, tmp_path: Path) -> None:
+async def test_cancellation_gives_every_call_an_aborted_result(
+    make_harness: Any, autojump_clock: Any, tmp_path: Path
+) -> None:
     turns = [Turn.call(ToolCallSpec("Hang", {}), ToolCallSpec("Peek", {"key": "a", "wait": 100.0}))]
     async with make_harness(turns) as h:
         agent = h.agent()
@@ -272,14 +284,19 @@ async def test_cancellation_gives_every_call_an_aborted_result(make_harness: Any
     assert result.stop_reason == "cancelled"
     last = agent.messages[-1]
     assert last.role == "user"
-    assert [b.text for b in last.content] == ["Tool call aborted: the run was cancelled before it finished."] * 2
+    assert [b.text for b in last.content] == [
+        "Tool call aborted: the run was cancelled before it finished."
+    ] * 2
     records = read_transcript(tmp_path / "transcript.jsonl")
     kinds = [r["message"]["role"] for r in records if r["type"] == "message"]
     assert kinds == ["user", "assistant", "user"]  # the assistant message was recorded first
 
 
 async def test_headless_default_mode_denies_mutating_tools_and_counts_it(make_harness: Any) -> None:
-    turns = [Turn.call(ToolCallSpec("Poke", {"key": "x"}), ToolCallSpec("Peek", {"key": "y"})), Turn.say("ok")]
+    turns = [
+        Turn.call(ToolCallSpec("Poke", {"key": "x"}), ToolCallSpec("Peek", {"key": "y"})),
+        Turn.say("ok"),
+    ]
     async with make_harness(turns) as h:
         _, result = await h.run(permissions=PermissionPolicy.from_rules("default"))
     assert [name for name, _ in h.log.calls] == ["peek:y"]
@@ -330,7 +347,11 @@ async def test_user_prompt_submit_can_block(make_harness: Any) -> None:
 
     async with make_harness([Turn.say("never")], extra_plugins=[("blocker", Blocker())]) as h:
         _, result = await h.run()
-    assert (result.is_error, result.stop_reason, result.result) == (True, "blocked", "no prompts on Fridays")
+    assert (result.is_error, result.stop_reason, result.result) == (
+        True,
+        "blocked",
+        "no prompts on Fridays",
+    )
     assert h.server.requests == []
 
 
@@ -344,13 +365,17 @@ async def test_stop_hook_can_send_the_model_back_to_work(make_harness: Any) -> N
             self.times += 1
             return "the tests still fail" if self.times == 1 else None
 
-    async with make_harness([Turn.say("done?"), Turn.say("now done")], extra_plugins=[("insist", Insist())]) as h:
+    async with make_harness(
+        [Turn.say("done?"), Turn.say("now done")], extra_plugins=[("insist", Insist())]
+    ) as h:
         _, result = await h.run()
     assert result.result == "now done" and result.num_turns == 2
     assert h.sent_messages(1)[-1]["content"][0]["text"] == "the tests still fail"
 
 
-async def test_assistant_message_is_in_the_transcript_before_its_tool_runs(make_harness: Any, tmp_path: Path) -> None:
+async def test_assistant_message_is_in_the_transcript_before_its_tool_runs(
+    make_harness: Any, tmp_path: Path
+) -> None:
     seen_in_transcript: list[bool] = []
 
     class Spy:
@@ -364,4 +389,3 @@ async def test_assistant_message_is_in_the_transcript_before_its_tool_runs(make_
     async with make_harness(turns, extra_plugins=[("spy", Spy())]) as h:
         await h.run()
     assert seen_in_transcript == [True]
-

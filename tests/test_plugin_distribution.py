@@ -69,8 +69,16 @@ def _write_distribution(root: Path, spec: dict[str, str]) -> Path:
 def _pip_install(target: Path, *projects: Path) -> None:
     subprocess.run(
         [
-            sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-            "--no-build-isolation", "--no-index", "--target", str(target),
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
             *map(str, projects),
         ],
         check=True,
@@ -92,7 +100,9 @@ def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def claw(site: Path, *args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def claw(
+    site: Path, *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     environ = {
         **os.environ,
         "PYTHONPATH": str(site),
@@ -152,7 +162,12 @@ def test_claw_plugins_lists_versions_registrations_and_errors(site_dir, tmp_path
 
 def test_disable_plugins_by_env_and_no_plugins_flag(site_dir, tmp_path):
     disabled = _manifest(
-        claw(site_dir, "inspect", cwd=tmp_path, env={"CLAW_DISABLE_PLUGINS": "word_count, claw_broken_import"})
+        claw(
+            site_dir,
+            "inspect",
+            cwd=tmp_path,
+            env={"CLAW_DISABLE_PLUGINS": "word_count, claw_broken_import"},
+        )
     )
     names = {p["name"] for p in disabled["plugins"]}
     assert "word_count" not in names and "claw_broken_import" not in names
@@ -164,9 +179,19 @@ def test_disable_plugins_by_env_and_no_plugins_flag(site_dir, tmp_path):
 
 def test_plugin_tool_runs_through_claw_tools_call(site_dir, tmp_path):
     (tmp_path / "notes.txt").write_text("one two\nthree\n")
-    result = claw(site_dir, "tools", "call", "WordCount", "--input", '{"file_path": "notes.txt"}', cwd=tmp_path)
+    result = claw(
+        site_dir,
+        "tools",
+        "call",
+        "WordCount",
+        "--input",
+        '{"file_path": "notes.txt"}',
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "2 lines, 3 words, 14 characters" in result.stdout
-    missing = claw(site_dir, "tools", "call", "WordCount", "--input", '{"file_path": "nope.txt"}', cwd=tmp_path)
+    missing = claw(
+        site_dir, "tools", "call", "WordCount", "--input", '{"file_path": "nope.txt"}', cwd=tmp_path
+    )
     assert missing.returncode == 1
     assert "File not found" in missing.stdout

@@ -74,7 +74,9 @@ async def test_async_and_sync_implementations_are_both_awaited(tmp_path):
     def user_prompt_submit(prompt: str) -> str:
         return prompt.upper()
 
-    host = host_with(("a", plugin(pre_tool_use=pre_tool_use, user_prompt_submit=user_prompt_submit)))
+    host = host_with(
+        ("a", plugin(pre_tool_use=pre_tool_use, user_prompt_submit=user_prompt_submit))
+    )
     call = ToolCall(tool_use_id="t", name="Bash", input={})
     [(name, decision)] = await host.call("pre_tool_use", call=call, session=_session(tmp_path))
     assert name == "a" and decision.reason == "async says no"
@@ -219,7 +221,9 @@ def test_a_registration_hook_that_raises_disables_only_its_plugin(hook):
     def register_tools(register: Callable[[Tool], None]) -> None:
         register(echo)
 
-    host = host_with(("ok", plugin(register_tools=register_tools)), ("boom", plugin(**{hook: hookimpl(boom)})))
+    host = host_with(
+        ("ok", plugin(register_tools=register_tools)), ("boom", plugin(**{hook: hookimpl(boom)}))
+    )
     registry = build_registry(host)
     assert "echo" in registry.tools
     assert [(e.plugin, e.hook) for e in host.errors] == [("boom", hook)]

@@ -6,6 +6,7 @@ trio's virtual clock, so a 60 s stall costs nothing.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from claw_runtime.models import (
     ToolResultBlock,
     ToolSpec,
     ToolUseBlock,
+    Usage,
 )
 from claw_runtime.providers import anthropic, openai
 from claw_runtime.providers.base import (
@@ -43,12 +45,13 @@ from claw_runtime.providers.base import (
 from claw_runtime.providers.pricing import ModelPrice, cost_usd, price_for
 from claw_runtime.providers.retry import backoff_delay, parse_retry_after
 from claw_runtime.providers.sse import ServerSentEvent, iter_sse
-from claw_runtime.models import Usage
 from claw_runtime.testing.fake_server import FakeModelServer, open_fake_model_server
 from claw_runtime.testing.script import Script, ToolCallSpec, Turn
 
 PROTOCOLS = ["anthropic", "openai"]
-POLICY = RetryPolicy(max_retries=3, initial_delay_s=1.0, max_delay_s=8.0, jitter=0.0, idle_timeout_s=30.0)
+POLICY = RetryPolicy(
+    max_retries=3, initial_delay_s=1.0, max_delay_s=8.0, jitter=0.0, idle_timeout_s=30.0
+)
 REQUEST = ModelRequest(
     model="claude-sonnet-4-5",
     system="be brief",
@@ -58,14 +61,20 @@ REQUEST = ModelRequest(
 
 
 @asynccontextmanager
-async def provider_for(protocol: str, turns: Sequence[Turn], policy: RetryPolicy = POLICY) -> AsyncIterator[tuple[Provider, FakeModelServer]]:
+async def provider_for(
+    protocol: str, turns: Sequence[Turn], policy: RetryPolicy = POLICY
+) -> AsyncIterator[tuple[Provider, FakeModelServer]]:
     async with open_fake_model_server(Script(list(turns))) as server, httpx.AsyncClient() as http:
         overrides = ProviderOverrides(retry=policy)
         if protocol == "anthropic":
-            settings_ = anthropic.resolve_settings(overrides, {"ANTHROPIC_BASE_URL": server.base_url, "ANTHROPIC_API_KEY": "k"})
+            settings_ = anthropic.resolve_settings(
+                overrides, {"ANTHROPIC_BASE_URL": server.base_url, "ANTHROPIC_API_KEY": "k"}
+            )
             yield anthropic.AnthropicProvider(settings_, http, random.Random(1)), server
         else:
-            settings_ = openai.resolve_settings(overrides, {"OPENAI_BASE_URL": server.base_url + "/v1", "OPENAI_API_KEY": "k"})
+            settings_ = openai.resolve_settings(
+                overrides, {"OPENAI_BASE_URL": server.base_url + "/v1", "OPENAI_API_KEY": "k"}
+            )
             yield openai.OpenAIProvider(settings_, http, random.Random(1)), server
 
 
@@ -84,7 +93,9 @@ def completion(events: list[StreamEvent]) -> StreamComplete:
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("byte_chunk", [0, 1, 3])
-async def test_text_thinking_and_tool_calls_reassemble_across_any_chunking(protocol: str, byte_chunk: int) -> None:
+async def test_text_thinking_and_tool_calls_reassemble_across_any_chunking(
+    protocol: str, byte_chunk: int
+) -> None:
     turn = Turn.call(
         ToolCallSpec("Read", {"file_path": "/tmp/naïve ☃.txt", "limit": 5}),
         ToolCallSpec("Grep", {"pattern": "é+"}),
@@ -109,12 +120,21 @@ async def test_text_thinking_and_tool_calls_reassemble_across_any_chunking(proto
 
 
 async def test_anthropic_thinking_signature_and_cache_usage_are_kept() -> None:
-    turn = Turn.say("ok", thinking="hmm", cache_read_input_tokens=100, cache_creation_input_tokens=20, input_tokens=7, output_tokens=3)
+    turn = Turn.say(
+        "ok",
+        thinking="hmm",
+        cache_read_input_tokens=100,
+        cache_creation_input_tokens=20,
+        input_tokens=7,
+        output_tokens=3,
+    )
     async with provider_for("anthropic", [turn]) as (provider, _):
         done = completion(await collect(provider))
     thinking = done.message.content[0]
     assert isinstance(thinking, ThinkingBlock) and thinking.signature.startswith("fake-signature-")
-    assert done.usage == Usage(input_tokens=7, output_tokens=3, cache_read_input_tokens=100, cache_creation_input_tokens=20)
+    assert done.usage == Usage(
+        input_tokens=7, output_tokens=3, cache_read_input_tokens=100, cache_creation_input_tokens=20
+    )
 
 
 async def test_openai_cached_tokens_count_as_cache_reads() -> None:
@@ -127,28 +147,66 @@ async def test_openai_cached_tokens_count_as_cache_reads() -> None:
 async def test_anthropic_request_shape_headers_caching_and_thinking() -> None:
     history = (
         Message.user("read it"),
-        Message(role="assistant", content=(ThinkingBlock(thinking="t", signature="sig"), ToolUseBlock(id="toolu_1", name="Read", input={"file_path": "a"}))),
-        Message(role="user", content=(ToolResultBlock(tool_use_id="toolu_1", content=(TextBlock(text="data"), ImageBlock(media_type="image/png", data="AA")), is_error=False),)),
+        Message(
+            role="assistant",
+            content=(
+                ThinkingBlock(thinking="t", signature="sig"),
+                ToolUseBlock(id="toolu_1", name="Read", input={"file_path": "a"}),
+            ),
+        ),
+        Message(
+            role="user",
+            content=(
+                ToolResultBlock(
+                    tool_use_id="toolu_1",
+                    content=(TextBlock(text="data"), ImageBlock(media_type="image/png", data="AA")),
+                    is_error=False,
+                ),
+            ),
+        ),
     )
-    request = ModelRequest(model="claude-opus-4-5", system="sys", messages=history, tools=REQUEST.tools * 2, thinking_budget=2048)
+    request = ModelRequest(
+        model="claude-opus-4-5",
+        system="sys",
+        messages=history,
+        tools=REQUEST.tools * 2,
+        thinking_budget=2048,
+    )
     async with provider_for("anthropic", [Turn.say("ok")]) as (provider, server):
         await collect(provider, request)
     [sent] = server.requests
     assert sent.headers["x-api-key"] == "k" and sent.headers["anthropic-version"] == "2023-06-01"
     body = sent.body
     assert body["stream"] is True and body["model"] == "claude-opus-4-5"
-    assert body["system"] == [{"type": "text", "text": "sys", "cache_control": {"type": "ephemeral"}}]
-    assert "cache_control" not in body["tools"][0] and body["tools"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert body["system"] == [
+        {"type": "text", "text": "sys", "cache_control": {"type": "ephemeral"}}
+    ]
+    assert "cache_control" not in body["tools"][0] and body["tools"][-1]["cache_control"] == {
+        "type": "ephemeral"
+    }
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
-    assert body["messages"][1]["content"][0] == {"type": "thinking", "thinking": "t", "signature": "sig"}
+    assert body["messages"][1]["content"][0] == {
+        "type": "thinking",
+        "thinking": "t",
+        "signature": "sig",
+    }
     result = body["messages"][2]["content"][0]
     assert result["type"] == "tool_result" and result["tool_use_id"] == "toolu_1"
-    assert result["content"][1] == {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA"}}
+    assert result["content"][1] == {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": "AA"},
+    }
 
 
 async def test_anthropic_auth_token_is_sent_as_bearer() -> None:
-    async with open_fake_model_server(Script([Turn.say("ok")])) as server, httpx.AsyncClient() as http:
-        settings_ = anthropic.resolve_settings(ProviderOverrides(), {"ANTHROPIC_BASE_URL": server.base_url, "ANTHROPIC_AUTH_TOKEN": "tok"})
+    async with (
+        open_fake_model_server(Script([Turn.say("ok")])) as server,
+        httpx.AsyncClient() as http,
+    ):
+        settings_ = anthropic.resolve_settings(
+            ProviderOverrides(),
+            {"ANTHROPIC_BASE_URL": server.base_url, "ANTHROPIC_AUTH_TOKEN": "tok"},
+        )
         await collect(anthropic.AnthropicProvider(settings_, http))
     assert server.requests[0].headers["authorization"] == "Bearer tok"
     assert "x-api-key" not in server.requests[0].headers
@@ -157,23 +215,41 @@ async def test_anthropic_auth_token_is_sent_as_bearer() -> None:
 async def test_openai_request_maps_tool_results_to_tool_messages() -> None:
     history = (
         Message.user("go"),
-        Message(role="assistant", content=(TextBlock(text="sure"), ToolUseBlock(id="call_1", name="Read", input={"a": 1}))),
-        Message(role="user", content=(ToolResultBlock(tool_use_id="call_1", content=(TextBlock(text="out"),)),)),
+        Message(
+            role="assistant",
+            content=(
+                TextBlock(text="sure"),
+                ToolUseBlock(id="call_1", name="Read", input={"a": 1}),
+            ),
+        ),
+        Message(
+            role="user",
+            content=(ToolResultBlock(tool_use_id="call_1", content=(TextBlock(text="out"),)),),
+        ),
     )
     async with provider_for("openai", [Turn.say("ok")]) as (provider, server):
-        await collect(provider, ModelRequest(model="gpt-4o", system="sys", messages=history, tools=REQUEST.tools))
+        await collect(
+            provider,
+            ModelRequest(model="gpt-4o", system="sys", messages=history, tools=REQUEST.tools),
+        )
     body = server.requests[0].body
     assert server.requests[0].headers["authorization"] == "Bearer k"
     assert body["stream_options"] == {"include_usage": True}
     assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "tool"]
-    assert body["messages"][2]["tool_calls"][0] == {"id": "call_1", "type": "function", "function": {"name": "Read", "arguments": '{"a":1}'}}
+    assert body["messages"][2]["tool_calls"][0] == {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "Read", "arguments": '{"a":1}'},
+    }
     assert body["messages"][3] == {"role": "tool", "tool_call_id": "call_1", "content": "out"}
     assert body["tools"][0]["function"]["name"] == "Read"
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 529])
-async def test_retryable_statuses_are_retried_with_backoff(protocol: str, status: int, autojump_clock: trio.testing.MockClock) -> None:
+async def test_retryable_statuses_are_retried_with_backoff(
+    protocol: str, status: int, autojump_clock: trio.testing.MockClock
+) -> None:
     turns = [Turn.fail(status=status), Turn.fail(status=status), Turn.say("finally")]
     async with provider_for(protocol, turns) as (provider, server):
         start = trio.current_time()
@@ -188,9 +264,16 @@ async def test_retryable_statuses_are_retried_with_backoff(protocol: str, status
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-async def test_retry_after_headers_are_honoured_up_to_the_cap(protocol: str, autojump_clock: trio.testing.MockClock) -> None:
+async def test_retry_after_headers_are_honoured_up_to_the_cap(
+    protocol: str, autojump_clock: trio.testing.MockClock
+) -> None:
     policy = RetryPolicy(max_retries=3, initial_delay_s=1.0, jitter=0.0, max_retry_after_s=10.0)
-    turns = [Turn.fail(status=429, retry_after=4), Turn.fail(status=529, retry_after_ms=1500), Turn.fail(status=503, retry_after=3600), Turn.say("ok")]
+    turns = [
+        Turn.fail(status=429, retry_after=4),
+        Turn.fail(status=529, retry_after_ms=1500),
+        Turn.fail(status=503, retry_after=3600),
+        Turn.say("ok"),
+    ]
     async with provider_for(protocol, turns, policy) as (provider, server):
         events = await collect(provider)
     assert [e.delay_s for e in events if isinstance(e, StreamRetry)] == [4.0, 1.5, 10.0]
@@ -200,10 +283,21 @@ async def test_retry_after_headers_are_honoured_up_to_the_cap(protocol: str, aut
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [(400, "rejected"), (401, "authentication failed"), (403, "permission denied"), (404, "not found"), (413, "too large")],
+    [
+        (400, "rejected"),
+        (401, "authentication failed"),
+        (403, "permission denied"),
+        (404, "not found"),
+        (413, "too large"),
+    ],
 )
-async def test_final_statuses_are_not_retried_and_say_what_to_do(protocol: str, status: int, expected: str) -> None:
-    async with provider_for(protocol, [Turn.fail(status=status), Turn.say("never")]) as (provider, server):
+async def test_final_statuses_are_not_retried_and_say_what_to_do(
+    protocol: str, status: int, expected: str
+) -> None:
+    async with provider_for(protocol, [Turn.fail(status=status), Turn.say("never")]) as (
+        provider,
+        server,
+    ):
         with pytest.raises(ProviderHTTPError) as info:
             await collect(provider)
     assert len(server.requests) == 1
@@ -213,7 +307,9 @@ async def test_final_statuses_are_not_retried_and_say_what_to_do(protocol: str, 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_spend_limit_429_is_not_retried(protocol: str) -> None:
-    fault = Turn.fail(status=429, error_type="insufficient_quota", error_message="You exceeded your current quota")
+    fault = Turn.fail(
+        status=429, error_type="insufficient_quota", error_message="You exceeded your current quota"
+    )
     async with provider_for(protocol, [fault, Turn.say("never")]) as (provider, server):
         with pytest.raises(ProviderHTTPError, match="spend or quota limit"):
             await collect(provider)
@@ -231,8 +327,12 @@ async def test_spend_limit_429_is_not_retried(protocol: str) -> None:
     ],
     ids=["truncated", "error-event", "garbage", "stall"],
 )
-async def test_broken_streams_are_retried_and_never_complete(protocol: str, fault: dict[str, Any], autojump_clock: trio.testing.MockClock) -> None:
-    broken = Turn.call(ToolCallSpec("Bash", {"command": "rm -rf ghost"}), text="doing it").with_fault(**fault)
+async def test_broken_streams_are_retried_and_never_complete(
+    protocol: str, fault: dict[str, Any], autojump_clock: trio.testing.MockClock
+) -> None:
+    broken = Turn.call(
+        ToolCallSpec("Bash", {"command": "rm -rf ghost"}), text="doing it"
+    ).with_fault(**fault)
     async with provider_for(protocol, [broken, Turn.say("clean")]) as (provider, server):
         events = await collect(provider)
     assert len(server.requests) == 2
@@ -245,7 +345,9 @@ async def test_broken_streams_are_retried_and_never_complete(protocol: str, faul
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-async def test_retries_exhausted_keeps_the_last_error(protocol: str, autojump_clock: trio.testing.MockClock) -> None:
+async def test_retries_exhausted_keeps_the_last_error(
+    protocol: str, autojump_clock: trio.testing.MockClock
+) -> None:
     async with provider_for(protocol, [Turn.fail(status=529)] * 4) as (provider, server):
         with pytest.raises(RetriesExhausted, match="failed 4 times") as info:
             await collect(provider)
@@ -254,37 +356,52 @@ async def test_retries_exhausted_keeps_the_last_error(protocol: str, autojump_cl
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-async def test_connection_refused_is_retried_then_exhausted(protocol: str, autojump_clock: trio.testing.MockClock) -> None:
+async def test_connection_refused_is_retried_then_exhausted(
+    protocol: str, autojump_clock: trio.testing.MockClock
+) -> None:
     async with httpx.AsyncClient() as http:
         overrides = ProviderOverrides(retry=RetryPolicy(max_retries=2, jitter=0.0))
-        env = {"ANTHROPIC_BASE_URL": "http://127.0.0.1:9", "ANTHROPIC_API_KEY": "k", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
+        env = {
+            "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",
+            "ANTHROPIC_API_KEY": "k",
+            "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        }
         module = anthropic if protocol == "anthropic" else openai
-        provider: Provider = (anthropic.AnthropicProvider if protocol == "anthropic" else openai.OpenAIProvider)(module.resolve_settings(overrides, env), http)
+        provider: Provider = (
+            anthropic.AnthropicProvider if protocol == "anthropic" else openai.OpenAIProvider
+        )(module.resolve_settings(overrides, env), http)
         with pytest.raises(RetriesExhausted, match="connection failed"):
             await collect(provider)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_max_tokens_mid_tool_call_completes_without_a_crash(protocol: str) -> None:
-    turn = Turn.call(ToolCallSpec("Write", {"file_path": "x", "content": "long"}), stop_reason="max_tokens")
+    turn = Turn.call(
+        ToolCallSpec("Write", {"file_path": "x", "content": "long"}), stop_reason="max_tokens"
+    )
     async with provider_for(protocol, [turn]) as (provider, _):
         done = completion(await collect(provider))
     assert done.stop_reason == "max_tokens"
 
 
 def test_missing_credentials_name_the_variables() -> None:
-    with pytest.raises(Exception, match="ANTHROPIC_API_KEY.*ANTHROPIC_AUTH_TOKEN"):
+    with pytest.raises(Exception, match=r"ANTHROPIC_API_KEY.*ANTHROPIC_AUTH_TOKEN"):
         anthropic.resolve_settings(ProviderOverrides(), {})
     with pytest.raises(Exception, match="OPENAI_API_KEY"):
         openai.resolve_settings(ProviderOverrides(), {})
-    local = openai.resolve_settings(ProviderOverrides(), {"OPENAI_BASE_URL": "http://localhost:11434/v1"})
+    local = openai.resolve_settings(
+        ProviderOverrides(), {"OPENAI_BASE_URL": "http://localhost:11434/v1"}
+    )
     assert local.api_key is None  # local servers need no key
 
 
 def test_retry_after_parsing_and_backoff() -> None:
     assert parse_retry_after({"retry-after-ms": "250"}) == 0.25
     assert parse_retry_after({"retry-after": "3"}) == 3.0
-    assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, now=1445412470.0) == 10.0
+    assert (
+        parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, now=1445412470.0)
+        == 10.0
+    )
     assert parse_retry_after({"retry-after": "soon"}) is None
     policy = RetryPolicy(initial_delay_s=1.0, max_delay_s=5.0, jitter=0.25)
     rng = random.Random(7)
@@ -295,7 +412,12 @@ def test_retry_after_parsing_and_backoff() -> None:
 
 
 def test_pricing_longest_prefix_overrides_and_unknown_models() -> None:
-    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000, cache_read_input_tokens=1_000_000, cache_creation_input_tokens=1_000_000)
+    usage = Usage(
+        input_tokens=1_000_000,
+        output_tokens=1_000_000,
+        cache_read_input_tokens=1_000_000,
+        cache_creation_input_tokens=1_000_000,
+    )
     assert cost_usd("claude-sonnet-4-5-20250929", usage) == pytest.approx(3 + 15 + 0.3 + 3.75)
     assert price_for("gpt-4o-mini-2024") == price_for("gpt-4o-mini")
     assert price_for("gpt-4o-mini") != price_for("gpt-4o")
@@ -305,7 +427,7 @@ def test_pricing_longest_prefix_overrides_and_unknown_models() -> None:
 
 
 SSE_STREAM = (
-    "event: message_start\r\ndata: {\"a\": \"ü☃\"}\r\n\r\n"
+    'event: message_start\r\ndata: {"a": "ü☃"}\r\n\r\n'
     ": a comment\n"
     "event: delta\ndata: line one\ndata: line two\n\n"
     "data: [DONE]\n\n"
@@ -316,7 +438,7 @@ SSE_STREAM = (
 @settings(max_examples=60, deadline=None)
 def test_sse_parsing_is_independent_of_chunk_boundaries(cuts: list[int]) -> None:
     points = [0, *sorted(set(cuts)), len(SSE_STREAM)]
-    chunks = [SSE_STREAM[a:b] for a, b in zip(points, points[1:], strict=False)]
+    chunks = [SSE_STREAM[a:b] for a, b in itertools.pairwise(points)]
 
     async def parse() -> list[ServerSentEvent]:
         async def source() -> AsyncIterator[bytes]:

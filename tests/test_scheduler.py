@@ -15,6 +15,7 @@ from claw_runtime.events import TaskStateChanged
 from claw_runtime.models import TaskState
 from claw_runtime.scheduler import Scheduler, TaskHandle, open_scheduler
 
+
 @pytest.fixture
 async def bus() -> EventBus:
     return EventBus()
@@ -36,7 +37,9 @@ async def fail_after_delay(delay: float, message: str = "boom") -> None:
     raise ValueError(message)
 
 
-async def test_success_goes_pending_running_succeeded(sched: Scheduler, bus: EventBus, autojump_clock: trio.testing.MockClock) -> None:
+async def test_success_goes_pending_running_succeeded(
+    sched: Scheduler, bus: EventBus, autojump_clock: trio.testing.MockClock
+) -> None:
     with bus.subscribe("test", policy="block", buffer=16) as events:
         handle = sched.spawn(value_after, 1.0, 42, name="answer")
         assert handle.state is TaskState.PENDING
@@ -51,7 +54,9 @@ async def test_success_goes_pending_running_succeeded(sched: Scheduler, bus: Eve
     assert sched.tasks() == []
 
 
-async def test_failure_is_captured_with_its_cause(sched: Scheduler, autojump_clock: trio.testing.MockClock) -> None:
+async def test_failure_is_captured_with_its_cause(
+    sched: Scheduler, autojump_clock: trio.testing.MockClock
+) -> None:
     handle = sched.spawn(fail_after_delay, 1.0, "disk full", name="writer")
     with pytest.raises(TaskFailed, match="disk full") as info:
         await handle.result()
@@ -60,7 +65,9 @@ async def test_failure_is_captured_with_its_cause(sched: Scheduler, autojump_clo
     await handle.wait()  # never raises
 
 
-async def test_a_failing_child_leaves_siblings_and_parent_alone(sched: Scheduler, autojump_clock: trio.testing.MockClock) -> None:
+async def test_a_failing_child_leaves_siblings_and_parent_alone(
+    sched: Scheduler, autojump_clock: trio.testing.MockClock
+) -> None:
     results: dict[str, Any] = {}
 
     async def parent() -> str:
@@ -76,7 +83,9 @@ async def test_a_failing_child_leaves_siblings_and_parent_alone(sched: Scheduler
     assert results == {"good": "fine", "bad": TaskState.FAILED}
 
 
-async def test_fail_fast_cancels_siblings_and_fails_the_parent(sched: Scheduler, autojump_clock: trio.testing.MockClock) -> None:
+async def test_fail_fast_cancels_siblings_and_fails_the_parent(
+    sched: Scheduler, autojump_clock: trio.testing.MockClock
+) -> None:
     async def parent() -> None:
         sched.spawn(trio.sleep_forever, name="sibling", parent=me)
         sched.spawn(fail_after_delay, 1.0, "child broke", name="bad", parent=me)
@@ -89,7 +98,9 @@ async def test_fail_fast_cancels_siblings_and_fails_the_parent(sched: Scheduler,
     assert states == {"sibling": TaskState.CANCELLED, "bad": TaskState.FAILED}
 
 
-async def test_cancelling_a_parent_cancels_the_whole_subtree(sched: Scheduler, autojump_clock: trio.testing.MockClock) -> None:
+async def test_cancelling_a_parent_cancels_the_whole_subtree(
+    sched: Scheduler, autojump_clock: trio.testing.MockClock
+) -> None:
     grandchildren: list[TaskHandle[Any]] = []
 
     async def child() -> None:
@@ -112,7 +123,9 @@ async def test_cancelling_a_parent_cancels_the_whole_subtree(sched: Scheduler, a
     assert kid.state is TaskState.CANCELLED
 
 
-async def test_a_parent_is_final_only_after_its_children(sched: Scheduler, autojump_clock: trio.testing.MockClock) -> None:
+async def test_a_parent_is_final_only_after_its_children(
+    sched: Scheduler, autojump_clock: trio.testing.MockClock
+) -> None:
     async def parent() -> str:
         sched.spawn(value_after, 5.0, None, name="slow child", parent=me)
         return "returned early"
@@ -125,7 +138,9 @@ async def test_a_parent_is_final_only_after_its_children(sched: Scheduler, autoj
     assert trio.current_time() - start == pytest.approx(4.0, abs=0.05)
 
 
-async def test_timeout_ends_timed_out_and_cancels_children(sched: Scheduler, autojump_clock: trio.testing.MockClock) -> None:
+async def test_timeout_ends_timed_out_and_cancels_children(
+    sched: Scheduler, autojump_clock: trio.testing.MockClock
+) -> None:
     async def parent() -> None:
         sched.spawn(trio.sleep_forever, name="child", parent=me)
         await trio.sleep_forever()
@@ -139,7 +154,9 @@ async def test_timeout_ends_timed_out_and_cancels_children(sched: Scheduler, aut
     assert me.children[0].state is TaskState.CANCELLED
 
 
-async def test_capacity_group_bounds_concurrency_and_pending_time_is_not_timeout(sched: Scheduler, autojump_clock: trio.testing.MockClock) -> None:
+async def test_capacity_group_bounds_concurrency_and_pending_time_is_not_timeout(
+    sched: Scheduler, autojump_clock: trio.testing.MockClock
+) -> None:
     running = 0
     peak = 0
 
@@ -161,7 +178,9 @@ async def test_capacity_group_bounds_concurrency_and_pending_time_is_not_timeout
     assert trio.current_time() - start == pytest.approx(4.0, abs=0.05)
 
 
-async def test_cancel_while_pending_never_starts(sched: Scheduler, autojump_clock: trio.testing.MockClock) -> None:
+async def test_cancel_while_pending_never_starts(
+    sched: Scheduler, autojump_clock: trio.testing.MockClock
+) -> None:
     started: list[str] = []
 
     async def job(name: str) -> None:
@@ -181,7 +200,9 @@ async def test_cancel_while_pending_never_starts(sched: Scheduler, autojump_cloc
     assert started == [running.name]
 
 
-async def test_spawn_under_a_finished_parent_or_after_close_is_a_clear_error(bus: EventBus, autojump_clock: trio.testing.MockClock) -> None:
+async def test_spawn_under_a_finished_parent_or_after_close_is_a_clear_error(
+    bus: EventBus, autojump_clock: trio.testing.MockClock
+) -> None:
     async with open_scheduler(bus) as sched:
         done = sched.spawn(value_after, 0.0, 1, name="done")
         await done.result()
@@ -191,7 +212,9 @@ async def test_spawn_under_a_finished_parent_or_after_close_is_a_clear_error(bus
         sched.spawn(value_after, 0.0, 1, name="late")
 
 
-async def test_leaving_the_scheduler_cancels_what_is_still_running(bus: EventBus, autojump_clock: trio.testing.MockClock) -> None:
+async def test_leaving_the_scheduler_cancels_what_is_still_running(
+    bus: EventBus, autojump_clock: trio.testing.MockClock
+) -> None:
     async with open_scheduler(bus) as sched:
         forever = sched.spawn(trio.sleep_forever, name="forever")
         await trio.sleep(1)

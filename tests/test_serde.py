@@ -33,7 +33,9 @@ json_values = st.recursive(
 )
 
 text_blocks = st.builds(TextBlock, text=text)
-image_blocks = st.builds(ImageBlock, media_type=st.sampled_from(["image/png", "image/jpeg"]), data=text)
+image_blocks = st.builds(
+    ImageBlock, media_type=st.sampled_from(["image/png", "image/jpeg"]), data=text
+)
 thinking_blocks = st.builds(ThinkingBlock, thinking=text, signature=text)
 tool_use_blocks = st.builds(
     ToolUseBlock, id=text, name=text, input=st.dictionaries(text, json_values, max_size=4)
@@ -95,11 +97,19 @@ def test_event_round_trip_keeps_tag(event: TurnFinished) -> None:
 def test_content_blocks_are_tagged_by_type_on_the_wire() -> None:
     message = Message(
         role="assistant",
-        content=(ThinkingBlock(thinking="hm", signature="sig"), ToolUseBlock(id="t1", name="Read", input={"file_path": "/a"})),
+        content=(
+            ThinkingBlock(thinking="hm", signature="sig"),
+            ToolUseBlock(id="t1", name="Read", input={"file_path": "/a"}),
+        ),
     )
     wire = serde.unstructure(message)
     assert [b["type"] for b in wire["content"]] == ["thinking", "tool_use"]
-    assert wire["content"][1] == {"type": "tool_use", "id": "t1", "name": "Read", "input": {"file_path": "/a"}}
+    assert wire["content"][1] == {
+        "type": "tool_use",
+        "id": "t1",
+        "name": "Read",
+        "input": {"file_path": "/a"},
+    }
 
 
 def test_every_event_type_has_a_unique_tag() -> None:
@@ -109,14 +119,20 @@ def test_every_event_type_has_a_unique_tag() -> None:
 
 
 def test_task_states_serialise_as_their_names() -> None:
-    event = TaskStateChanged(task_id=3, name="x", parent_id=1, old=TaskState.RUNNING, new=TaskState.TIMED_OUT)
+    event = TaskStateChanged(
+        task_id=3, name="x", parent_id=1, old=TaskState.RUNNING, new=TaskState.TIMED_OUT
+    )
     assert serde.event_to_dict(event)["new"] == "timed_out"
 
 
 def test_tool_result_text_joins_text_blocks_only() -> None:
     result = ToolResultBlock(
         tool_use_id="t",
-        content=(TextBlock(text="a"), ImageBlock(media_type="image/png", data="AA"), TextBlock(text="b")),
+        content=(
+            TextBlock(text="a"),
+            ImageBlock(media_type="image/png", data="AA"),
+            TextBlock(text="b"),
+        ),
     )
     event = ToolCallFinished(tool_use_id="t", name="Read", result=result, duration_ms=1.0)
     assert serde.event_from_dict(serde.event_to_dict(event)) == event

@@ -26,7 +26,9 @@ async def scheduler() -> AsyncIterator[Scheduler]:
 
 @pytest.fixture
 def ctx(tmp_path: Path, scheduler: Scheduler) -> ToolContext:
-    return ToolContext(session=SessionState(session_id="t", cwd=tmp_path), tool_use_id="b", scheduler=scheduler)
+    return ToolContext(
+        session=SessionState(session_id="t", cwd=tmp_path), tool_use_id="b", scheduler=scheduler
+    )
 
 
 async def run(ctx: ToolContext, **tool_input: object) -> ToolResultBlock:
@@ -74,7 +76,9 @@ async def test_working_directory_persists_between_calls(ctx: ToolContext, tmp_pa
     assert result.text == str((tmp_path / "sub" / "deeper").resolve())
 
 
-async def test_cwd_is_unchanged_when_the_command_exits_early(ctx: ToolContext, tmp_path: Path) -> None:
+async def test_cwd_is_unchanged_when_the_command_exits_early(
+    ctx: ToolContext, tmp_path: Path
+) -> None:
     (tmp_path / "sub").mkdir()
     await run(ctx, command="cd sub; exit 0")
     assert ctx.session.cwd == tmp_path
@@ -88,7 +92,9 @@ async def test_huge_output_is_cut_in_the_middle_with_a_notice(ctx: ToolContext) 
     assert len(result.text) < 32_000
 
 
-async def test_timeout_kills_the_whole_group_including_grandchildren(ctx: ToolContext, tmp_path: Path) -> None:
+async def test_timeout_kills_the_whole_group_including_grandchildren(
+    ctx: ToolContext, tmp_path: Path
+) -> None:
     pidfile = tmp_path / "grandchild.pid"
     result = await run(
         ctx,
@@ -109,7 +115,9 @@ async def test_cancellation_from_outside_kills_the_group(ctx: ToolContext, tmp_p
     assert await wait_dead(int(pidfile.read_text()))
 
 
-async def test_background_processes_of_a_foreground_command_do_not_outlive_it(ctx: ToolContext, tmp_path: Path) -> None:
+async def test_background_processes_of_a_foreground_command_do_not_outlive_it(
+    ctx: ToolContext, tmp_path: Path
+) -> None:
     pidfile = tmp_path / "daemon.pid"
     result = await run(ctx, command=f"(sleep 300 & echo $! > {pidfile}); echo done")
     assert result.text == "done"
@@ -122,7 +130,11 @@ async def test_timeout_above_the_maximum_is_an_input_error(ctx: ToolContext) -> 
 
 
 async def test_background_shell_lifecycle(ctx: ToolContext) -> None:
-    started = await run(ctx, command="for i in 1 2 3; do echo tick $i; sleep 0.2; done; echo done", run_in_background=True)
+    started = await run(
+        ctx,
+        command="for i in 1 2 3; do echo tick $i; sleep 0.2; done; echo done",
+        run_in_background=True,
+    )
     assert "bash_1" in started.text
     with trio.fail_after(10):
         while True:
@@ -168,7 +180,9 @@ async def test_ending_the_session_kills_background_shells(tmp_path: Path) -> Non
     pidfile = tmp_path / "bg.pid"
     async with open_scheduler() as sched:
         ctx = ToolContext(session=SessionState(session_id="t", cwd=tmp_path), scheduler=sched)
-        await bash.invoke({"command": f"sleep 300 & echo $! > {pidfile}; wait", "run_in_background": True}, ctx)
+        await bash.invoke(
+            {"command": f"sleep 300 & echo $! > {pidfile}; wait", "run_in_background": True}, ctx
+        )
         with trio.fail_after(5):
             while not pidfile.exists() or not pidfile.read_text().strip():
                 await trio.sleep(0.05)

@@ -66,7 +66,9 @@ async def test_read_cuts_very_long_lines(ctx: ToolContext, tmp_path: Path) -> No
     ],
     ids=["missing", "directory", "binary"],
 )
-async def test_read_refusals(ctx: ToolContext, tmp_path: Path, setup: object, expected: str) -> None:
+async def test_read_refusals(
+    ctx: ToolContext, tmp_path: Path, setup: object, expected: str
+) -> None:
     target = tmp_path / "thing"
     setup(target)  # type: ignore[operator]
     result = await call(read, ctx, file_path=str(target))
@@ -91,7 +93,8 @@ async def test_read_notebook_renders_cells(ctx: ToolContext, tmp_path: Path) -> 
     (tmp_path / "nb.ipynb").write_text(
         '{"cells": [{"id": "c1", "cell_type": "code", "source": ["print(1)"], '
         '"outputs": [{"output_type": "stream", "text": ["1\\n"]}]}, '
-        '{"id": "c2", "cell_type": "markdown", "source": "# Title"}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+        '{"id": "c2", "cell_type": "markdown", "source": "# Title"}], '
+        '"metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
     )
     result = await call(read, ctx, file_path="nb.ipynb")
     assert "<cell id='c1' type=code>\nprint(1)\n[output]\n1\n</cell>" in result.text
@@ -114,7 +117,9 @@ async def test_write_refuses_to_overwrite_an_unread_file(ctx: ToolContext, tmp_p
     assert (tmp_path / "keep.txt").read_text() == "precious"
 
 
-async def test_write_refuses_when_the_file_changed_since_it_was_read(ctx: ToolContext, tmp_path: Path) -> None:
+async def test_write_refuses_when_the_file_changed_since_it_was_read(
+    ctx: ToolContext, tmp_path: Path
+) -> None:
     target = tmp_path / "f.txt"
     target.write_text("v1")
     await call(read, ctx, file_path="f.txt")
@@ -139,7 +144,9 @@ async def test_write_after_read_keeps_permissions(ctx: ToolContext, tmp_path: Pa
 # ------------------------------------------------------------------------ Edit
 
 
-async def test_edit_replaces_a_unique_string_and_shows_the_result(ctx: ToolContext, tmp_path: Path) -> None:
+async def test_edit_replaces_a_unique_string_and_shows_the_result(
+    ctx: ToolContext, tmp_path: Path
+) -> None:
     (tmp_path / "m.py").write_text("def f():\n    return 1\n")
     await call(read, ctx, file_path="m.py")
     result = await call(edit, ctx, file_path="m.py", old_string="return 1", new_string="return 2")
@@ -156,7 +163,9 @@ async def test_edit_replaces_a_unique_string_and_shows_the_result(ctx: ToolConte
         ("same", "same", "the same"),
     ],
 )
-async def test_edit_failures_leave_the_file_alone(ctx: ToolContext, tmp_path: Path, old: str, new: str, expected: str) -> None:
+async def test_edit_failures_leave_the_file_alone(
+    ctx: ToolContext, tmp_path: Path, old: str, new: str, expected: str
+) -> None:
     (tmp_path / "t.txt").write_text("a a a same")
     await call(read, ctx, file_path="t.txt")
     result = await call(edit, ctx, file_path="t.txt", old_string=old, new_string=new)
@@ -187,7 +196,9 @@ async def test_edit_preserves_crlf_and_bom(ctx: ToolContext, tmp_path: Path) -> 
     target = tmp_path / "win.txt"
     target.write_bytes(b"\xef\xbb\xbfline one\r\nline two\r\n")
     await call(read, ctx, file_path="win.txt")
-    result = await call(edit, ctx, file_path="win.txt", old_string="line one\nline two", new_string="first\nsecond")
+    result = await call(
+        edit, ctx, file_path="win.txt", old_string="line one\nline two", new_string="first\nsecond"
+    )
     assert not result.is_error, result.text
     assert target.read_bytes() == b"\xef\xbb\xbffirst\r\nsecond\r\n"
 
@@ -204,8 +215,12 @@ async def test_edit_preserves_utf16(ctx: ToolContext, tmp_path: Path) -> None:
     lines=st.lists(st.text(alphabet="abcxyz é\t", min_size=1, max_size=12), min_size=2, max_size=8),
     pick=st.integers(min_value=0, max_value=7),
 )
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_crlf_edit_changes_only_the_edited_bytes(tmp_path: Path, lines: list[str], pick: int) -> None:
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_crlf_edit_changes_only_the_edited_bytes(
+    tmp_path: Path, lines: list[str], pick: int
+) -> None:
     import trio
 
     marked = [f"{i}:{line}" for i, line in enumerate(lines)]
@@ -216,7 +231,9 @@ def test_crlf_edit_changes_only_the_edited_bytes(tmp_path: Path, lines: list[str
 
     async def go() -> ToolResultBlock:
         await read.invoke({"file_path": str(target)}, ctx)
-        return await edit.invoke({"file_path": str(target), "old_string": marked[index], "new_string": "REPLACED"}, ctx)
+        return await edit.invoke(
+            {"file_path": str(target), "old_string": marked[index], "new_string": "REPLACED"}, ctx
+        )
 
     result = trio.run(go)
     expected = [*marked]
@@ -234,7 +251,10 @@ async def test_multi_edit_is_all_or_nothing(ctx: ToolContext, tmp_path: Path) ->
         multi_edit,
         ctx,
         file_path="m.txt",
-        edits=[{"old_string": "alpha", "new_string": "A"}, {"old_string": "delta", "new_string": "D"}],
+        edits=[
+            {"old_string": "alpha", "new_string": "A"},
+            {"old_string": "delta", "new_string": "D"},
+        ],
     )
     assert failed.is_error and failed.text.startswith("edit 2: old_string was not found")
     assert target.read_text() == "alpha beta gamma"
@@ -242,7 +262,10 @@ async def test_multi_edit_is_all_or_nothing(ctx: ToolContext, tmp_path: Path) ->
         multi_edit,
         ctx,
         file_path="m.txt",
-        edits=[{"old_string": "alpha", "new_string": "A"}, {"old_string": "A beta", "new_string": "AB", "replace_all": True}],
+        edits=[
+            {"old_string": "alpha", "new_string": "A"},
+            {"old_string": "A beta", "new_string": "AB", "replace_all": True},
+        ],
     )
     assert not done.is_error and "Applied 2 edits" in done.text
     assert target.read_text() == "AB gamma"

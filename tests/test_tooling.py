@@ -55,7 +55,10 @@ def test_schema_is_derived_from_the_signature_and_docstring() -> None:
     assert schema["additionalProperties"] is False
     props = schema["properties"]
     assert list(props) == ["pattern", "-A", "mode", "globs"]  # ctx is not the model's business
-    assert props["pattern"] == {"type": "string", "description": "The regular expression to look for."}
+    assert props["pattern"] == {
+        "type": "string",
+        "description": "The regular expression to look for.",
+    }
     assert props["-A"] == {"type": "integer", "description": "Lines after each match"}
     assert props["mode"] == {"type": "string", "enum": ["content", "count"]}
     assert props["globs"]["type"] == "array"
@@ -70,7 +73,9 @@ def test_nested_attrs_classes_become_object_schemas() -> None:
     assert items["properties"]["replace_all"] == {"type": "boolean"}
 
 
-async def test_valid_input_runs_with_context_and_wire_names(ctx: ToolContext, tmp_path: Path) -> None:
+async def test_valid_input_runs_with_context_and_wire_names(
+    ctx: ToolContext, tmp_path: Path
+) -> None:
     result = await search.invoke({"pattern": "x", "-A": 2, "globs": ["*.py"]}, ctx)
     assert not result.is_error
     assert result.tool_use_id == "tu_1"
@@ -79,7 +84,13 @@ async def test_valid_input_runs_with_context_and_wire_names(ctx: ToolContext, tm
 
 async def test_nested_input_is_structured(ctx: ToolContext) -> None:
     result = await multi.invoke(
-        {"file_path": "f", "edits": [{"old_string": "a", "new_string": "b"}, {"old_string": "c", "new_string": "d", "replace_all": True}]},
+        {
+            "file_path": "f",
+            "edits": [
+                {"old_string": "a", "new_string": "b"},
+                {"old_string": "c", "new_string": "d", "replace_all": True},
+            ],
+        },
         ctx,
     )
     assert result.text == "a->b:False;c->d:True"
@@ -96,7 +107,9 @@ async def test_nested_input_is_structured(ctx: ToolContext) -> None:
         ({"pattern": "x", "bogus": 1}, "unknown field(s) bogus"),
     ],
 )
-async def test_bad_input_is_a_readable_error_result(ctx: ToolContext, raw: dict[str, object], expected: str) -> None:
+async def test_bad_input_is_a_readable_error_result(
+    ctx: ToolContext, raw: dict[str, object], expected: str
+) -> None:
     result = await search.invoke(raw, ctx)
     assert result.is_error
     assert result.text.startswith("Invalid input for tool Search: ")
@@ -121,7 +134,10 @@ async def test_tool_error_and_crashes_become_error_results(ctx: ToolContext) -> 
     refused = await refuses.invoke({}, ctx)
     assert refused.is_error and refused.text == "File not found: /nope"
     crashed = await crashes.invoke({}, ctx)
-    assert crashed.is_error and crashed.text == "Tool crashes crashed: ZeroDivisionError: division by zero"
+    assert (
+        crashed.is_error
+        and crashed.text == "Tool crashes crashed: ZeroDivisionError: division by zero"
+    )
 
 
 async def test_long_text_is_truncated_with_a_notice(ctx: ToolContext) -> None:
@@ -143,7 +159,9 @@ async def test_block_outputs_pass_through(ctx: ToolContext) -> None:
     assert [b.type for b in result.content] == ["text", "image"]
 
 
-async def test_cancellation_is_not_swallowed(ctx: ToolContext, autojump_clock: trio.abc.Clock) -> None:
+async def test_cancellation_is_not_swallowed(
+    ctx: ToolContext, autojump_clock: trio.abc.Clock
+) -> None:
     @tool
     async def slow() -> str:
         await trio.sleep(100)
@@ -167,6 +185,8 @@ def test_sync_functions_and_star_args_are_refused() -> None:
         tool(star)
 
 
-def test_resolve_makes_paths_absolute_against_the_session_cwd(ctx: ToolContext, tmp_path: Path) -> None:
+def test_resolve_makes_paths_absolute_against_the_session_cwd(
+    ctx: ToolContext, tmp_path: Path
+) -> None:
     assert ctx.resolve("a/b.txt") == tmp_path / "a" / "b.txt"
     assert ctx.resolve("/etc/hosts") == Path("/etc/hosts")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 os.environ["OPENAI_BASE_URL"] = sys.argv[1]
 
-import llm  # noqa: E402
+import llm
 
 
-def Read(file_path: str) -> str:  # noqa: N802 - the tool name the model calls
+def Read(file_path: str) -> str:
     """Read a file."""
     return Path(file_path).read_text()
 

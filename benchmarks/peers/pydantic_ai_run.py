@@ -11,7 +11,9 @@ from pydantic_ai.usage import UsageLimits
 
 def main() -> None:
     base_url = sys.argv[1]
-    model = OpenAIChatModel("gpt-4o", provider=OpenAIProvider(base_url=base_url, api_key="bench-key"))
+    model = OpenAIChatModel(
+        "gpt-4o", provider=OpenAIProvider(base_url=base_url, api_key="bench-key")
+    )
     agent = Agent(model, instructions="Use the tools.")
 
     @agent.tool_plain(name="Read")

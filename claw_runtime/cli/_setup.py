@@ -50,7 +50,10 @@ def _cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _split_rules(values: list[str]) -> list[str]:
-    """``--allowed-tools "Read,Edit" Bash`` -> ``["Read", "Edit", "Bash"]`` (Claude Code accepts both)."""
+    """``--allowed-tools "Read,Edit" Bash`` -> ``["Read", "Edit", "Bash"]``.
+
+    Claude Code accepts both spellings, so claw does too.
+    """
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 

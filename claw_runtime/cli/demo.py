@@ -55,7 +55,11 @@ async def _demo(context: CliContext, args: argparse.Namespace) -> int:
             demo_context = attrs.evolve(context, settings=settings, cwd=project, environ=environ)
             async with open_runtime(settings, environ=environ, no_plugins=True) as runtime:
                 result = await execute_run(
-                    runtime, demo_context, run_args, "Fix the failing test.", renderer,
+                    runtime,
+                    demo_context,
+                    run_args,
+                    "Fix the failing test.",
+                    renderer,
                     write_transcript=False,
                 )
     finally:

@@ -21,6 +21,7 @@ from claw_runtime.errors import ClawError, TaskCancelled, TaskError
 from claw_runtime.events import SessionEnded, SessionStarted
 from claw_runtime.loop import Agent, AgentOptions, RunResult
 from claw_runtime.permissions import PermissionPolicy
+from claw_runtime.providers.pricing import ModelPrice
 from claw_runtime.runtime import Runtime, open_runtime
 from claw_runtime.transcript import Transcript, transcript_path
 
@@ -39,7 +40,7 @@ def agent_options(settings: Settings, model: str, args: argparse.Namespace) -> A
         system_prompt=getattr(args, "system_prompt", None),
         append_system_prompt=getattr(args, "append_system_prompt", None),
         permissions=PermissionPolicy.from_rules(
-            permissions.default_mode or "default",  # type: ignore[arg-type]
+            permissions.default_mode or "default",
             allow=permissions.allow,
             deny=permissions.deny,
         ),
@@ -47,9 +48,7 @@ def agent_options(settings: Settings, model: str, args: argparse.Namespace) -> A
     )
 
 
-def _price_overrides(settings: Settings) -> dict[str, object] | None:
-    from claw_runtime.providers.pricing import ModelPrice
-
+def _price_overrides(settings: Settings) -> dict[str, ModelPrice] | None:
     if not settings.prices:
         return None
     return {
@@ -117,7 +116,9 @@ async def execute_run(
         except TaskCancelled:
             result = agent.result("cancelled", is_error=True, text="Cancelled by the user.")
         except TaskError as exc:
-            result = agent.result("error", is_error=True, text=f"The run crashed: {exc.__cause__ or exc}")
+            result = agent.result(
+                "error", is_error=True, text=f"The run crashed: {exc.__cause__ or exc}"
+            )
         with trio.CancelScope(shield=True):
             transcript.append("result", result=result)
             transcript.close()
@@ -162,4 +163,3 @@ async def _main(context: CliContext, args: argparse.Namespace, prompt: str) -> i
 
 def run_headless(context: CliContext, args: argparse.Namespace, prompt: str) -> int:
     return trio.run(_main, context, args, prompt)
-

@@ -55,16 +55,18 @@ def build_manifest(host: PluginHost, registry: Registry) -> dict[str, Any]:
             for p in registry.context_processors
         ],
         "providers": [
-            {"name": p.name, "plugin": registry.owners.get(("provider", p.name)), "description": p.description}
+            {
+                "name": p.name,
+                "plugin": registry.owners.get(("provider", p.name)),
+                "description": p.description,
+            }
             for p in sorted(registry.providers.values(), key=lambda p: p.name)
         ],
         "hooks": {
             name: [plugin for plugin, _f, _a in host.implementations(name)]
             for name in host.hook_names()
         },
-        "errors": [
-            {"plugin": e.plugin, "hook": e.hook, "reason": e.reason} for e in host.errors
-        ],
+        "errors": [{"plugin": e.plugin, "hook": e.hook, "reason": e.reason} for e in host.errors],
     }
 
 

@@ -40,7 +40,6 @@ def result_to_dict(result: RunResult) -> dict[str, Any]:
 class Renderer:
     """Base renderer: subclasses say what an event and the final result print."""
 
-
     def __init__(self, out: BinaryIO | None = None, err: Any = None) -> None:
         self.out = out or sys.stdout.buffer
         self.err = err or sys.stderr

@@ -21,10 +21,7 @@ __all__ = ["PROJECT_TEMPLATE", "copy_project", "demo_script"]
 PROJECT_TEMPLATE = Path(__file__).parent / "project"
 
 _BUGGY = "        return ordered[middle]\n    return ordered[middle]\n"
-_FIXED = (
-    "        return ordered[middle]\n"
-    "    return (ordered[middle - 1] + ordered[middle]) / 2\n"
-)
+_FIXED = "        return ordered[middle]\n    return (ordered[middle - 1] + ordered[middle]) / 2\n"
 
 
 def copy_project(keep: bool = False) -> Path:

@@ -10,7 +10,7 @@ long session pays for its stable prefix once.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from functools import partial
 from typing import Any
@@ -23,7 +23,6 @@ from claw_runtime.errors import ProviderConfigError, ProviderStreamError
 from claw_runtime.hookspecs import hookimpl
 from claw_runtime.models import (
     ContentBlock,
-    ImageBlock,
     Message,
     TextBlock,
     ThinkingBlock,
@@ -75,9 +74,7 @@ def _block_to_wire(block: ContentBlock) -> dict[str, Any]:
 
 def to_wire_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     """Our messages in the Messages API's shape."""
-    return [
-        {"role": m.role, "content": [_block_to_wire(b) for b in m.content]} for m in messages
-    ]
+    return [{"role": m.role, "content": [_block_to_wire(b) for b in m.content]} for m in messages]
 
 
 def build_body(request: ModelRequest) -> dict[str, Any]:
@@ -121,9 +118,13 @@ class _Assembly:
             if kind == "text":
                 content.append(TextBlock(text=block["text"]))
             elif kind == "thinking":
-                content.append(ThinkingBlock(thinking=block["thinking"], signature=block["signature"]))
+                content.append(
+                    ThinkingBlock(thinking=block["thinking"], signature=block["signature"])
+                )
             elif kind == "tool_use":
-                content.append(ToolUseBlock(id=block["id"], name=block["name"], input=block["input"]))
+                content.append(
+                    ToolUseBlock(id=block["id"], name=block["name"], input=block["input"])
+                )
         return Message(role="assistant", content=tuple(content))
 
     def usage_value(self) -> Usage:
@@ -146,7 +147,9 @@ def _finish_tool_json(block: dict[str, Any], truncated_ok: bool) -> None:
         if truncated_ok:
             block["input"] = {}
             return
-        raise ProviderStreamError(f"tool call {block['name']} has invalid JSON input: {exc}") from None
+        raise ProviderStreamError(
+            f"tool call {block['name']} has invalid JSON input: {exc}"
+        ) from None
     if not isinstance(value, dict):
         raise ProviderStreamError(f"tool call {block['name']} input is not a JSON object")
     block["input"] = value
@@ -174,10 +177,10 @@ class AnthropicProvider:
         headers.update(dict(self.settings.extra_headers))
         return headers
 
-    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+    def stream(self, request: ModelRequest) -> AsyncGenerator[StreamEvent, None]:
         return stream_with_retries(partial(self._attempt, request), self.settings.retry, self.rng)
 
-    async def _attempt(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+    async def _attempt(self, request: ModelRequest) -> AsyncGenerator[StreamEvent, None]:
         base = (self.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
         content = orjson.dumps(build_body(request))
         policy = self.settings.retry
@@ -252,7 +255,9 @@ class AnthropicProvider:
             state.usage.update(message.get("usage") or {})
         elif kind == "message_delta":
             state.stop_reason = (event.get("delta") or {}).get("stop_reason")
-            state.usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
+            state.usage.update(
+                {k: v for k, v in (event.get("usage") or {}).items() if v is not None}
+            )
         elif kind == "message_stop":
             for block in state.blocks.values():  # cut off by max_tokens mid tool call
                 if block.get("type") == "tool_use" and "json" in block:
@@ -261,7 +266,8 @@ class AnthropicProvider:
         elif kind == "error":
             error = event.get("error") or {}
             raise ProviderStreamError(
-                f"the model stream reported {error.get('type', 'an error')}: {error.get('message', '')}"
+                f"the model stream reported {error.get('type', 'an error')}: "
+                f"{error.get('message', '')}"
             )
         elif kind is None:
             raise ProviderStreamError(f"unexpected data in the model stream: {data[:80]!r}")

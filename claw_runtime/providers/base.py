@@ -10,7 +10,7 @@ starts again, so a partial response can never leak a tool call into the loop.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Protocol, TypeAlias
 
 import attrs
@@ -122,7 +122,7 @@ class Provider(Protocol):
 
     name: str
 
-    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+    def stream(self, request: ModelRequest) -> AsyncGenerator[StreamEvent, None]:
         """Stream one response, retrying inside; end with ``StreamComplete`` or raise.
 
         Raises:
@@ -137,8 +137,8 @@ class ProviderFactory:
     """What ``register_providers`` registers: a name and a way to build the provider.
 
     ``resolve_settings`` combines what settings and flags said (they win) with the
-    provider's own env vars (``ANTHROPIC_API_KEY``...) and defaults, and raises ``ProviderConfigError`` naming exactly what
-    to set when nothing usable is configured.
+    provider's own env vars (``ANTHROPIC_API_KEY``...) and defaults, and raises
+    ``ProviderConfigError`` naming exactly what to set when nothing usable is configured.
     """
 
     name: str

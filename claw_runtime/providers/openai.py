@@ -15,7 +15,7 @@ become thinking.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from functools import partial
 from typing import Any
@@ -66,7 +66,10 @@ _STOP_REASONS: dict[str, StopReason] = {
 
 
 def _image_url(block: ImageBlock) -> dict[str, Any]:
-    return {"type": "image_url", "image_url": {"url": f"data:{block.media_type};base64,{block.data}"}}
+    return {
+        "type": "image_url",
+        "image_url": {"url": f"data:{block.media_type};base64,{block.data}"},
+    }
 
 
 def _user_content(blocks: list[TextBlock | ImageBlock]) -> str | list[dict[str, Any]]:
@@ -188,16 +191,20 @@ class OpenAIProvider:
         headers.update(dict(self.settings.extra_headers))
         return headers
 
-    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+    def stream(self, request: ModelRequest) -> AsyncGenerator[StreamEvent, None]:
         return stream_with_retries(partial(self._attempt, request), self.settings.retry, self.rng)
 
-    async def _attempt(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+    async def _attempt(self, request: ModelRequest) -> AsyncGenerator[StreamEvent, None]:
         base = (self.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
         policy = self.settings.retry
         timeout = httpx.Timeout(policy.connect_timeout_s, read=None, write=60.0, pool=60.0)
         content = orjson.dumps(build_body(request))
         async with self.http.stream(
-            "POST", f"{base}/chat/completions", content=content, headers=self.headers(), timeout=timeout
+            "POST",
+            f"{base}/chat/completions",
+            content=content,
+            headers=self.headers(),
+            timeout=timeout,
         ) as response:
             if response.status_code != 200:
                 body = (await response.aread()).decode("utf-8", "replace")
@@ -238,9 +245,12 @@ class OpenAIProvider:
         if not isinstance(chunk, dict):
             raise ProviderStreamError(f"unexpected data in the model stream: {data[:80]!r}")
         if "error" in chunk:
-            error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": chunk["error"]}
+            error = (
+                chunk["error"] if isinstance(chunk["error"], dict) else {"message": chunk["error"]}
+            )
             raise ProviderStreamError(
-                f"the model stream reported {error.get('type', 'an error')}: {error.get('message', '')}"
+                f"the model stream reported {error.get('type', 'an error')}: "
+                f"{error.get('message', '')}"
             )
         state.model = chunk.get("model") or state.model
         usage = chunk.get("usage")

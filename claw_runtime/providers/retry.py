@@ -16,7 +16,7 @@ from __future__ import annotations
 import email.utils
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 
 import httpx
@@ -82,12 +82,14 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     return max(when.timestamp() - (time.time() if now is None else now), 0.0)
 
 
-def backoff_delay(policy: RetryPolicy, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+def backoff_delay(
+    policy: RetryPolicy, attempt: int, retry_after: float | None, rng: random.Random
+) -> float:
     """How long to wait before attempt ``attempt + 1`` (``attempt`` counts from 0)."""
     if retry_after is not None:
         return min(retry_after, policy.max_retry_after_s)
-    base = min(policy.max_delay_s, policy.initial_delay_s * (2**attempt))
-    return max(0.0, base * (1 + policy.jitter * (2 * rng.random() - 1)))
+    base = min(policy.max_delay_s, policy.initial_delay_s * float(2**attempt))
+    return max(0.0, base * (1.0 + policy.jitter * (2.0 * rng.random() - 1.0)))
 
 
 def _error_message(body: str) -> str:
@@ -142,10 +144,10 @@ def _reason(error: BaseException) -> str:
 
 
 async def stream_with_retries(
-    attempt: Callable[[], AsyncIterator[StreamEvent]],
+    attempt: Callable[[], AsyncGenerator[StreamEvent, None]],
     policy: RetryPolicy,
     rng: random.Random,
-) -> AsyncIterator[StreamEvent]:
+) -> AsyncGenerator[StreamEvent, None]:
     """Run ``attempt`` until one completes, yielding a ``StreamRetry`` between failures.
 
     Raises:
@@ -165,6 +167,8 @@ async def stream_with_retries(
                 ) from error
             retry_after = error.retry_after if isinstance(error, RetryableError) else None
             delay = backoff_delay(policy, number, retry_after, rng)
-            log.info("model attempt failed", attempt=number + 1, reason=_reason(error), delay_s=delay)
+            log.info(
+                "model attempt failed", attempt=number + 1, reason=_reason(error), delay_s=delay
+            )
             yield StreamRetry(attempt=number + 1, reason=_reason(error), delay_s=delay)
             await trio.sleep(delay)

@@ -10,7 +10,7 @@ silent is a failed attempt, not a hang.
 from __future__ import annotations
 
 import codecs
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 
 import attrs
@@ -31,7 +31,7 @@ class ServerSentEvent:
 
 async def _chunks_with_idle_timeout(
     chunks: AsyncIterator[bytes], idle_timeout: float
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     iterator = aiter(chunks)
     try:
         while True:
@@ -51,7 +51,9 @@ async def _chunks_with_idle_timeout(
             await close()
 
 
-async def iter_sse(chunks: AsyncIterator[bytes], *, idle_timeout: float) -> AsyncIterator[ServerSentEvent]:
+async def iter_sse(
+    chunks: AsyncIterator[bytes], *, idle_timeout: float
+) -> AsyncGenerator[ServerSentEvent, None]:
     """Yield each complete event of an SSE byte stream (comments and retries skipped).
 
     Raises:

@@ -205,17 +205,26 @@ def _anthropic_events(server: FakeModelServer, turn: Turn, model: str, raw: byte
     def block(start: dict[str, Any], deltas: list[dict[str, Any]]) -> None:
         nonlocal index
         events.append(
-            _sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
+            _sse(
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": start},
+            )
         )
         for delta in deltas:
             events.append(
-                _sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+                _sse(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": index, "delta": delta},
+                )
             )
         events.append(_sse("content_block_stop", {"type": "content_block_stop", "index": index}))
         index += 1
 
     if turn.thinking:
-        pieces = [{"type": "thinking_delta", "thinking": p} for p in _split(turn.thinking, turn.chunk_size)]
+        pieces = [
+            {"type": "thinking_delta", "thinking": p}
+            for p in _split(turn.thinking, turn.chunk_size)
+        ]
         signature = f"fake-signature-{server.next_id():06d}"
         block(
             {"type": "thinking", "thinking": "", "signature": ""},
@@ -229,8 +238,16 @@ def _anthropic_events(server: FakeModelServer, turn: Turn, model: str, raw: byte
     for call in turn.tool_calls:
         arguments = orjson.dumps(call.input).decode()
         block(
-            {"type": "tool_use", "id": f"toolu_fake_{server.next_id():06d}", "name": call.name, "input": {}},
-            [{"type": "input_json_delta", "partial_json": p} for p in _split(arguments, turn.chunk_size)],
+            {
+                "type": "tool_use",
+                "id": f"toolu_fake_{server.next_id():06d}",
+                "name": call.name,
+                "input": {},
+            },
+            [
+                {"type": "input_json_delta", "partial_json": p}
+                for p in _split(arguments, turn.chunk_size)
+            ],
         )
     events.append(
         _sse(
@@ -246,7 +263,12 @@ def _anthropic_events(server: FakeModelServer, turn: Turn, model: str, raw: byte
     return events
 
 
-_FINISH = {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length", "stop_sequence": "stop"}
+_FINISH = {
+    "end_turn": "stop",
+    "tool_use": "tool_calls",
+    "max_tokens": "length",
+    "stop_sequence": "stop",
+}
 
 
 def _openai_events(
@@ -275,7 +297,12 @@ def _openai_events(
             chunk(
                 {
                     "tool_calls": [
-                        {"index": i, "id": call_id, "type": "function", "function": {"name": call.name, "arguments": ""}}
+                        {
+                            "index": i,
+                            "id": call_id,
+                            "type": "function",
+                            "function": {"name": call.name, "arguments": ""},
+                        }
                     ]
                 }
             )
@@ -311,11 +338,24 @@ def _anthropic_message(server: FakeModelServer, turn: Turn, model: str, raw: byt
     input_tokens, output_tokens = _usage(turn, raw)
     content: list[dict[str, Any]] = []
     if turn.thinking:
-        content.append({"type": "thinking", "thinking": turn.thinking, "signature": f"fake-signature-{server.next_id():06d}"})
+        content.append(
+            {
+                "type": "thinking",
+                "thinking": turn.thinking,
+                "signature": f"fake-signature-{server.next_id():06d}",
+            }
+        )
     if turn.text:
         content.append({"type": "text", "text": turn.text})
     for call in turn.tool_calls:
-        content.append({"type": "tool_use", "id": f"toolu_fake_{server.next_id():06d}", "name": call.name, "input": call.input})
+        content.append(
+            {
+                "type": "tool_use",
+                "id": f"toolu_fake_{server.next_id():06d}",
+                "name": call.name,
+                "input": call.input,
+            }
+        )
     return {
         "id": f"msg_fake_{server.next_id():06d}",
         "type": "message",
@@ -350,7 +390,13 @@ def _openai_completion(server: FakeModelServer, turn: Turn, model: str, raw: byt
         "object": "chat.completion",
         "created": 0,
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": _FINISH.get(turn.effective_stop_reason, "stop")}],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": _FINISH.get(turn.effective_stop_reason, "stop"),
+            }
+        ],
         "usage": {
             "prompt_tokens": input_tokens,
             "completion_tokens": output_tokens,
@@ -359,7 +405,9 @@ def _openai_completion(server: FakeModelServer, turn: Turn, model: str, raw: byt
     }
 
 
-def _apply_stream_faults(events: list[bytes], fault: Fault | None, protocol: str) -> list[bytes | float]:
+def _apply_stream_faults(
+    events: list[bytes], fault: Fault | None, protocol: str
+) -> list[bytes | float]:
     """The event list with the fault applied; a float item means "stall this long"."""
     plan: list[bytes | float] = list(events)
     if fault is None:
@@ -369,9 +417,17 @@ def _apply_stream_faults(events: list[bytes], fault: Fault | None, protocol: str
     if fault.error_event:
         kept = plan[:3]
         if protocol == "anthropic":
-            error = _sse("error", {"type": "error", "error": {"type": fault.error_event, "message": "fake server error event"}})
+            error = _sse(
+                "error",
+                {
+                    "type": "error",
+                    "error": {"type": fault.error_event, "message": "fake server error event"},
+                },
+            )
         else:
-            error = _sse(None, {"error": {"message": "fake server error event", "type": fault.error_event}})
+            error = _sse(
+                None, {"error": {"message": "fake server error event", "type": fault.error_event}}
+            )
         plan = [*kept, error]
     if fault.truncate_after_events is not None:
         plan = plan[: fault.truncate_after_events]
@@ -403,7 +459,11 @@ async def _stream_response(
 
 
 async def _answer(
-    server: FakeModelServer, stream: trio.SocketStream, conn: h11.Connection, request: h11.Request, raw: bytes
+    server: FakeModelServer,
+    stream: trio.SocketStream,
+    conn: h11.Connection,
+    request: h11.Request,
+    raw: bytes,
 ) -> None:
     path = request.target.decode().split("?", 1)[0]
     headers = {k.decode().lower(): v.decode() for k, v in request.headers}
@@ -411,20 +471,31 @@ async def _answer(
         body = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
         body = None
-    server.requests.append(RecordedRequest(method=request.method.decode(), path=path, headers=headers, body=body))
+    server.requests.append(
+        RecordedRequest(method=request.method.decode(), path=path, headers=headers, body=body)
+    )
     if path.endswith("/messages"):
         protocol = "anthropic"
     elif path.endswith("/chat/completions"):
         protocol = "openai"
     else:
-        await _respond_json(stream, conn, 404, {"error": {"type": "not_found_error", "message": f"no route {path}"}})
+        await _respond_json(
+            stream, conn, 404, {"error": {"type": "not_found_error", "message": f"no route {path}"}}
+        )
         return
     if request.method != b"POST" or not isinstance(body, dict):
-        await _respond_json(stream, conn, 400, _error_body(protocol, 400, None, "expected a POST with a JSON object body"))
+        await _respond_json(
+            stream,
+            conn,
+            400,
+            _error_body(protocol, 400, None, "expected a POST with a JSON object body"),
+        )
         return
     turn = server.script.next_turn(body)
     if turn is None:
-        message = f"fake model server: the script has no more turns ({len(server.requests) - 1} served)"
+        message = (
+            f"fake model server: the script has no more turns ({len(server.requests) - 1} served)"
+        )
         await _respond_json(stream, conn, 500, _error_body(protocol, 500, None, message))
         return
     fault = turn.fault
@@ -435,7 +506,9 @@ async def _answer(
         if fault.retry_after_ms is not None:
             extra.append(("retry-after-ms", str(fault.retry_after_ms)))
         message = f"fake model server: scripted HTTP {fault.status}"
-        await _respond_json(stream, conn, fault.status, _error_body(protocol, fault.status, fault, message), extra)
+        await _respond_json(
+            stream, conn, fault.status, _error_body(protocol, fault.status, fault, message), extra
+        )
         return
     model = str(body.get("model", "fake-model"))
     if not body.get("stream"):
@@ -486,7 +559,9 @@ async def serve_fake_model(
 
 
 @asynccontextmanager
-async def open_fake_model_server(script: Script, *, host: str = "127.0.0.1") -> AsyncIterator[FakeModelServer]:
+async def open_fake_model_server(
+    script: Script, *, host: str = "127.0.0.1"
+) -> AsyncIterator[FakeModelServer]:
     """A fake model server for the duration of the block."""
     async with trio.open_nursery() as nursery:
         server: FakeModelServer = await nursery.start(partial(serve_fake_model, script, host=host))

@@ -20,7 +20,7 @@ import attrs
 import cattrs
 import orjson
 
-__all__ = ["Fault", "Responder", "Script", "ToolCallSpec", "Turn", "load_script", "dump_script"]
+__all__ = ["Fault", "Responder", "Script", "ToolCallSpec", "Turn", "dump_script", "load_script"]
 
 StopReason: TypeAlias = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence"]
 
@@ -116,7 +116,7 @@ Responder: TypeAlias = Callable[[dict[str, Any]], Turn]
 class Script:
     """Turns served in order; a responder, if given, answers once they run out."""
 
-    turns: list[Turn] = attrs.field(factory=list, converter=list)
+    turns: list[Turn] = attrs.field(factory=list)
     responder: Responder | None = None
     position: int = 0
 
@@ -145,4 +145,5 @@ def dump_script(turns: Sequence[Turn]) -> bytes:
 def load_script(source: bytes | str | Path) -> Script:
     """A script from JSON text or a JSON file."""
     data = source.read_bytes() if isinstance(source, Path) else source
-    return Script(_converter.structure(orjson.loads(data), list[Turn]))
+    turns: list[Turn] = _converter.structure(orjson.loads(data), list[Turn])
+    return Script(turns)

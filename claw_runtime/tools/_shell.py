@@ -11,6 +11,7 @@ in ``run_in_background``.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import shlex
 import signal
@@ -51,7 +52,7 @@ class OutputBuffer:
         factory=lambda: codecs.getincrementaldecoder("utf-8")("replace")
     )
 
-    def feed(self, data: bytes, final: bool = False) -> str:
+    def feed(self, data: bytes | bytearray, final: bool = False) -> str:
         text = self._decoder.decode(data, final)
         half = self.limit // 2
         if len(self.head) < half:
@@ -83,10 +84,8 @@ class ShellResult:
 
 def kill_group(process: trio.Process, sig: int = signal.SIGKILL) -> None:
     """Signal the process's whole group; a group already gone is fine."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 async def terminate_group(process: trio.Process) -> None:

@@ -105,7 +105,7 @@ def _format_result(output: str, exit_code: int | None) -> str:
 async def bash(
     command: Annotated[str, Param(description="The command to run")],
     ctx: ToolContext,
-    timeout: Annotated[
+    timeout: Annotated[  # noqa: ASYNC109 - the wire name models are trained on
         int | None, Param(description=f"Timeout in milliseconds (max {MAX_TIMEOUT_MS})")
     ] = None,
     description: Annotated[
@@ -188,7 +188,9 @@ async def bash_output(
         try:
             pattern = re.compile(filter)
         except re.error as exc:
-            raise ToolInputError(f"Invalid input for tool BashOutput: bad filter regex: {exc}") from None
+            raise ToolInputError(
+                f"Invalid input for tool BashOutput: bad filter regex: {exc}"
+            ) from None
     shell = _find(ctx, bash_id)
     await trio.lowlevel.checkpoint()
     new = "".join(shell.output[shell.read_upto :])
@@ -219,4 +221,3 @@ async def kill_shell(
 def register_tools(register: Callable[[Tool], None]) -> None:
     for item in (bash, bash_output, kill_shell):
         register(item)
-

@@ -19,7 +19,13 @@ import trio
 from claw_runtime.errors import ToolError
 from claw_runtime.hookspecs import hookimpl
 from claw_runtime.tooling import Param, Tool, ToolContext, tool
-from claw_runtime.tools._files import check_fresh, decode_text, encode_text, record_read, write_atomic
+from claw_runtime.tools._files import (
+    check_fresh,
+    decode_text,
+    encode_text,
+    record_read,
+    write_atomic,
+)
 
 __all__ = ["EditSpec", "edit", "multi_edit"]
 
@@ -69,7 +75,7 @@ def _snippet(text: str, new_string: str) -> str:
 
 async def _edit_file(ctx: ToolContext, file_path: str, specs: list[EditSpec], multi: bool) -> str:
     path: Path = ctx.resolve(file_path)
-    if not path.exists():
+    if not await trio.Path(path).exists():
         raise ToolError(f"File does not exist: {path}. Use Write to create it.")
     check_fresh(ctx, path)
     original = decode_text(await trio.Path(path).read_bytes())

@@ -27,7 +27,13 @@ __all__ = ["read"]
 DEFAULT_LIMIT = 2000
 MAX_LINE_CHARS = 2000
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
-IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".webp": "image/webp"}
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
 
 
 def _looks_binary(path: Path) -> bool:
@@ -58,7 +64,10 @@ def _number(lines: list[str], first: int) -> str:
     out = []
     for number, line in enumerate(lines, start=first):
         if len(line) > MAX_LINE_CHARS:
-            line = line[:MAX_LINE_CHARS] + f"... [line cut: {len(line) - MAX_LINE_CHARS} more characters]"
+            line = (
+                line[:MAX_LINE_CHARS]
+                + f"... [line cut: {len(line) - MAX_LINE_CHARS} more characters]"
+            )
         out.append(f"{number:>6}\t{line}")
     return "\n".join(out)
 
@@ -93,7 +102,9 @@ def _read_sync(path: Path, offset: int, limit: int) -> str | list[TextBlock | Im
     if media_type:
         data = path.read_bytes()
         if len(data) > MAX_IMAGE_BYTES:
-            raise ToolError(f"{path} is an image of {len(data)} bytes; the limit is {MAX_IMAGE_BYTES}.")
+            raise ToolError(
+                f"{path} is an image of {len(data)} bytes; the limit is {MAX_IMAGE_BYTES}."
+            )
         return [
             TextBlock(text=f"Image {path} ({media_type}, {len(data)} bytes)"),
             ImageBlock(media_type=media_type, data=base64.b64encode(data).decode()),
@@ -101,12 +112,16 @@ def _read_sync(path: Path, offset: int, limit: int) -> str | list[TextBlock | Im
     if path.suffix == ".ipynb":
         return _render_notebook(path)
     if _looks_binary(path):
-        raise ToolError(f"{path} is a binary file; Read shows text files, images and notebooks only.")
+        raise ToolError(
+            f"{path} is a binary file; Read shows text files, images and notebooks only."
+        )
     lines, more, empty = _read_window(path, offset, limit)
     if empty:
         return f"(The file {path} exists but is empty.)"
     if not lines:
-        raise ToolError(f"{path} has fewer than {offset} lines; nothing to show at offset {offset}.")
+        raise ToolError(
+            f"{path} has fewer than {offset} lines; nothing to show at offset {offset}."
+        )
     text = _number(lines, offset)
     if more:
         text += (
@@ -121,7 +136,9 @@ async def read(
     file_path: Annotated[str, Param(description="Absolute path of the file to read")],
     ctx: ToolContext,
     offset: Annotated[int | None, Param(description="Line number to start from (1-based)")] = None,
-    limit: Annotated[int | None, Param(description=f"How many lines (default {DEFAULT_LIMIT})")] = None,
+    limit: Annotated[
+        int | None, Param(description=f"How many lines (default {DEFAULT_LIMIT})")
+    ] = None,
 ) -> str | list[TextBlock | ImageBlock]:
     """Read a file from the filesystem, with line numbers (like cat -n).
 

@@ -10,7 +10,13 @@ import trio
 from claw_runtime.errors import ToolError
 from claw_runtime.hookspecs import hookimpl
 from claw_runtime.tooling import Param, Tool, ToolContext, tool
-from claw_runtime.tools._files import check_fresh, decode_text, encode_text, record_read, write_atomic
+from claw_runtime.tools._files import (
+    check_fresh,
+    decode_text,
+    encode_text,
+    record_read,
+    write_atomic,
+)
 
 __all__ = ["write"]
 
