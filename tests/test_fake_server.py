@@ -17,13 +17,23 @@ from claw_runtime.testing import Script, ToolCallSpec, Turn, dump_script, load_s
 async def test_fixture_serves_both_protocols_and_records_requests(fake_model_server: Any) -> None:
     server = await fake_model_server(Script([Turn.say("a"), Turn.say("b")]))
     async with httpx.AsyncClient() as http:
-        anthropic = await http.post(f"{server.base_url}/v1/messages", json={"model": "m", "messages": []})
-        openai = await http.post(f"{server.base_url}/v1/chat/completions", json={"model": "m", "messages": []})
-        exhausted = await http.post(f"{server.base_url}/v1/messages", json={"model": "m", "stream": True})
+        anthropic = await http.post(
+            f"{server.base_url}/v1/messages", json={"model": "m", "messages": []}
+        )
+        openai = await http.post(
+            f"{server.base_url}/v1/chat/completions", json={"model": "m", "messages": []}
+        )
+        exhausted = await http.post(
+            f"{server.base_url}/v1/messages", json={"model": "m", "stream": True}
+        )
     assert anthropic.json()["content"] == [{"type": "text", "text": "a"}]
     assert openai.json()["choices"][0]["message"]["content"] == "b"
     assert exhausted.status_code == 500 and "no more turns" in exhausted.text
-    assert [r.path for r in server.requests] == ["/v1/messages", "/v1/chat/completions", "/v1/messages"]
+    assert [r.path for r in server.requests] == [
+        "/v1/messages",
+        "/v1/chat/completions",
+        "/v1/messages",
+    ]
 
 
 async def test_responder_answers_once_the_script_runs_out(fake_model_server: Any) -> None:
@@ -32,7 +42,9 @@ async def test_responder_answers_once_the_script_runs_out(fake_model_server: Any
 
     server = await fake_model_server(Script([], responder=echo))
     async with httpx.AsyncClient() as http:
-        reply = await http.post(f"{server.base_url}/v1/messages", json={"model": "m", "messages": [1, 2]})
+        reply = await http.post(
+            f"{server.base_url}/v1/messages", json={"model": "m", "messages": [1, 2]}
+        )
     assert reply.json()["content"][0]["text"] == "you sent 2 messages"
 
 
@@ -51,7 +63,7 @@ async def test_standalone_server_process_prints_its_url_and_serves(tmp_path: Pat
     async with trio.open_nursery() as nursery:
         process = await nursery.start(
             lambda task_status: trio.run_process(
-                [sys.executable, "-m", "claw_runtime.testing.fake_server", "--script", str(script)],
+                [sys.executable, "-m", "claw_runtime.testing", "--script", str(script)],
                 stdout=subprocess.PIPE,
                 check=False,
                 task_status=task_status,
@@ -64,7 +76,9 @@ async def test_standalone_server_process_prints_its_url_and_serves(tmp_path: Pat
                     line += await process.stdout.receive_some(1)
             base_url = line.decode().strip()
             async with httpx.AsyncClient() as http:
-                reply = await http.post(f"{base_url}/v1/messages", json={"model": "m", "messages": []})
+                reply = await http.post(
+                    f"{base_url}/v1/messages", json={"model": "m", "messages": []}
+                )
             assert orjson.loads(reply.content)["content"][0]["text"] == "from a subprocess"
         finally:
             process.terminate()

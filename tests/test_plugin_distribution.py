@@ -67,7 +67,7 @@ def _write_distribution(root: Path, spec: dict[str, str]) -> Path:
 
 
 def _pip_install(target: Path, *projects: Path) -> None:
-    subprocess.run(
+    result = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -81,9 +81,10 @@ def _pip_install(target: Path, *projects: Path) -> None:
             str(target),
             *map(str, projects),
         ],
-        check=True,
         capture_output=True,
+        text=True,
     )
+    assert result.returncode == 0, f"pip install failed:\n{result.stdout}\n{result.stderr}"
 
 
 @pytest.fixture(scope="module")

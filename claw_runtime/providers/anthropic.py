@@ -41,8 +41,9 @@ from claw_runtime.providers.base import (
     StreamTextDelta,
     StreamThinkingDelta,
 )
+from claw_runtime.providers._wire_cache import WireCache
 from claw_runtime.providers.retry import classify_http_error, stream_with_retries
-from claw_runtime.providers.sse import iter_sse
+from claw_runtime.providers.sse import drain, iter_sse
 
 __all__ = ["ANTHROPIC", "DEFAULT_MODEL", "AnthropicProvider", "to_wire_messages"]
 
@@ -72,17 +73,24 @@ def _block_to_wire(block: ContentBlock) -> dict[str, Any]:
     }
 
 
+def message_to_wire(message: Message) -> dict[str, Any]:
+    return {"role": message.role, "content": [_block_to_wire(b) for b in message.content]}
+
+
 def to_wire_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     """Our messages in the Messages API's shape."""
-    return [{"role": m.role, "content": [_block_to_wire(b) for b in m.content]} for m in messages]
+    return [message_to_wire(m) for m in messages]
 
 
-def build_body(request: ModelRequest) -> dict[str, Any]:
+def build_body(
+    request: ModelRequest, cache: WireCache[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    convert = cache.get if cache is not None else message_to_wire
     body: dict[str, Any] = {
         "model": request.model,
         "max_tokens": request.max_tokens,
         "stream": True,
-        "messages": to_wire_messages(request.messages),
+        "messages": [convert(m) for m in request.messages],
     }
     if request.system:
         body["system"] = [{"type": "text", "text": request.system, "cache_control": _CACHE}]
@@ -163,6 +171,7 @@ class AnthropicProvider:
     http: httpx.AsyncClient
     rng: random.Random = attrs.field(factory=random.Random)
     name: str = "anthropic"
+    _wire: WireCache[dict[str, Any]] = attrs.field(factory=lambda: WireCache(message_to_wire))
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -182,7 +191,7 @@ class AnthropicProvider:
 
     async def _attempt(self, request: ModelRequest) -> AsyncGenerator[StreamEvent, None]:
         base = (self.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
-        content = orjson.dumps(build_body(request))
+        content = orjson.dumps(build_body(request, self._wire))
         policy = self.settings.retry
         timeout = httpx.Timeout(policy.connect_timeout_s, read=None, write=60.0, pool=60.0)
         async with self.http.stream(
@@ -205,6 +214,7 @@ class AnthropicProvider:
                         yield event
                     if state.finished:
                         break
+                await drain(events)
         if not state.finished:
             raise ProviderStreamError("the model stream ended before message_stop")
         yield StreamComplete(

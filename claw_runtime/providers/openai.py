@@ -48,8 +48,9 @@ from claw_runtime.providers.base import (
     StreamTextDelta,
     StreamThinkingDelta,
 )
+from claw_runtime.providers._wire_cache import WireCache
 from claw_runtime.providers.retry import classify_http_error, stream_with_retries
-from claw_runtime.providers.sse import iter_sse
+from claw_runtime.providers.sse import drain, iter_sse
 
 __all__ = ["DEFAULT_MODEL", "OPENAI", "OpenAIProvider", "to_wire_messages"]
 
@@ -81,44 +82,57 @@ def _user_content(blocks: list[TextBlock | ImageBlock]) -> str | list[dict[str, 
     ]
 
 
-def to_wire_messages(system: str, messages: tuple[Message, ...]) -> list[dict[str, Any]]:
-    """Our messages in Chat Completions' shape: tool results become ``role: tool`` messages."""
-    wire: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
-    for message in messages:
-        if message.role == "assistant":
-            text = "".join(b.text for b in message.content if isinstance(b, TextBlock))
-            entry: dict[str, Any] = {"role": "assistant", "content": text or None}
-            calls = [
-                {
-                    "id": b.id,
-                    "type": "function",
-                    "function": {"name": b.name, "arguments": orjson.dumps(b.input).decode()},
-                }
-                for b in message.content
-                if isinstance(b, ToolUseBlock)
-            ]
-            if calls:
-                entry["tool_calls"] = calls
-            wire.append(entry)
-            continue
-        pending: list[TextBlock | ImageBlock] = []
-        for block in message.content:
-            if isinstance(block, ToolResultBlock):
-                text = block.text or ("(error)" if block.is_error else "(no output)")
-                wire.append({"role": "tool", "tool_call_id": block.tool_use_id, "content": text})
-                images = [b for b in block.content if isinstance(b, ImageBlock)]
-                pending.extend(images)  # tool messages cannot carry images; the user turn can
-            elif isinstance(block, TextBlock | ImageBlock):
-                pending.append(block)
-        if pending:
-            wire.append({"role": "user", "content": _user_content(pending)})
+def message_to_wire(message: Message) -> list[dict[str, Any]]:
+    """One of our messages as Chat Completions messages (tool results become ``role: tool``)."""
+    if message.role == "assistant":
+        text = "".join(b.text for b in message.content if isinstance(b, TextBlock))
+        entry: dict[str, Any] = {"role": "assistant", "content": text or None}
+        calls = [
+            {
+                "id": b.id,
+                "type": "function",
+                "function": {"name": b.name, "arguments": orjson.dumps(b.input).decode()},
+            }
+            for b in message.content
+            if isinstance(b, ToolUseBlock)
+        ]
+        if calls:
+            entry["tool_calls"] = calls
+        return [entry]
+    wire: list[dict[str, Any]] = []
+    pending: list[TextBlock | ImageBlock] = []
+    for block in message.content:
+        if isinstance(block, ToolResultBlock):
+            text = block.text or ("(error)" if block.is_error else "(no output)")
+            wire.append({"role": "tool", "tool_call_id": block.tool_use_id, "content": text})
+            images = [b for b in block.content if isinstance(b, ImageBlock)]
+            pending.extend(images)  # tool messages cannot carry images; the user turn can
+        elif isinstance(block, TextBlock | ImageBlock):
+            pending.append(block)
+    if pending:
+        wire.append({"role": "user", "content": _user_content(pending)})
     return wire
 
 
-def build_body(request: ModelRequest) -> dict[str, Any]:
+def to_wire_messages(
+    system: str,
+    messages: tuple[Message, ...],
+    convert: Callable[[Message], list[dict[str, Any]]] = message_to_wire,
+) -> list[dict[str, Any]]:
+    """Our conversation in Chat Completions' shape, system prompt first."""
+    wire: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+    for message in messages:
+        wire.extend(convert(message))
+    return wire
+
+
+def build_body(
+    request: ModelRequest, cache: WireCache[list[dict[str, Any]]] | None = None
+) -> dict[str, Any]:
+    convert = cache.get if cache is not None else message_to_wire
     body: dict[str, Any] = {
         "model": request.model,
-        "messages": to_wire_messages(request.system, request.messages),
+        "messages": to_wire_messages(request.system, request.messages, convert),
         "stream": True,
         "stream_options": {"include_usage": True},
         "max_tokens": request.max_tokens,
@@ -183,6 +197,7 @@ class OpenAIProvider:
     http: httpx.AsyncClient
     rng: random.Random = attrs.field(factory=random.Random)
     name: str = "openai"
+    _wire: WireCache[list[dict[str, Any]]] = attrs.field(factory=lambda: WireCache(message_to_wire))
 
     def headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "text/event-stream"}
@@ -198,7 +213,7 @@ class OpenAIProvider:
         base = (self.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
         policy = self.settings.retry
         timeout = httpx.Timeout(policy.connect_timeout_s, read=None, write=60.0, pool=60.0)
-        content = orjson.dumps(build_body(request))
+        content = orjson.dumps(build_body(request, self._wire))
         async with self.http.stream(
             "POST",
             f"{base}/chat/completions",
@@ -223,6 +238,7 @@ class OpenAIProvider:
                         yield event
                     if state.done:
                         break
+                await drain(events)
         if not state.done:
             raise ProviderStreamError("the model stream ended before [DONE]")
         if state.finish_reason is None:

@@ -18,7 +18,10 @@ import trio
 
 from claw_runtime.errors import ProviderStreamError
 
-__all__ = ["ServerSentEvent", "iter_sse"]
+__all__ = ["ServerSentEvent", "drain", "iter_sse"]
+
+DRAIN_TIMEOUT_S = 0.5
+"""How long to wait for the end of a response after its end marker."""
 
 
 @attrs.frozen
@@ -89,3 +92,15 @@ async def iter_sse(
                     data.append(value)
     if data:  # a final event without its blank line still counts
         yield ServerSentEvent(event=event_name or "message", data="\n".join(data))
+
+
+async def drain(events: AsyncIterator[ServerSentEvent]) -> None:
+    """Read what is left of a response after its end marker.
+
+    A response read to its end lets httpx return the connection to its pool,
+    so the next turn skips the TCP handshake. A server that keeps talking
+    after the end marker only costs a closed connection.
+    """
+    with trio.move_on_after(DRAIN_TIMEOUT_S):
+        async for _ in events:
+            pass

@@ -15,7 +15,7 @@ Use it in tests::
 
 or standalone, for benchmarks and other frameworks::
 
-    python -m claw_runtime.testing.fake_server --script turns.json [--port 0]
+    python -m claw_runtime.testing --script turns.json [--port 0]
 
 which prints its base URL as the first line of stdout.
 """

@@ -7,7 +7,7 @@ fault (``status``, ``truncate_after_events``, ``error_event``,
 ``garbage_lines``, ``stall_s``) that breaks the response on purpose.
 
 Scripts are plain attrs values, so they round-trip through JSON for the
-standalone server (``python -m claw_runtime.testing.fake_server --script``).
+standalone server (``python -m claw_runtime.testing --script``).
 """
 
 from __future__ import annotations
