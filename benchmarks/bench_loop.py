@@ -171,17 +171,18 @@ def main() -> None:
                     )
                 except RuntimeError as exc:
                     print(f"{name}: failed: {exc}", file=sys.stderr)
-        print(
-            f"claw --version, cold: {version_time(args.runs) * 1000:.0f} ms (median of {args.runs})\n"
-        )
+        cold = version_time(args.runs) * 1000
+        print(f"claw --version, cold: {cold:.0f} ms (median of {args.runs})\n")
         base = results["claw"]
         print(
-            "| framework | per-turn overhead (ms) | ratio to claw | 1-turn run (s) | ratio | 51-turn run (s) | peak RSS (MB) |"
+            "| framework | per-turn overhead (ms) | ratio to claw | 1-turn run (s) | ratio "
+            "| 51-turn run (s) | peak RSS (MB) |"
         )
         print("|---|---|---|---|---|---|---|")
         for name, r in results.items():
             print(
-                f"| {name} | {r['per_turn_ms']:.2f} | {r['per_turn_ms'] / base['per_turn_ms']:.1f}x | "
+                f"| {name} | {r['per_turn_ms']:.2f} "
+                f"| {r['per_turn_ms'] / base['per_turn_ms']:.1f}x | "
                 f"{r['one_turn_s']:.3f} | {r['one_turn_s'] / base['one_turn_s']:.1f}x | "
                 f"{r['long_s']:.3f} | {r['peak_rss_mb']:.0f} |"
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +63,11 @@ async def test_standalone_server_process_prints_its_url_and_serves(tmp_path: Pat
     script.write_bytes(dump_script([Turn.say("from a subprocess")]))
     async with trio.open_nursery() as nursery:
         process = await nursery.start(
-            lambda task_status: trio.run_process(
+            partial(
+                trio.run_process,
                 [sys.executable, "-m", "claw_runtime.testing", "--script", str(script)],
                 stdout=subprocess.PIPE,
                 check=False,
-                task_status=task_status,
             )
         )
         try:

@@ -30,6 +30,7 @@ from claw_runtime.models import (
     ToolUseBlock,
     Usage,
 )
+from claw_runtime.providers._wire_cache import WireCache
 from claw_runtime.providers.base import (
     ModelRequest,
     Provider,
@@ -41,7 +42,6 @@ from claw_runtime.providers.base import (
     StreamTextDelta,
     StreamThinkingDelta,
 )
-from claw_runtime.providers._wire_cache import WireCache
 from claw_runtime.providers.retry import classify_http_error, stream_with_retries
 from claw_runtime.providers.sse import drain, iter_sse
 
