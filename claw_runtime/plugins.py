@@ -42,6 +42,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("tools.read", "claw_runtime.tools.read"),
     ("tools.write", "claw_runtime.tools.write"),
     ("tools.edit", "claw_runtime.tools.edit"),
+    ("tools.notebook_edit", "claw_runtime.tools.notebook_edit"),
 )
 """The built-in plugins, registered exactly as third-party ones are."""
 
