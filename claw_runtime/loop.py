@@ -296,6 +296,8 @@ class Agent:
             messages=list(self.messages),
         )
         for processor in self.processors:
+            if not self.host.is_active(processor.plugin):
+                continue  # its plugin failed earlier and was disabled
             try:
                 await processor.process(context)
             except Exception as exc:
@@ -391,6 +393,12 @@ class Agent:
 
     async def _run_tool(self, tool_use: ToolUseBlock) -> ToolResultBlock:
         found = self.tools.get(tool_use.name)
+        if found is not None and not self.host.is_active(found.plugin):
+            return _error(
+                tool_use.id,
+                f"Tool {tool_use.name} is unavailable: its plugin {found.plugin!r} failed "
+                "and was disabled for this run.",
+            )
         if found is None:
             known = ", ".join(sorted(self.tools)) or "none"
             return _error(tool_use.id, f"No such tool: {tool_use.name}. Available tools: {known}.")

@@ -126,6 +126,10 @@ class PluginHost:
                 results.append((plugin, result))
         return results
 
+    def is_active(self, plugin: str | None) -> bool:
+        """False once a plugin failed and was disabled (None means "no plugin": active)."""
+        return plugin is None or self.pm.get_plugin(plugin) is not None
+
     def has_implementations(self, hook: str) -> bool:
         """Cheap check so hot paths can skip building hook arguments."""
         caller: pluggy.HookCaller = getattr(self.pm.hook, hook)
