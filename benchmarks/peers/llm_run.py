@@ -16,8 +16,8 @@ def Read(file_path: str) -> str:
 
 def main() -> None:
     model = llm.get_model("gpt-4o")
-    chain = model.chain("go", tools=[Read], key="bench-key", chain_limit=1000)
-    print(chain.text())
+    conversation = model.conversation(tools=[Read], chain_limit=1000)
+    print(conversation.chain("go", key="bench-key").text())
 
 
 main()
