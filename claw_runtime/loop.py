@@ -451,11 +451,13 @@ class Agent:
         """None if the call may run, else the reason it may not (for the model)."""
         if decision.decision == "deny":
             return decision.reason or f"{call.name} was blocked by a hook."
-        if call.name in self.options.permissions.deny:
-            return self.options.permissions.check(call).reason
-        if decision.decision == "allow":
+        verdict = self.options.permissions.check(
+            call, self.session.cwd, self.session.workspace_roots
+        )
+        if verdict.decision == "deny":
+            return verdict.reason
+        if decision.decision == "allow" and not verdict.protected:
             return None
-        verdict = self.options.permissions.check(call)
         if verdict.allowed and decision.decision != "ask":
             return None
         reason = decision.reason if decision.decision == "ask" else verdict.reason

@@ -85,7 +85,9 @@ class Harness:
 
     def agent(self, **option_changes: Any) -> Agent:
         name, settings = self.runtime.provider_settings("anthropic", model=MODEL)
-        option_changes.setdefault("permissions", PermissionPolicy.from_rules("bypassPermissions"))
+        option_changes.setdefault(
+            "permissions", PermissionPolicy.from_rules("bypassPermissions", project=self.tmp_path)
+        )
         options = AgentOptions(model=MODEL, **option_changes)
         session = self.runtime.new_session(self.tmp_path)
         return Agent(
@@ -298,7 +300,8 @@ async def test_headless_default_mode_denies_mutating_tools_and_counts_it(make_ha
         Turn.say("ok"),
     ]
     async with make_harness(turns) as h:
-        _, result = await h.run(permissions=PermissionPolicy.from_rules("default"))
+        policy = PermissionPolicy.from_rules("default", project=h.tmp_path)
+        _, result = await h.run(permissions=policy)
     assert [name for name, _ in h.log.calls] == ["peek:y"]
     [denial] = result.permission_denials
     assert denial.tool_name == "Poke" and "--allowed-tools Poke" in denial.reason

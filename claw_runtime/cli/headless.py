@@ -11,13 +11,14 @@ import argparse
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import trio
 
 from claw_runtime.cli._setup import CliContext
 from claw_runtime.cli.render import Renderer, make_renderer
 from claw_runtime.config import Settings
-from claw_runtime.errors import ClawError, TaskCancelled, TaskError
+from claw_runtime.errors import ClawError, ConfigError, TaskCancelled, TaskError
 from claw_runtime.events import SessionEnded, SessionStarted
 from claw_runtime.loop import Agent, AgentOptions, RunResult
 from claw_runtime.permissions import PermissionPolicy
@@ -30,20 +31,32 @@ __all__ = ["agent_options", "execute_run", "run_headless"]
 EXIT_CANCELLED = 130
 
 
-def agent_options(settings: Settings, model: str, args: argparse.Namespace) -> AgentOptions:
-    """Settings (flags already layered in) as loop options."""
+def agent_options(
+    settings: Settings, model: str, args: argparse.Namespace, project: Path
+) -> AgentOptions:
+    """Settings (flags already layered in) as loop options.
+
+    Raises:
+        ConfigError: a permission rule is malformed.
+    """
     permissions = settings.permissions
+    try:
+        policy = PermissionPolicy.from_rules(
+            permissions.default_mode or "default",
+            allow=permissions.allow,
+            deny=permissions.deny,
+            ask=permissions.ask,
+            project=project,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"permissions: {exc}") from None
     return AgentOptions(
         model=model,
         max_turns=settings.max_turns,
         max_budget_usd=settings.max_budget_usd,
         system_prompt=getattr(args, "system_prompt", None),
         append_system_prompt=getattr(args, "append_system_prompt", None),
-        permissions=PermissionPolicy.from_rules(
-            permissions.default_mode or "default",
-            allow=permissions.allow,
-            deny=permissions.deny,
-        ),
+        permissions=policy,
         prices=_price_overrides(settings),
     )
 
@@ -74,6 +87,7 @@ async def execute_run(
     """Run one prompt to completion on ``runtime``; None if it could not start."""
     try:
         provider_name, provider_settings = runtime.provider_settings()
+        options = agent_options(runtime.settings, provider_settings.model, args, context.cwd)
     except ClawError as exc:
         print(f"claw: {exc}", file=sys.stderr)
         return None
@@ -89,7 +103,7 @@ async def execute_run(
         tools=runtime.registry.tools,
         host=runtime.host,
         session=session,
-        options=agent_options(runtime.settings, provider_settings.model, args),
+        options=options,
         scheduler=runtime.scheduler,
         processors=runtime.registry.context_processors,
         publish=runtime.publish,

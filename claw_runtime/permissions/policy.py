@@ -1,0 +1,236 @@
+"""Which tool calls may run: modes, rules, and the workspace's edges.
+
+The order of questions, first answer wins:
+
+1. A ``deny`` rule covers the call (for Bash: any command in it, wrappers
+   looked into) -> **deny**, in every mode.
+2. A file-changing tool aims outside the workspace roots (after resolving
+   symlinks, ``..`` and dangling links) -> **deny**; at a protected path
+   (``.git/``, ``.claw/``, ``.claude/``, ``.mcp.json``, shell start-up files)
+   or a file with other hard links -> **ask**, even in ``acceptEdits`` and
+   ``bypassPermissions``.
+3. An ``ask`` rule covers it -> **ask** (except in ``bypassPermissions``).
+4. ``bypassPermissions`` -> **allow**.
+5. ``plan``: read-only tools -> **allow**, anything else -> **deny**.
+6. Read-only tools -> **allow**; in ``acceptEdits``, file edits -> **allow**.
+7. An ``allow`` rule covers it -> **allow**. For Bash every simple command
+   must be covered by a rule and none may be one that fails closed (see
+   :mod:`claw_runtime.permissions.shell`).
+8. Otherwise -> **ask**. Headless runs have nobody to ask: ask means denied,
+   and the model is told what the user can allow.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Literal, TypeAlias
+
+import attrs
+
+from claw_runtime.decisions import ToolCall
+from claw_runtime.permissions.rules import (
+    EDIT_RULE_TOOLS,
+    FILE_TOOLS,
+    Rule,
+    bash_parsed,
+    parse_rule,
+    rules_match,
+)
+
+__all__ = [
+    "EDIT_TOOLS",
+    "PROTECTED_NAMES",
+    "PermissionMode",
+    "PermissionPolicy",
+    "Verdict",
+]
+
+PermissionMode: TypeAlias = Literal["default", "acceptEdits", "plan", "bypassPermissions"]
+
+EDIT_TOOLS = EDIT_RULE_TOOLS
+"""Tools that change files: ``acceptEdits`` lets them through inside the workspace."""
+
+PROTECTED_DIRS = frozenset({".git", ".claw", ".claude"})
+PROTECTED_NAMES = frozenset(
+    {
+        ".mcp.json",
+        ".bashrc",
+        ".bash_profile",
+        ".bash_login",
+        ".profile",
+        ".zshrc",
+        ".zprofile",
+        ".zshenv",
+        ".zlogin",
+        ".kshrc",
+        ".cshrc",
+        ".tcshrc",
+        "config.fish",
+    }
+)
+
+
+@attrs.frozen(kw_only=True)
+class Verdict:
+    decision: Literal["allow", "ask", "deny"]
+    reason: str = ""
+    protected: bool = False
+    """An ask that even hooks' ``allow`` and bypass mode cannot skip."""
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision == "allow"
+
+
+def _resolve(path: Path) -> Path:
+    """The real path: symlinks (even dangling ones) and ``..`` resolved."""
+    return Path(os.path.realpath(path))
+
+
+def _inside(path: Path, roots: Iterable[Path]) -> bool:
+    return any(path == root or root in path.parents for root in roots)
+
+
+@attrs.frozen(kw_only=True)
+class PermissionPolicy:
+    """A mode and three rule lists; :meth:`check` answers for one call."""
+
+    mode: PermissionMode = "default"
+    allow: tuple[Rule, ...] = ()
+    ask: tuple[Rule, ...] = ()
+    deny: tuple[Rule, ...] = ()
+    project: Path = attrs.field(factory=Path.cwd)
+
+    @classmethod
+    def from_rules(
+        cls,
+        mode: PermissionMode,
+        allow: Iterable[str] = (),
+        deny: Iterable[str] = (),
+        ask: Iterable[str] = (),
+        project: Path | None = None,
+    ) -> PermissionPolicy:
+        """Build from rule strings. Raises ValueError for a malformed rule."""
+        return cls(
+            mode=mode,
+            allow=tuple(parse_rule(r) for r in allow),
+            ask=tuple(parse_rule(r) for r in ask),
+            deny=tuple(parse_rule(r) for r in deny),
+            project=project or Path.cwd(),
+        )
+
+    def visible(self, tool_name: str) -> bool:
+        """A tool denied outright by a bare rule is not even offered to the model."""
+        return not any(r.spec is None and r.applies_to_tool(tool_name) for r in self.deny)
+
+    def check(self, call: ToolCall, cwd: Path | None = None, roots: Sequence[Path] = ()) -> Verdict:
+        """Whether ``call`` may run. ``cwd`` resolves relative paths; ``roots`` bound edits."""
+        cwd = cwd or self.project
+        parsed = bash_parsed(call.input) if call.name == "Bash" else None
+        denied = rules_match(
+            self.deny, call.name, call.input, self.project, parsed=parsed, for_deny=True
+        )
+        if denied is not None:
+            return Verdict(
+                decision="deny", reason=f"{call.name} is denied by the rule {denied.text}."
+            )
+        edge = self._workspace_edge(call, cwd, roots or (self.project,))
+        if edge is not None:
+            return edge
+        asked = rules_match(
+            self.ask, call.name, call.input, self.project, parsed=parsed, for_deny=True
+        )
+        if asked is not None and self.mode != "bypassPermissions":
+            return Verdict(
+                decision="ask", reason=f"The rule {asked.text} asks before {call.name} runs."
+            )
+        if self.mode == "bypassPermissions":
+            return Verdict(decision="allow")
+        if self.mode == "plan":
+            if call.read_only:
+                return Verdict(decision="allow")
+            return Verdict(
+                decision="deny",
+                reason=f"{call.name} changes things, and plan mode allows read-only tools only.",
+            )
+        if call.read_only or (self.mode == "acceptEdits" and call.name in EDIT_TOOLS):
+            return Verdict(decision="allow")
+        if call.name == "Bash":
+            return self._bash_allowed(call, parsed)
+        if rules_match(
+            self.allow, call.name, call.input, self.project, parsed=None, for_deny=False
+        ):
+            return Verdict(decision="allow")
+        return Verdict(
+            decision="ask",
+            reason=(
+                f"Permission to use {call.name} was not granted. The user can allow it with "
+                f"--allowed-tools {call.name} or a permissions.allow rule in settings."
+            ),
+        )
+
+    def _bash_allowed(self, call: ToolCall, parsed: object) -> Verdict:
+        from claw_runtime.permissions.shell import ParsedCommand
+
+        assert parsed is None or isinstance(parsed, ParsedCommand)
+        bash_rules = [r for r in self.allow if r.applies_to_tool("Bash")]
+        if any(r.spec is None for r in bash_rules):
+            return Verdict(decision="allow")
+        if parsed is None or parsed.error is not None:
+            reason = parsed.error if parsed is not None else "no command"
+            return Verdict(decision="ask", reason=f"Bash command needs approval: {reason}.")
+        for simple in parsed.commands:
+            shown = " ".join(simple.words)
+            if simple.unsafe is not None:
+                return Verdict(
+                    decision="ask",
+                    reason=f"Bash command needs approval: `{shown}` {simple.unsafe}; "
+                    "no prefix rule can allow that.",
+                )
+            if not any(r.matches_command(simple.words) for r in bash_rules):
+                return Verdict(
+                    decision="ask",
+                    reason=f"Bash command needs approval: `{shown}` is not covered by an allow "
+                    f"rule. The user can allow it with a rule such as Bash({simple.words[0]}:*) "
+                    "in permissions.allow, or --allowed-tools.",
+                )
+        return Verdict(decision="allow")
+
+    def _workspace_edge(self, call: ToolCall, cwd: Path, roots: Sequence[Path]) -> Verdict | None:
+        if call.name not in EDIT_TOOLS:
+            return None
+        raw = call.input.get(FILE_TOOLS.get(call.name, "file_path"))
+        if not isinstance(raw, str):
+            return None
+        given = Path(raw).expanduser()
+        target = _resolve(given if given.is_absolute() else cwd / given)
+        real_roots = [_resolve(r) for r in roots]
+        if not _inside(target, real_roots):
+            return Verdict(
+                decision="deny",
+                reason=(
+                    f"{raw} resolves to {target}, outside the workspace "
+                    f"({', '.join(map(str, real_roots))}). Add a directory with --add-dir "
+                    "or permissions.additionalDirectories."
+                ),
+            )
+        if PROTECTED_DIRS.intersection(target.parts) or target.name in PROTECTED_NAMES:
+            return Verdict(
+                decision="ask",
+                protected=True,
+                reason=f"{target} is a protected path (repository, claw or shell configuration); "
+                "changing it needs the user's approval.",
+            )
+        try:
+            links = target.stat().st_nlink
+        except OSError:
+            links = 1
+        if links > 1 and target.is_file():
+            return Verdict(
+                decision="ask",
+                protected=True,
+                reason=f"{target} has {links} hard links; changing it changes the other names too.",
+            )
+        return None

@@ -1,0 +1,181 @@
+"""Permission rules in Claude Code's syntax, and what each one matches.
+
+::
+
+    Bash                      every Bash command
+    Bash(git status)          exactly that command
+    Bash(npm run test:*)      commands whose words start with ``npm run test``
+    Read(./.env)              a path, relative to the project directory
+    Edit(src/**)              gitignore-style globs; ``//abs/path`` and ``~/x`` also work
+    WebFetch(domain:example.com)
+    mcp__server               every tool of an MCP server; mcp__server__tool one tool
+    WordCount                 any other tool, by name
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+
+from claw_runtime.permissions.shell import ParsedCommand, parse_command, unwrap_for_deny
+
+__all__ = ["FILE_TOOLS", "Rule", "parse_rule"]
+
+FILE_TOOLS = {
+    "Read": "file_path",
+    "Write": "file_path",
+    "Edit": "file_path",
+    "MultiEdit": "file_path",
+    "NotebookEdit": "notebook_path",
+    "Glob": "path",
+    "Grep": "path",
+    "LS": "path",
+}
+"""Tools whose rules name paths, and the input field that holds the path."""
+
+EDIT_RULE_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit"})
+READ_RULE_TOOLS = frozenset({"Read", "Glob", "Grep", "LS"})
+
+_RULE = re.compile(r"^(?P<tool>[A-Za-z0-9_\-]+)(?:\((?P<spec>.*)\))?$", re.DOTALL)
+
+
+@cache
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """A gitignore-style glob (``*``, ``?``, ``**``) as a regular expression."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return re.compile("".join(out) + r"(?:/.*)?\Z")
+
+
+@attrs.frozen
+class Rule:
+    """One parsed rule: a tool name and an optional specifier."""
+
+    text: str
+    tool: str
+    spec: str | None = None
+
+    def _path_pattern(self, project: Path) -> str:
+        assert self.spec is not None
+        spec = self.spec
+        if spec.startswith("//"):
+            return spec[1:]
+        if spec.startswith("~/"):
+            return str(Path.home() / spec[2:])
+        if spec.startswith("/"):
+            # Claude Code: /x is relative to the settings' directory; we use the project.
+            return str(project / spec[1:])
+        if spec.startswith("./"):
+            return str(project / spec[2:])
+        return f"{project}/**/{spec}" if "/" not in spec.rstrip("/") else str(project / spec)
+
+    def matches_path(self, path: Path, project: Path) -> bool:
+        return bool(_glob_regex(self._path_pattern(project)).match(str(path)))
+
+    def matches_command(self, words: tuple[str, ...]) -> bool:
+        assert self.spec is not None
+        spec = self.spec.strip()
+        prefix = spec.endswith(":*")
+        wanted = tuple(spec[:-2].split() if prefix else spec.split())
+        if prefix:
+            return words[: len(wanted)] == wanted
+        return words == wanted
+
+    def applies_to_tool(self, tool_name: str) -> bool:
+        if self.tool == tool_name:
+            return True
+        if self.tool.startswith("mcp__") and tool_name.startswith(self.tool + "__"):
+            return True
+        # Claude Code: an Edit rule covers every file-changing tool, a Read rule every reader.
+        if self.spec is not None and self.tool == "Edit" and tool_name in EDIT_RULE_TOOLS:
+            return True
+        return self.spec is not None and self.tool == "Read" and tool_name in READ_RULE_TOOLS
+
+
+def parse_rule(text: str) -> Rule:
+    """``"Bash(npm run test:*)"`` -> ``Rule(tool="Bash", spec="npm run test:*")``.
+
+    Raises:
+        ValueError: the text is not a rule.
+    """
+    match = _RULE.match(text.strip())
+    if not match:
+        raise ValueError(f"not a permission rule: {text!r} (expected Tool or Tool(specifier))")
+    spec = match.group("spec")
+    return Rule(text=text.strip(), tool=match.group("tool"), spec=spec if spec else None)
+
+
+def rules_match(
+    rules: Iterable[Rule],
+    tool_name: str,
+    tool_input: dict[str, Any],
+    project: Path,
+    *,
+    parsed: ParsedCommand | None,
+    for_deny: bool,
+) -> Rule | None:
+    """The first rule that covers this call, or None.
+
+    For Bash, an allow rule must cover every simple command (and none may be
+    unsafe); a deny rule matches if it covers any command, wrappers included.
+    """
+    for rule in rules:
+        if not rule.applies_to_tool(tool_name):
+            continue
+        if rule.spec is None:
+            return rule
+        if tool_name == "Bash":
+            if parsed is None:
+                continue
+            if for_deny:
+                candidates = [w for c in parsed.commands for w in unwrap_for_deny(c.words) if w]
+                if any(rule.matches_command(words) for words in candidates):
+                    return rule
+            continue  # allow rules are checked command by command in the policy
+        if tool_name == "WebFetch" and rule.spec.startswith("domain:"):
+            host = urlsplit(str(tool_input.get("url", ""))).hostname or ""
+            domain = rule.spec[len("domain:") :].lower()
+            if host == domain or host.endswith("." + domain):
+                return rule
+            continue
+        field = FILE_TOOLS.get(tool_name)
+        raw = tool_input.get(field) if field else None
+        if isinstance(raw, str):
+            path = Path(raw) if Path(raw).is_absolute() else project / raw
+            if rule.matches_path(Path(_normalise(path)), project):
+                return rule
+    return None
+
+
+def _normalise(path: Path) -> str:
+    import os
+
+    return os.path.normpath(os.path.realpath(path))
+
+
+def bash_parsed(tool_input: dict[str, Any]) -> ParsedCommand | None:
+    command = tool_input.get("command")
+    return parse_command(command) if isinstance(command, str) else None
