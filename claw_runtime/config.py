@@ -135,6 +135,9 @@ class Settings:
     providers: dict[str, ProviderConfig] = attrs.field(factory=dict)
     plugins: PluginSettings = PluginSettings()
     logging: LoggingSettings = LoggingSettings()
+    hook_failure: Literal["open", "closed"] = "open"
+    """claw's own: whether a PreToolUse command hook that crashes or times out lets the
+    call through (``open``, Claude Code's behaviour) or blocks it (``closed``)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -358,30 +361,77 @@ def _files(cwd: Path, home: Path, environ: Mapping[str, str]) -> list[tuple[Path
     ]
 
 
+def _trust_file(home: Path, environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("CLAW_CONFIG_DIR") or home / ".claw") / "trusted-projects.json"
+
+
+def is_trusted(cwd: Path, home: Path, environ: Mapping[str, str]) -> bool:
+    """Whether the user has trusted ``cwd`` (or a folder above it) before."""
+    try:
+        trusted = json.loads(_trust_file(home, environ).read_text())
+    except (OSError, ValueError):
+        return False
+    resolved = cwd.resolve()
+    return any(
+        resolved == Path(p) or Path(p) in resolved.parents for p in trusted if isinstance(p, str)
+    )
+
+
+def remember_trust(cwd: Path, home: Path, environ: Mapping[str, str]) -> None:
+    path = _trust_file(home, environ)
+    try:
+        trusted = json.loads(path.read_text())
+    except (OSError, ValueError):
+        trusted = []
+    trusted.append(str(cwd.resolve()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(sorted(set(trusted)), indent=2) + "\n")
+    path.chmod(0o600)
+
+
 def load_settings(
     cwd: Path,
     *,
     cli_overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
     home: Path | None = None,
+    trust: bool = False,
 ) -> LoadedSettings:
     """Read, validate and merge every settings layer.
 
+    A project's own files may define hooks, which run commands. They are only
+    honoured once the project is trusted: ``trust=True`` (``--trust``) records
+    it, and a trusted project stays trusted. Until then its hooks are dropped
+    with a warning.
+
     Args:
         cli_overrides: flags in the shape of a settings file (camelCase keys).
+        trust: trust this project from now on.
 
     Raises:
         ConfigError: naming the file (or variable), the key and what was expected.
     """
     env = os.environ if environ is None else environ
+    home = home or Path.home()
     merged: dict[str, Any] = {}
     sources: list[Path] = []
     warnings: list[str] = []
-    for path, claude in _files(cwd, home or Path.home(), env):
+    trusted = is_trusted(cwd, home, env)
+    if trust and not trusted:
+        remember_trust(cwd, home, env)
+        trusted = True
+    for path, claude in _files(cwd, home, env):
         data = _read_file(path, claude=claude, warnings=warnings)
-        if data is not None:
-            sources.append(path)
-            _merge(merged, data)
+        if data is None:
+            continue
+        sources.append(path)
+        if not trusted and data.get("hooks") and cwd in path.parents:
+            warnings.append(
+                f"{path}: hooks ignored: this project is not trusted yet; "
+                "run once with --trust to allow its hooks"
+            )
+            data = {k: v for k, v in data.items() if k != "hooks"}
+        _merge(merged, data)
     _merge(merged, _env_layer(env))
     if cli_overrides:
         overrides = dict(cli_overrides)

@@ -107,7 +107,7 @@ def test_claude_code_settings_shape_is_understood(dirs: dict[str, Path]) -> None
             "sandbox": {"enabled": True, "network": False, "excludedCommands": ["docker"]},
         },
     )
-    loaded = load(dirs)
+    loaded = load(dirs, trust=True)
     settings = loaded.settings
     assert settings.permissions.default_mode == "acceptEdits"
     assert settings.permissions.additional_directories == ["../lib"]
@@ -196,3 +196,18 @@ def test_config_error_in_the_cli_is_one_line_and_exit_1(
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "maxTurns: expected an integer" in lines[0]
+
+
+def test_project_hooks_wait_for_trust_which_is_remembered(dirs: dict[str, Path]) -> None:
+    hooks = {"PreToolUse": [{"matcher": "", "hooks": [{"type": "command", "command": "x"}]}]}
+    path = write(dirs["cwd"] / ".claw" / "settings.json", {"hooks": hooks, "model": "m"})
+    write(dirs["home"] / ".claw" / "settings.json", {"hooks": {"Stop": hooks["PreToolUse"]}})
+    untrusted = load(dirs)
+    assert set(untrusted.settings.hooks) == {"Stop"}  # the user's own hooks always apply
+    assert untrusted.settings.model == "m"
+    assert untrusted.warnings == (
+        f"{path}: hooks ignored: this project is not trusted yet; run once with --trust to allow its hooks",
+    )
+    assert set(load(dirs, trust=True).settings.hooks) == {"PreToolUse", "Stop"}
+    remembered = load(dirs)
+    assert set(remembered.settings.hooks) == {"PreToolUse", "Stop"} and remembered.warnings == ()

@@ -44,6 +44,8 @@ def _cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
         permissions["allow"] = _split_rules(args.allowed_tools)
     if getattr(args, "disallowed_tools", None):
         permissions["deny"] = _split_rules(args.disallowed_tools)
+    if getattr(args, "add_dir", None):
+        permissions["additionalDirectories"] = [str(Path(d).resolve()) for d in args.add_dir]
     if permissions:
         overrides["permissions"] = permissions
     return overrides
@@ -67,7 +69,10 @@ def prepare(args: argparse.Namespace) -> CliContext | None:
     environ = dict(os.environ)
     try:
         loaded: LoadedSettings = load_settings(
-            cwd, cli_overrides=_cli_overrides(args), environ=environ
+            cwd,
+            cli_overrides=_cli_overrides(args),
+            environ=environ,
+            trust=bool(getattr(args, "trust", False)),
         )
     except ConfigError as exc:
         print(f"claw: {exc}", file=sys.stderr)

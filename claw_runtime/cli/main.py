@@ -50,6 +50,12 @@ def _add_common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
     parser.add_argument(
         "--cwd", metavar="DIR", default=default(None), help="work in DIR instead of the current one"
     )
+    parser.add_argument(
+        "--trust",
+        action="store_true",
+        default=default(False),
+        help="trust this project: run the hooks its settings define (remembered)",
+    )
 
 
 def _add_run_options(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
@@ -78,6 +84,13 @@ def _add_run_options(parser: argparse.ArgumentParser, *, top: bool = False) -> N
         choices=("default", "acceptEdits", "plan", "bypassPermissions"),
         default=default(None),
         help="which tool calls run without asking",
+    )
+    add(
+        "--add-dir",
+        action="append",
+        metavar="DIR",
+        default=default(None),
+        help="another directory the file tools may change (repeatable)",
     )
     add("--system-prompt", default=default(None), help="replace the default system prompt")
     add("--append-system-prompt", default=default(None), help="add to the system prompt")
