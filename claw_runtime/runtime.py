@@ -52,10 +52,15 @@ def load_plugins(
 ) -> tuple[PluginHost, Registry]:
     """Load built-ins and installed plugins, then collect what they register."""
     env = os.environ if environ is None else environ
+    settings_bound: list[tuple[str, object]] = []
+    if settings.hooks:
+        from claw_runtime.command_hooks import CommandHooks
+
+        settings_bound.append(("builtin.command_hooks", CommandHooks.from_settings(settings)))
     host = make_plugin_host(
         disabled=_disabled_plugins(settings, env),
         load_entry_points=not no_plugins,
-        extra_plugins=extra_plugins,
+        extra_plugins=[*settings_bound, *extra_plugins],
     )
     return host, build_registry(host)
 

@@ -98,6 +98,7 @@ async def execute_run(
         if write_transcript
         else None
     )
+    session.extras["transcript_path"] = str(transcript.path or "")
     agent = Agent(
         provider=provider,
         tools=runtime.registry.tools,

@@ -1,0 +1,335 @@
+"""Claude Code's command hooks, as a built-in pluggy plugin (``builtin.command_hooks``).
+
+The ``hooks`` settings shape is Claude Code's: event -> matchers -> commands::
+
+    "hooks": {"PreToolUse": [{"matcher": "Bash|Edit", "hooks": [
+        {"type": "command", "command": "./check.sh", "timeout": 30}]}]}
+
+Each matching command runs with ``bash -c`` in the session's directory, gets
+a JSON object on stdin (``session_id``, ``transcript_path``, ``cwd``,
+``hook_event_name``, ``tool_name``, ``tool_input``, ``tool_response``,
+``prompt``...), and answers with its exit code and output:
+
+* exit 0: stdout may be JSON (``decision``, ``reason``, ``continue``,
+  ``stopReason``, ``systemMessage``, ``hookSpecificOutput`` with
+  ``permissionDecision``, ``permissionDecisionReason``, ``updatedInput``,
+  ``additionalContext``); plain stdout of UserPromptSubmit and SessionStart
+  hooks is added as context.
+* exit 2: a blocking error; stderr goes to the model (PreToolUse: the call is
+  denied; PostToolUse: added to the result; UserPromptSubmit: the prompt is
+  blocked; Stop: the model is sent back to work with it).
+* any other exit code, a crash or a timeout (default 60 s): reported, and the
+  run goes on, except that ``hookFailure: "closed"`` makes a failing
+  PreToolUse hook deny the call.
+
+All hooks matching one event run in parallel. They are the same hookspecs
+Python plugins implement, so a command hook and a plugin combine the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import orjson
+import structlog
+import trio
+
+from claw_runtime.config import CommandHook, HookMatcher, Settings
+from claw_runtime.decisions import (
+    PostToolUseOutcome,
+    PreToolUseDecision,
+    PromptDecision,
+    ToolCall,
+)
+from claw_runtime.hookspecs import hookimpl
+from claw_runtime.models import ToolResultBlock
+from claw_runtime.tooling import SessionState
+
+__all__ = ["CommandHooks", "HookOutcome", "run_command_hook"]
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_TIMEOUT_S = 60.0
+MAX_OUTPUT = 1_000_000
+
+
+@attrs.frozen(kw_only=True)
+class HookOutcome:
+    """What one command hook did."""
+
+    command: str
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    error: str | None = None
+    """Why it failed to run properly (crash, timeout); None if it ran."""
+
+    @property
+    def blocking(self) -> bool:
+        return self.exit_code == 2
+
+    def json(self) -> dict[str, Any] | None:
+        text = self.stdout.strip()
+        if self.exit_code != 0 or not text.startswith("{"):
+            return None
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return None
+        return value if isinstance(value, dict) else None
+
+
+async def run_command_hook(
+    hook: CommandHook, payload: Mapping[str, Any], cwd: Path, env: Mapping[str, str]
+) -> HookOutcome:
+    """Run one hook command with ``payload`` on stdin; never raises (but for cancellation)."""
+    timeout = hook.timeout if hook.timeout is not None else DEFAULT_TIMEOUT_S
+    data = orjson.dumps(payload)
+    try:
+        with trio.fail_after(timeout):
+            result = await trio.run_process(
+                ["bash", "-c", hook.command],
+                stdin=data,
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+                cwd=cwd,
+                env={**os.environ, **env},
+                start_new_session=True,
+                deliver_cancel=_kill_group,
+            )
+    except trio.TooSlowError:
+        return HookOutcome(
+            command=hook.command,
+            exit_code=None,
+            stdout="",
+            stderr="",
+            error=f"timed out after {timeout:g} s",
+        )
+    except OSError as exc:
+        return HookOutcome(
+            command=hook.command, exit_code=None, stdout="", stderr="", error=str(exc)
+        )
+    stdout = result.stdout[:MAX_OUTPUT].decode("utf-8", "replace")
+    stderr = result.stderr[:MAX_OUTPUT].decode("utf-8", "replace")
+    error = None
+    if result.returncode not in (0, 2):
+        error = f"exited with code {result.returncode}: {stderr.strip()[:300]}"
+    return HookOutcome(
+        command=hook.command, exit_code=result.returncode, stdout=stdout, stderr=stderr, error=error
+    )
+
+
+async def _kill_group(process: trio.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _matches(matcher: str, tool_name: str | None) -> bool:
+    if tool_name is None or matcher in ("", "*"):
+        return True
+    try:
+        return re.fullmatch(matcher, tool_name) is not None
+    except re.error:
+        return matcher == tool_name
+
+
+@attrs.define(eq=False)
+class CommandHooks:
+    """The settings' ``hooks``, served through claw's hookspecs."""
+
+    hooks: Mapping[str, Sequence[HookMatcher]]
+    env: Mapping[str, str] = attrs.field(factory=dict)
+    fail_closed: bool = False
+    transcript_dir: Path | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CommandHooks:
+        return cls(
+            hooks=settings.hooks, env=settings.env, fail_closed=settings.hook_failure == "closed"
+        )
+
+    async def _run(
+        self, event: str, session: SessionState, tool_name: str | None = None, **fields: Any
+    ) -> list[HookOutcome]:
+        commands = [
+            hook
+            for matcher in self.hooks.get(event, ())
+            if _matches(matcher.matcher, tool_name)
+            for hook in matcher.hooks
+        ]
+        if not commands:
+            return []
+        payload = {
+            "session_id": session.session_id,
+            "transcript_path": str(session.extras.get("transcript_path", "")),
+            "cwd": str(session.cwd),
+            "hook_event_name": event,
+            **({"tool_name": tool_name} if tool_name else {}),
+            **fields,
+        }
+        env = {
+            **self.env,
+            "CLAUDE_PROJECT_DIR": str(session.workspace_roots[0]),
+            "CLAW_PROJECT_DIR": str(session.workspace_roots[0]),
+        }
+        outcomes: list[HookOutcome | None] = [None] * len(commands)
+
+        async def one(index: int, hook: CommandHook) -> None:
+            outcomes[index] = await run_command_hook(hook, payload, session.cwd, env)
+
+        async with trio.open_nursery() as nursery:
+            for index, hook in enumerate(commands):
+                nursery.start_soon(one, index, hook)
+        done = [o for o in outcomes if o is not None]
+        for outcome in done:
+            if outcome.error:
+                log.warning(
+                    "hook failed", hook_event=event, command=outcome.command, error=outcome.error
+                )
+            message = (outcome.json() or {}).get("systemMessage")
+            if message:
+                log.warning("hook message", hook_event=event, message=str(message))
+        return done
+
+    # ------------------------------------------------------------- tool calls
+
+    @hookimpl
+    async def pre_tool_use(
+        self, call: ToolCall, session: SessionState
+    ) -> PreToolUseDecision | None:
+        outcomes = await self._run("PreToolUse", session, call.name, tool_input=call.input)
+        decision: PreToolUseDecision | None = None
+        rank = {None: 0, "allow": 1, "ask": 2, "deny": 3}
+        for outcome in outcomes:
+            answer = self._pre_tool_answer(outcome)
+            if answer is None:
+                continue
+            if decision is None or rank[answer.decision] >= rank[decision.decision]:
+                updated = answer.updated_input or (decision.updated_input if decision else None)
+                decision = attrs.evolve(answer, updated_input=updated)
+        return decision
+
+    def _pre_tool_answer(self, outcome: HookOutcome) -> PreToolUseDecision | None:
+        if outcome.blocking:
+            return PreToolUseDecision(
+                decision="deny", reason=outcome.stderr.strip() or "Blocked by a hook."
+            )
+        if outcome.error:
+            if self.fail_closed:
+                return PreToolUseDecision(
+                    decision="deny",
+                    reason=f"A PreToolUse hook failed ({outcome.error}); hooks fail closed here.",
+                )
+            return None
+        data = outcome.json()
+        if data is None:
+            return None
+        if data.get("continue") is False:
+            return PreToolUseDecision(
+                decision="deny", reason=str(data.get("stopReason") or "Stopped by a hook.")
+            )
+        specific = data.get("hookSpecificOutput") or {}
+        permission = specific.get("permissionDecision")
+        reason = str(specific.get("permissionDecisionReason") or data.get("reason") or "")
+        legacy = {"approve": "allow", "block": "deny"}.get(str(data.get("decision")))
+        chosen = permission if permission in ("allow", "deny", "ask") else legacy
+        updated = specific.get("updatedInput") or data.get("updatedInput")
+        if chosen is None and not isinstance(updated, dict):
+            return None
+        return PreToolUseDecision(
+            decision=chosen,  # type: ignore[arg-type]
+            reason=reason,
+            updated_input=updated if isinstance(updated, dict) else None,
+        )
+
+    @hookimpl
+    async def post_tool_use(
+        self, call: ToolCall, result: ToolResultBlock, session: SessionState
+    ) -> PostToolUseOutcome | None:
+        response = {"content": result.text, "is_error": result.is_error}
+        outcomes = await self._run(
+            "PostToolUse", session, call.name, tool_input=call.input, tool_response=response
+        )
+        context = []
+        for outcome in outcomes:
+            if outcome.blocking and outcome.stderr.strip():
+                context.append(outcome.stderr.strip())
+            data = outcome.json() or {}
+            if data.get("decision") == "block" and data.get("reason"):
+                context.append(str(data["reason"]))
+            extra = (data.get("hookSpecificOutput") or {}).get("additionalContext")
+            if extra:
+                context.append(str(extra))
+        if not context:
+            return None
+        return PostToolUseOutcome(additional_context="\n".join(context))
+
+    # ----------------------------------------------------------------- prompts
+
+    @hookimpl
+    async def user_prompt_submit(self, prompt: str, session: SessionState) -> PromptDecision | None:
+        outcomes = await self._run("UserPromptSubmit", session, prompt=prompt)
+        block, reasons, context = False, [], []
+        for outcome in outcomes:
+            data = outcome.json()
+            if outcome.blocking:
+                block = True
+                reasons.append(outcome.stderr.strip())
+            elif data is not None:
+                if data.get("decision") == "block" or data.get("continue") is False:
+                    block = True
+                    reasons.append(str(data.get("reason") or data.get("stopReason") or ""))
+                extra = (data.get("hookSpecificOutput") or {}).get("additionalContext")
+                if extra:
+                    context.append(str(extra))
+            elif outcome.exit_code == 0 and outcome.stdout.strip():
+                context.append(outcome.stdout.strip())
+        if not (block or context):
+            return None
+        return PromptDecision(
+            block=block,
+            reason="; ".join(r for r in reasons if r) or ("Blocked by a hook." if block else ""),
+            additional_context="\n".join(context),
+        )
+
+    # --------------------------------------------------------------- lifecycle
+
+    @hookimpl
+    async def stop(self, session: SessionState) -> str | None:
+        outcomes = await self._run("Stop", session, stop_hook_active=False)
+        reasons = []
+        for outcome in outcomes:
+            data = outcome.json() or {}
+            if outcome.blocking and outcome.stderr.strip():
+                reasons.append(outcome.stderr.strip())
+            elif data.get("decision") == "block" and data.get("reason"):
+                reasons.append(str(data["reason"]))
+        return "\n".join(reasons) or None
+
+    @hookimpl
+    async def session_start(self, session: SessionState, source: str) -> None:
+        await self._run("SessionStart", session, source=source)
+
+    @hookimpl
+    async def session_end(self, session: SessionState, reason: str) -> None:
+        await self._run("SessionEnd", session, reason=reason)
+
+    @hookimpl
+    async def subagent_stop(self, session: SessionState, agent: str, result: str) -> None:
+        await self._run("SubagentStop", session, agent=agent)
+
+    @hookimpl
+    async def notification(self, session: SessionState, message: str) -> None:
+        await self._run("Notification", session, message=message)
+
+    @hookimpl
+    async def pre_compact(self, context: Any, trigger: str) -> None:
+        await self._run("PreCompact", context.session, trigger=trigger)
