@@ -31,6 +31,7 @@ from claw_runtime.providers.base import Provider, ProviderOverrides, ProviderSet
 from claw_runtime.registry import Registry, build_registry
 from claw_runtime.scheduler import Scheduler, open_scheduler
 from claw_runtime.tooling import SessionState
+from claw_runtime.tools._sandbox import SANDBOX_KEY, SandboxConfig
 
 __all__ = ["DEFAULT_PROVIDER", "Runtime", "load_plugins", "open_runtime"]
 
@@ -109,11 +110,16 @@ class Runtime:
 
     def new_session(self, cwd: Path, *, session_id: str | None = None) -> SessionState:
         roots = [cwd, *(Path(d) for d in self.settings.permissions.additional_directories)]
-        return SessionState(
+        session = SessionState(
             session_id=session_id or str(uuid.uuid4()),
             cwd=cwd,
             workspace_roots=roots,
         )
+        sandbox = self.settings.sandbox
+        session.extras[SANDBOX_KEY] = SandboxConfig(
+            enabled=sandbox.enabled, network=sandbox.network
+        )
+        return session
 
 
 async def _deliver_to_plugins(host: PluginHost, bus: EventBus, task_status: Any) -> None:

@@ -17,7 +17,7 @@ import shlex
 import signal
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import attrs
@@ -98,10 +98,13 @@ async def terminate_group(process: trio.Process) -> None:
         await process.wait()
 
 
-async def start_process(command: str, cwd: Path, env: Mapping[str, str] | None) -> trio.Process:
+async def start_process(
+    command: str, cwd: Path, env: Mapping[str, str] | None, prefix: Sequence[str] = ()
+) -> trio.Process:
+    """Start ``bash -c command`` in a new session; ``prefix`` wraps it (the sandbox)."""
     full_env = {**os.environ, **(env or {})}
     return await trio.lowlevel.open_process(
-        ["bash", "-c", command],
+        [*prefix, "bash", "-c", command],
         cwd=cwd,
         env=full_env,
         stdin=subprocess.DEVNULL,
@@ -133,8 +136,13 @@ async def run_foreground(
     timeout_s: float,
     max_chars: int,
     env: Mapping[str, str] | None = None,
+    sandbox: Callable[[Path], Sequence[str]] | None = None,
 ) -> ShellResult:
-    """Run ``command`` to completion (or timeout); learn the directory it ended in."""
+    """Run ``command`` to completion (or timeout); learn the directory it ended in.
+
+    ``sandbox(cwd_file)`` returns the command prefix that confines it, given the
+    file the command reports its final directory into (which must stay writable).
+    """
     fd, cwd_file = tempfile.mkstemp(prefix="claw-cwd-")
     os.close(fd)
     script = (
@@ -144,7 +152,8 @@ async def run_foreground(
     )
     buffer = OutputBuffer(max_chars)
     drained = trio.Event()
-    process = await start_process(script, cwd, env)
+    prefix = sandbox(Path(cwd_file)) if sandbox is not None else ()
+    process = await start_process(script, cwd, env, prefix)
     timed_out = False
     try:
         async with trio.open_nursery() as nursery:

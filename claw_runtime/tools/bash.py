@@ -25,6 +25,7 @@ import trio
 from claw_runtime.errors import ToolError, ToolInputError
 from claw_runtime.hookspecs import hookimpl
 from claw_runtime.tooling import Param, Tool, ToolContext, tool, truncate_text
+from claw_runtime.tools._sandbox import SANDBOX_KEY, SandboxConfig, sandbox_argv
 from claw_runtime.tools._shell import kill_group, run_foreground, start_process, terminate_group
 
 __all__ = ["BackgroundShell", "bash", "bash_output", "kill_shell"]
@@ -60,6 +61,11 @@ class BackgroundShell:
 class _Shells:
     shells: dict[str, BackgroundShell] = attrs.field(factory=dict)
     next_number: int = 1
+
+
+def _sandbox_config(ctx: ToolContext) -> SandboxConfig:
+    config = ctx.session.extras.get(SANDBOX_KEY)
+    return config if isinstance(config, SandboxConfig) else SandboxConfig()
 
 
 def _shells(ctx: ToolContext) -> _Shells:
@@ -131,8 +137,18 @@ async def bash(
         raise ToolInputError("Invalid input for tool Bash: command is empty")
     if run_in_background:
         return await _start_background(command, ctx)
+    config = _sandbox_config(ctx)
+    sandbox_argv(config, ctx.session.cwd, ctx.session.workspace_roots)  # fails early if no bwrap
     result = await run_foreground(
-        command, cwd=ctx.session.cwd, timeout_s=timeout_ms / 1000, max_chars=MAX_OUTPUT_CHARS
+        command,
+        cwd=ctx.session.cwd,
+        timeout_s=timeout_ms / 1000,
+        max_chars=MAX_OUTPUT_CHARS,
+        sandbox=(
+            (lambda f: sandbox_argv(config, ctx.session.cwd, ctx.session.workspace_roots, [f]))
+            if config.enabled
+            else None
+        ),
     )
     if result.new_cwd is not None:
         ctx.session.cwd = result.new_cwd
@@ -150,7 +166,8 @@ async def bash(
 async def _start_background(command: str, ctx: ToolContext) -> str:
     registry = _shells(ctx)
     shell_id = f"bash_{registry.next_number}"
-    process = await start_process(command, ctx.session.cwd, None)
+    prefix = sandbox_argv(_sandbox_config(ctx), ctx.session.cwd, ctx.session.workspace_roots)
+    process = await start_process(command, ctx.session.cwd, None, prefix)
     shell = BackgroundShell(id=shell_id, command=command, process=process)
     try:
         ctx.spawn_background(_collect_background, shell, name=f"shell:{shell_id}")
