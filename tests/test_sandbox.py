@@ -71,7 +71,10 @@ async def test_the_working_directory_still_persists(
 
 async def test_network_is_off_unless_allowed(dirs: tuple[Path, Path], scheduler: Scheduler) -> None:
     root, _ = dirs
-    probe = 'python3 -c "import urllib.request,sys; print(urllib.request.urlopen(sys.argv[1], timeout=5).status)" {url}'
+    probe = (
+        'python3 -c "import urllib.request,sys; '
+        'print(urllib.request.urlopen(sys.argv[1], timeout=5).status)" {url}'
+    )
     async with open_fake_model_server(Script([], responder=lambda body: Turn.say("x"))) as server:
         url = f"{server.base_url}/health"
         offline = await run(sandboxed(root, scheduler), probe.format(url=url))
