@@ -43,6 +43,10 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("tools.write", "claw_runtime.tools.write"),
     ("tools.edit", "claw_runtime.tools.edit"),
     ("tools.notebook_edit", "claw_runtime.tools.notebook_edit"),
+    ("tools.glob", "claw_runtime.tools.glob"),
+    ("tools.grep", "claw_runtime.tools.grep"),
+    ("tools.web_fetch", "claw_runtime.tools.web_fetch"),
+    ("tools.todo_write", "claw_runtime.tools.todo_write"),
 )
 """The built-in plugins, registered exactly as third-party ones are."""
 

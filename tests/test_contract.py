@@ -70,8 +70,13 @@ def test_builtin_tools_use_claude_code_names() -> None:
         "Edit",
         "MultiEdit",
         "NotebookEdit",
+        "Glob",
+        "Grep",
+        "LS",
+        "WebFetch",
+        "TodoWrite",
     }
-    assert expected <= set(registry.tools)
+    assert expected == set(registry.tools)
     read_only = {name for name, t in registry.tools.items() if t.read_only}
-    assert {"Read", "BashOutput"} <= read_only
+    assert {"Read", "BashOutput", "Glob", "Grep", "LS", "WebFetch", "TodoWrite"} <= read_only
     assert not read_only & {"Bash", "Write", "Edit", "MultiEdit", "NotebookEdit", "KillShell"}

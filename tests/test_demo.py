@@ -29,13 +29,8 @@ def test_demo_fixes_the_bug_with_real_tools_and_says_it_is_scripted(tmp_path: Pa
     assert "scripted model" in out and "not a real LLM" in out
     assert "\x1b[" not in out  # piped: plain text, no terminal escapes
     calls = re.findall(r"● (\w+)\(", out)
-    assert calls == ["Glob", "Read", "Read", "Bash", "Edit", "Bash"] or calls == [
-        "Read",
-        "Read",
-        "Bash",
-        "Edit",
-        "Bash",
-    ]
+    assert sorted(calls[:2]) == ["Glob", "Read"]  # read-only: these two ran concurrently
+    assert calls[2:] == ["Read", "Bash", "Edit", "Bash"]
     assert re.search(r"Summary: 6 model turns, [\d,]+ input \+ [\d,]+ output tokens", out)
     kept = re.search(r"Project kept at (\S+)", out)
     assert kept is not None
