@@ -1,8 +1,8 @@
 """The ``Glob`` and ``LS`` tools: find files by pattern, list a directory as a tree.
 
 Both walk with ``os.scandir`` in a worker thread, never enter ``.git``, and
-respect ``.gitignore`` files (gitignore semantics from the maintained
-``pathspec`` library), pruning ignored directories before descending. Glob
+respect ``.gitignore`` files (Git's own semantics through the maintained
+``pathspec`` library's ``GitIgnoreSpec``), pruning ignored directories before descending. Glob
 sorts matches newest first, as Claude Code does, so recently touched files
 come up top.
 """
@@ -27,7 +27,7 @@ __all__ = ["glob_files", "glob_tool", "ls"]
 
 MAX_GLOB_RESULTS = 100
 MAX_LS_ENTRIES = 1000
-_Spec = pathspec.PathSpec[pathspec.Pattern]
+_Spec = pathspec.GitIgnoreSpec
 
 ALWAYS_SKIPPED = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv"})
 """Directories never walked (and never listed by LS) unless named as the path itself."""
@@ -72,7 +72,7 @@ def _load_gitignore(directory: str) -> _Spec | None:
             lines = f.read().splitlines()
     except OSError:
         return None
-    return pathspec.PathSpec.from_lines("gitwildmatch", lines) if lines else None
+    return pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
 
 
 def walk(root: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
@@ -166,7 +166,10 @@ def _tree(root: Path, ignore: list[str]) -> tuple[list[str], int]:
     patterns = [_pattern_regex(p) for p in ignore]
     entries: list[tuple[str, bool]] = []
     for rel, _entry in walk(str(root)):
-        if any(p.match(rel.rsplit("/", 1)[-1]) or p.match(rel) for p in patterns):
+        parts = rel.split("/")
+        if any(p.match(part) for p in patterns for part in parts) or any(
+            p.match(rel) for p in patterns
+        ):
             continue
         entries.append((rel, False))
     entries.sort()

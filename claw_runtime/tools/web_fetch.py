@@ -13,12 +13,14 @@ does); the tool returns the page with the prompt, and the main model reads it.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
-from markdownify import markdownify
+from bs4 import BeautifulSoup
+from markdownify import MarkdownConverter
 
 from claw_runtime.errors import ToolError
 from claw_runtime.hookspecs import hookimpl
@@ -37,6 +39,15 @@ TEXT_TYPES = (
     "application/xhtml",
     "application/javascript",
 )
+
+
+def html_to_markdown(html: str) -> str:
+    """Readable Markdown: scripts, styles and other non-content elements removed first."""
+    soup = BeautifulSoup(html, "html.parser")
+    for element in soup(["script", "style", "noscript", "template", "svg", "iframe"]):
+        element.decompose()
+    markdown: str = MarkdownConverter(heading_style="ATX").convert_soup(soup)
+    return re.sub(r"\n{3,}", "\n\n", markdown).strip()
 
 
 def _is_loopback(host: str) -> bool:
@@ -111,7 +122,7 @@ async def web_fetch(
     if kind in ("text/html", "application/xhtml+xml") or (
         not kind and "<html" in text[:1000].lower()
     ):
-        text = markdownify(text, heading_style="ATX", strip=["script", "style"]).strip()
+        text = html_to_markdown(text)
     notice = "\n\n[page cut at 10 MB]" if truncated else ""
     return f"Prompt: {prompt}\nURL: {final}\n\n{truncate_text(text, MAX_CHARS)}{notice}"
 
