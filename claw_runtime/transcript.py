@@ -4,7 +4,8 @@ Every record is one line, written and flushed with a single ``os.write`` on a
 descriptor opened ``O_APPEND``: a crash (or ``kill -9``) can cost at most the
 record being written, never corrupt the lines before it. The assistant message
 is appended before any of its tools run, so what the model asked for is never
-lost. The file is created ``0600``: transcripts hold code and command output.
+lost. The file is created ``0600``: transcripts hold code and command output,
+and API keys and bearer tokens are masked before a line is written.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import attrs
 
 from claw_runtime import serde
+from claw_runtime.logs import redact
 from claw_runtime.models import Message
 
 __all__ = ["Transcript", "read_transcript", "transcript_path"]
@@ -52,8 +54,8 @@ class Transcript:
         """Write one record: ``{"type": record_type, **fields}`` as a line."""
         if self.path is None:
             return
-        line = serde.dumps({"type": record_type, **serde.unstructure(fields)}) + b"\n"
-        os.write(self._open(), line)
+        line = serde.dumps({"type": record_type, **serde.unstructure(fields)})
+        os.write(self._open(), redact(line.decode()).encode() + b"\n")
 
     def append_message(self, message: Message) -> None:
         self.append("message", message=message)

@@ -392,3 +392,12 @@ async def test_assistant_message_is_in_the_transcript_before_its_tool_runs(
     async with make_harness(turns, extra_plugins=[("spy", Spy())]) as h:
         await h.run()
     assert seen_in_transcript == [True]
+
+
+async def test_transcripts_mask_secrets(make_harness: Any, tmp_path: Path) -> None:
+    key = "sk-ant-api03-" + "Z" * 40
+    async with make_harness([Turn.say(f"your key is {key}")]) as h:
+        await h.run(f"use Bearer {'T' * 30} and {key}")
+    text = (tmp_path / "transcript.jsonl").read_text()
+    assert key not in text and "T" * 30 not in text
+    assert "sk-ant-***" in text and "Bearer ***" in text
