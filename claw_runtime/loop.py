@@ -43,7 +43,7 @@ from claw_runtime.events import (
     TurnStarted,
 )
 from claw_runtime.models import Message, TextBlock, ToolResultBlock, ToolSpec, ToolUseBlock, Usage
-from claw_runtime.permissions import PermissionPolicy
+from claw_runtime.permissions import PermissionPolicy, parse_rule
 from claw_runtime.plugins import PluginHost
 from claw_runtime.providers.base import (
     ModelRequest,
@@ -62,6 +62,8 @@ __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
     "Agent",
     "AgentOptions",
+    "Approval",
+    "Approver",
     "PermissionDenial",
     "RunResult",
 ]
@@ -78,8 +80,19 @@ DEFAULT_SYSTEM_PROMPT = (
 MAX_STOP_HOOK_CONTINUATIONS = 3
 """How often ``stop`` hooks may send the model back to work in one run."""
 
-Approver = Callable[[ToolCall, str], Awaitable[bool]]
-"""Asks the user whether a call may run (interactive mode); headless has none."""
+@attrs.frozen(kw_only=True)
+class Approval:
+    """The user's answer to a permission prompt."""
+
+    allowed: bool
+    reason: str = ""
+    """Why not, in the user's words: it goes back to the model."""
+    remember_rule: str | None = None
+    """A rule to allow from now on in this session ("yes, always")."""
+
+
+Approver = Callable[[ToolCall, str], Awaitable[Approval]]
+"""Asks the user whether a call may run (interactive use); headless runs have none."""
 
 
 @attrs.frozen(kw_only=True)
@@ -461,9 +474,19 @@ class Agent:
         if verdict.allowed and decision.decision != "ask":
             return None
         reason = decision.reason if decision.decision == "ask" else verdict.reason
-        if self.approver is not None and await self.approver(call, reason):
+        if self.approver is None:
+            return reason
+        answer = await self.approver(call, reason)
+        if answer.allowed:
+            if answer.remember_rule:
+                policy = self.options.permissions
+                rules = (*policy.allow, parse_rule(answer.remember_rule))
+                self.options = attrs.evolve(
+                    self.options, permissions=attrs.evolve(policy, allow=rules)
+                )
             return None
-        return reason
+        said = f": {answer.reason}" if answer.reason else "."
+        return f"The user denied this {call.name} call{said}"
 
     # ------------------------------------------------------------------ hooks
 

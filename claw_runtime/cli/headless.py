@@ -20,7 +20,7 @@ from claw_runtime.cli.render import Renderer, make_renderer
 from claw_runtime.config import Settings
 from claw_runtime.errors import ClawError, ConfigError, TaskCancelled, TaskError
 from claw_runtime.events import SessionEnded, SessionStarted
-from claw_runtime.loop import Agent, AgentOptions, RunResult
+from claw_runtime.loop import Agent, AgentOptions, Approver, RunResult
 from claw_runtime.permissions import PermissionPolicy
 from claw_runtime.providers.pricing import ModelPrice
 from claw_runtime.runtime import Runtime, open_runtime
@@ -83,6 +83,7 @@ async def execute_run(
     renderer: Renderer,
     *,
     write_transcript: bool = True,
+    approver: Approver | None = None,
 ) -> RunResult | None:
     """Run one prompt to completion on ``runtime``; None if it could not start."""
     try:
@@ -110,6 +111,7 @@ async def execute_run(
         publish=runtime.publish,
         transcript=transcript,
         http=runtime.http,
+        approver=approver,
     )
     async with trio.open_nursery() as nursery:
         await nursery.start(renderer.consume, runtime.bus)
@@ -165,8 +167,20 @@ async def _main(context: CliContext, args: argparse.Namespace, prompt: str) -> i
     async with open_runtime(
         context.settings, environ=context.environ, no_plugins=context.no_plugins
     ) as runtime:
+        # A person at a terminal is asked; piped or machine-readable runs are not.
+        approver = None
+        if args.output_format == "text" and sys.stdin.isatty():
+            from claw_runtime.cli.approval import TerminalApprover
+
+            approver = TerminalApprover()
         result = await execute_run(
-            runtime, context, args, prompt, renderer, write_transcript=not args.no_session
+            runtime,
+            context,
+            args,
+            prompt,
+            renderer,
+            write_transcript=not args.no_session,
+            approver=approver,
         )
     if result is None:
         return 1
