@@ -476,6 +476,12 @@ class Agent:
         reason = decision.reason if decision.decision == "ask" else verdict.reason
         if self.approver is None:
             return reason
+        if self.host.has_implementations("notification"):
+            await self.host.call(
+                "notification",
+                session=self.session,
+                message=f"claw needs your permission to use {call.name}",
+            )
         answer = await self.approver(call, reason)
         if answer.allowed:
             if answer.remember_rule:

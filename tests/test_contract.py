@@ -29,8 +29,8 @@ def test_every_hook_has_a_docstring_and_a_row_in_the_plugin_guide() -> None:
         assert re.search(rf"`{name}\(", guide), f"docs/plugins.md does not document {name}"
 
 
-NOT_CALLED_YET = {"notification", "pre_compact", "subagent_stop"}
-"""Specified now, called by later work (permission prompts, compaction, sub-agents)."""
+NOT_CALLED_YET = {"pre_compact", "subagent_stop"}
+"""Specified now, called by later work (compaction, sub-agents)."""
 
 
 def test_hooks_not_called_yet_really_have_no_caller() -> None:

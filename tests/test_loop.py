@@ -401,3 +401,34 @@ async def test_transcripts_mask_secrets(make_harness: Any, tmp_path: Path) -> No
     text = (tmp_path / "transcript.jsonl").read_text()
     assert key not in text and "T" * 30 not in text
     assert "sk-ant-***" in text and "Bearer ***" in text
+
+
+async def test_a_permission_prompt_notifies_and_the_answer_decides(make_harness: Any) -> None:
+    from claw_runtime.loop import Approval
+
+    notes: list[str] = []
+
+    class Notify:
+        @hookimpl
+        def notification(self, message: str) -> None:
+            notes.append(message)
+
+    asked: list[str] = []
+
+    async def approver(call: ToolCall, reason: str) -> Approval:
+        asked.append(call.input["key"])
+        return Approval(allowed=call.input["key"] == "ok", reason="not this one")
+
+    turns = [
+        Turn.call(ToolCallSpec("Poke", {"key": "ok"}), ToolCallSpec("Poke", {"key": "no"})),
+        Turn.say("done"),
+    ]
+    async with make_harness(turns, extra_plugins=[("notify", Notify())]) as h:
+        agent = h.agent(permissions=PermissionPolicy.from_rules("default", project=h.tmp_path))
+        agent.approver = approver
+        await agent.run("go")
+    assert asked == ["ok", "no"]
+    assert notes == ["claw needs your permission to use Poke"] * 2
+    assert [name for name, _ in h.log.calls] == ["poke:ok"]
+    denied = tool_results(h.sent_messages(1)[-1])[1]
+    assert result_text(denied) == "The user denied this Poke call: not this one"
