@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +167,49 @@ def test_version_imports_nothing_heavy() -> None:
         check=True,
     )
     assert version.stdout.startswith("claw ")  # its speed is measured in benchmarks/, not here
+
+
+async def test_ctrl_c_cancels_kills_tools_and_reports_cancelled(tmp_path: Path) -> None:
+    import signal
+
+    pidfile = tmp_path / "sleeper.pid"
+    command = f"sleep 300 & echo $! > {pidfile}; wait"
+    script = Script([Turn.call(ToolCallSpec("Bash", {"command": command})), Turn.say("never")])
+    async with open_fake_model_server(script) as server:
+        args = ["-p", "go", "--output-format", "json", "--permission-mode", "bypassPermissions"]
+        env = claw_env(tmp_path, server)
+        async with trio.open_nursery() as nursery:
+            process: trio.Process = await nursery.start(
+                partial(
+                    trio.run_process,
+                    [sys.executable, "-m", "claw_runtime", *args],
+                    cwd=tmp_path,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    check=False,
+                )
+            )
+            with trio.fail_after(30):
+                while not pidfile.exists() or not pidfile.read_text().strip():
+                    await trio.sleep(0.05)
+                process.send_signal(signal.SIGINT)
+                output = b""
+                assert process.stdout is not None
+                async for chunk in process.stdout:
+                    output += chunk
+    assert process.returncode == 130
+    result = json.loads(output.decode().splitlines()[-1])
+    assert (result["stop_reason"], result["is_error"]) == ("cancelled", True)
+    assert result["result"] == "Cancelled by the user."
+    sleeper = int(pidfile.read_text())
+    with trio.fail_after(5):
+        while (
+            Path(f"/proc/{sleeper}").exists()
+            and Path(f"/proc/{sleeper}/stat").read_text().split()[2] != "Z"
+        ):
+            await trio.sleep(0.05)
+    [transcript] = (tmp_path / "claw-home" / "projects").glob("*/*.jsonl")
+    records = [json.loads(line) for line in transcript.read_text().splitlines()]
+    tool_result = records[2]["message"]["content"][0]
+    assert tool_result["is_error"] and "aborted" in tool_result["content"][0]["text"]
+    assert records[-1]["type"] == "result"
