@@ -32,6 +32,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
+from claw_runtime._strict import make_strict_converter
 from claw_runtime.errors import ConfigError
 
 __all__ = [
@@ -183,40 +184,8 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _is_list_type(hint: Any) -> bool:
-    return typing.get_origin(hint) is list
-
-
-def _strict_list(conv: cattrs.Converter, hint: Any) -> Any:
-    """Lists must be JSON arrays: cattrs would otherwise split a string into characters."""
-    (item,) = typing.get_args(hint) or (Any,)
-
-    def structure(value: Any, _: Any) -> list[Any]:
-        if not isinstance(value, list):
-            raise TypeError(f"expected a list, got {type(value).__name__}")
-        return [conv.structure(v, item) for v in value]
-
-    return structure
-
-
 def _make_converter() -> cattrs.Converter:
-    conv = cattrs.Converter(forbid_extra_keys=True)
-
-    def strict(kind: type, label: str) -> Any:
-        def structure(value: Any, _: Any) -> Any:
-            if kind is float and isinstance(value, int) and not isinstance(value, bool):
-                return float(value)
-            if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-                raise TypeError(f"expected {label}, got {json.dumps(value)}")
-            return value
-
-        return structure
-
-    conv.register_structure_hook(str, strict(str, "a string"))
-    conv.register_structure_hook(int, strict(int, "an integer"))
-    conv.register_structure_hook(float, strict(float, "a number"))
-    conv.register_structure_hook(bool, strict(bool, "true or false"))
-    conv.register_structure_hook_factory(_is_list_type, lambda t: _strict_list(conv, t))
+    conv = make_strict_converter(show=json.dumps, bool_label="true or false")
     for cls in (
         Permissions,
         CommandHook,

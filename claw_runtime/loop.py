@@ -80,6 +80,7 @@ DEFAULT_SYSTEM_PROMPT = (
 MAX_STOP_HOOK_CONTINUATIONS = 3
 """How often ``stop`` hooks may send the model back to work in one run."""
 
+
 @attrs.frozen(kw_only=True)
 class Approval:
     """The user's answer to a permission prompt."""

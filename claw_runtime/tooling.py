@@ -34,6 +34,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
+from claw_runtime._strict import make_strict_converter
 from claw_runtime.errors import ToolError, ToolInputError
 from claw_runtime.models import ImageBlock, TextBlock, ToolResultBlock, ToolSpec
 
@@ -281,49 +282,9 @@ def _split_docstring(doc: str) -> tuple[str, dict[str, str]]:
 # ------------------------------------------------------------------ validation
 
 
-def _is_list_type(hint: Any) -> bool:
-    return typing.get_origin(hint) is list
-
-
-def _strict_list(conv: cattrs.Converter, hint: Any) -> Any:
-    """Lists must be JSON arrays: cattrs would otherwise split a string into characters."""
-    (item,) = typing.get_args(hint) or (Any,)
-
-    def structure(value: Any, _: Any) -> list[Any]:
-        if not isinstance(value, list):
-            raise TypeError(f"expected a list, got {type(value).__name__}")
-        return [conv.structure(v, item) for v in value]
-
-    return structure
-
-
-def _strict_converter() -> cattrs.Converter:
-    """A converter that refuses what a lenient one would coerce.
-
-    cattrs by default calls ``int("5")`` and ``bool("false")``; a model that
-    sends the wrong type should be told so, not silently get ``True``.
-    """
-    conv = cattrs.Converter(forbid_extra_keys=True)
-
-    def strict(kind: type, name: str) -> Callable[[Any, Any], Any]:
-        def structure(value: Any, _: Any) -> Any:
-            if kind is float and isinstance(value, int) and not isinstance(value, bool):
-                return float(value)
-            if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-                raise TypeError(f"expected {name}, got {type(value).__name__} {value!r}")
-            return value
-
-        return structure
-
-    conv.register_structure_hook(str, strict(str, "a string"))
-    conv.register_structure_hook(int, strict(int, "an integer"))
-    conv.register_structure_hook(float, strict(float, "a number"))
-    conv.register_structure_hook(bool, strict(bool, "a boolean (true or false)"))
-    conv.register_structure_hook_factory(_is_list_type, lambda t: _strict_list(conv, t))
-    return conv
-
-
-_CONVERTER = _strict_converter()
+_CONVERTER = make_strict_converter(
+    show=lambda value: f"{type(value).__name__} {value!r}", bool_label="a boolean (true or false)"
+)
 
 
 def _describe_problem(exc: BaseException, expected: type | None) -> str:

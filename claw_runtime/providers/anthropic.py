@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncGenerator, Callable, Mapping
-from contextlib import aclosing
 from functools import partial
 from typing import Any
 
@@ -30,6 +29,7 @@ from claw_runtime.models import (
     ToolUseBlock,
     Usage,
 )
+from claw_runtime.providers._http import open_event_stream
 from claw_runtime.providers._wire_cache import WireCache
 from claw_runtime.providers.base import (
     ModelRequest,
@@ -42,8 +42,7 @@ from claw_runtime.providers.base import (
     StreamTextDelta,
     StreamThinkingDelta,
 )
-from claw_runtime.providers.retry import classify_http_error, stream_with_retries
-from claw_runtime.providers.sse import drain, iter_sse
+from claw_runtime.providers.retry import stream_with_retries
 
 __all__ = ["ANTHROPIC", "DEFAULT_MODEL", "AnthropicProvider", "to_wire_messages"]
 
@@ -192,29 +191,21 @@ class AnthropicProvider:
     async def _attempt(self, request: ModelRequest) -> AsyncGenerator[StreamEvent, None]:
         base = (self.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
         content = orjson.dumps(build_body(request, self._wire))
-        policy = self.settings.retry
-        timeout = httpx.Timeout(policy.connect_timeout_s, read=None, write=60.0, pool=60.0)
-        async with self.http.stream(
-            "POST", f"{base}/v1/messages", content=content, headers=self.headers(), timeout=timeout
-        ) as response:
-            if response.status_code != 200:
-                body = (await response.aread()).decode("utf-8", "replace")
-                raise classify_http_error(
-                    response.status_code,
-                    body,
-                    response.headers,
-                    provider="anthropic",
-                    key_hint="ANTHROPIC_API_KEY",
-                )
-            state = _Assembly(model=request.model)
-            events = iter_sse(response.aiter_bytes(), idle_timeout=policy.idle_timeout_s)
-            async with aclosing(events):
-                async for sse in events:
-                    for event in self._handle(sse.data, state):
-                        yield event
-                    if state.finished:
-                        break
-                await drain(events)
+        state = _Assembly(model=request.model)
+        async with open_event_stream(
+            self.http,
+            f"{base}/v1/messages",
+            content=content,
+            headers=self.headers(),
+            policy=self.settings.retry,
+            provider="anthropic",
+            key_hint="ANTHROPIC_API_KEY",
+        ) as events:
+            async for sse in events:
+                for event in self._handle(sse.data, state):
+                    yield event
+                if state.finished:
+                    break
         if not state.finished:
             raise ProviderStreamError("the model stream ended before message_stop")
         yield StreamComplete(

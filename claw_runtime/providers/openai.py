@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncGenerator, Callable, Mapping
-from contextlib import aclosing
 from functools import partial
 from typing import Any
 
@@ -37,6 +36,7 @@ from claw_runtime.models import (
     ToolUseBlock,
     Usage,
 )
+from claw_runtime.providers._http import open_event_stream
 from claw_runtime.providers._wire_cache import WireCache
 from claw_runtime.providers.base import (
     ModelRequest,
@@ -49,8 +49,7 @@ from claw_runtime.providers.base import (
     StreamTextDelta,
     StreamThinkingDelta,
 )
-from claw_runtime.providers.retry import classify_http_error, stream_with_retries
-from claw_runtime.providers.sse import drain, iter_sse
+from claw_runtime.providers.retry import stream_with_retries
 
 __all__ = ["DEFAULT_MODEL", "OPENAI", "OpenAIProvider", "to_wire_messages"]
 
@@ -211,34 +210,22 @@ class OpenAIProvider:
 
     async def _attempt(self, request: ModelRequest) -> AsyncGenerator[StreamEvent, None]:
         base = (self.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
-        policy = self.settings.retry
-        timeout = httpx.Timeout(policy.connect_timeout_s, read=None, write=60.0, pool=60.0)
         content = orjson.dumps(build_body(request, self._wire))
-        async with self.http.stream(
-            "POST",
+        state = _Assembly(model=request.model)
+        async with open_event_stream(
+            self.http,
             f"{base}/chat/completions",
             content=content,
             headers=self.headers(),
-            timeout=timeout,
-        ) as response:
-            if response.status_code != 200:
-                body = (await response.aread()).decode("utf-8", "replace")
-                raise classify_http_error(
-                    response.status_code,
-                    body,
-                    response.headers,
-                    provider="openai",
-                    key_hint="OPENAI_API_KEY",
-                )
-            state = _Assembly(model=request.model)
-            events = iter_sse(response.aiter_bytes(), idle_timeout=policy.idle_timeout_s)
-            async with aclosing(events):
-                async for sse in events:
-                    for event in self._handle(sse.data, state):
-                        yield event
-                    if state.done:
-                        break
-                await drain(events)
+            policy=self.settings.retry,
+            provider="openai",
+            key_hint="OPENAI_API_KEY",
+        ) as events:
+            async for sse in events:
+                for event in self._handle(sse.data, state):
+                    yield event
+                if state.done:
+                    break
         if not state.done:
             raise ProviderStreamError("the model stream ended before [DONE]")
         if state.finish_reason is None:
