@@ -21,8 +21,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import attrs
-import bashlex
-import bashlex.errors
 
 __all__ = ["ParsedCommand", "SimpleCommand", "parse_command"]
 
@@ -193,6 +191,9 @@ def _walk(node: Any, out: list[SimpleCommand], inner: bool = False) -> None:
 
 def parse_command(command: str) -> ParsedCommand:
     """All simple commands of ``command``; a parse failure is an ``error``, never an exception."""
+    import bashlex  # imported on first use: start-up stays fast for runs without Bash
+    import bashlex.errors
+
     try:
         trees = bashlex.parse(command)
     except (

@@ -14,20 +14,23 @@ import re
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pathspec
 import trio
 
 from claw_runtime.errors import ToolError
 from claw_runtime.hookspecs import hookimpl
 from claw_runtime.tooling import Param, Tool, ToolContext, tool
 
+if TYPE_CHECKING:
+    from pathspec import GitIgnoreSpec as _Spec
+else:
+    _Spec = Any
+
 __all__ = ["glob_files", "glob_tool", "ls"]
 
 MAX_GLOB_RESULTS = 100
 MAX_LS_ENTRIES = 1000
-_Spec = pathspec.GitIgnoreSpec
 
 ALWAYS_SKIPPED = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv"})
 """Directories never walked (and never listed by LS) unless named as the path itself."""
@@ -72,7 +75,11 @@ def _load_gitignore(directory: str) -> _Spec | None:
             lines = f.read().splitlines()
     except OSError:
         return None
-    return pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+    if not lines:
+        return None
+    from pathspec import GitIgnoreSpec  # imported on first use: most runs never glob
+
+    return GitIgnoreSpec.from_lines(lines)
 
 
 def walk(root: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
