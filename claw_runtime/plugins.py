@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import inspect
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -100,21 +100,6 @@ class PluginHost:
             out.append((impl.plugin_name, impl.function, list(impl.argnames)))
         return out
 
-    def call_sync(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call a synchronous hook (the ``register_*`` ones); ``(plugin, result)`` pairs."""
-        results = []
-        for plugin, function, argnames in self.implementations(hook):
-            try:
-                result = function(*[kwargs[a] for a in argnames])
-                if inspect.isawaitable(result):
-                    _close_awaitable(result)
-                    raise TypeError(f"{hook} implementations must not be async")
-            except Exception as exc:
-                self.fail(plugin, hook, exc)
-                continue
-            results.append((plugin, result))
-        return results
-
     async def call(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call a hook whose implementations may be async; non-None ``(plugin, result)`` pairs."""
         results = []
@@ -141,12 +126,6 @@ class PluginHost:
 
     def hook_names(self) -> list[str]:
         return sorted(name for name in dir(self.pm.hook) if not name.startswith("_"))
-
-
-def _close_awaitable(value: Awaitable[Any]) -> None:
-    close = getattr(value, "close", None)
-    if close is not None:
-        close()
 
 
 def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:

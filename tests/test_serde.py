@@ -137,3 +137,21 @@ def test_tool_result_text_joins_text_blocks_only() -> None:
     event = ToolCallFinished(tool_use_id="t", name="Read", result=result, duration_ms=1.0)
     assert serde.event_from_dict(serde.event_to_dict(event)) == event
     assert result.text == "ab"
+
+
+def test_plugins_can_register_their_own_event_types() -> None:
+    from typing import ClassVar
+
+    import attrs
+
+    from claw_runtime.events import Event
+
+    @attrs.frozen(kw_only=True)
+    class DeployFinished(Event):
+        type: ClassVar[str] = "acme.deploy_finished"
+        target: str
+
+    serde.register_event_type(DeployFinished)
+    event = DeployFinished(target="staging")
+    assert serde.event_to_dict(event) == {"type": "acme.deploy_finished", "target": "staging"}
+    assert serde.event_from_dict(serde.loads(serde.dumps(event))) == event
