@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+import attrs
 import orjson
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,6 +12,7 @@ from hypothesis import strategies as st
 from claw_runtime import serde
 from claw_runtime.events import (
     EVENT_TYPES,
+    Event,
     TaskStateChanged,
     ToolCallFinished,
     TurnFinished,
@@ -139,18 +143,15 @@ def test_tool_result_text_joins_text_blocks_only() -> None:
     assert result.text == "ab"
 
 
+@attrs.frozen(kw_only=True)
+class DeployFinished(Event):
+    """An event a plugin defines for itself."""
+
+    type: ClassVar[str] = "acme.deploy_finished"
+    target: str
+
+
 def test_plugins_can_register_their_own_event_types() -> None:
-    from typing import ClassVar
-
-    import attrs
-
-    from claw_runtime.events import Event
-
-    @attrs.frozen(kw_only=True)
-    class DeployFinished(Event):
-        type: ClassVar[str] = "acme.deploy_finished"
-        target: str
-
     serde.register_event_type(DeployFinished)
     event = DeployFinished(target="staging")
     assert serde.event_to_dict(event) == {"type": "acme.deploy_finished", "target": "staging"}
