@@ -132,6 +132,7 @@ class Settings:
     sandbox: SandboxSettings = SandboxSettings()
     max_turns: int | None = None
     max_budget_usd: float | None = None
+    max_budget_tokens: int | None = None
     prices: dict[str, ModelPriceOverride] = attrs.field(factory=dict)
     providers: dict[str, ProviderConfig] = attrs.field(factory=dict)
     plugins: PluginSettings = PluginSettings()

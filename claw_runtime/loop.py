@@ -103,6 +103,7 @@ class AgentOptions:
     model: str
     max_turns: int | None = None
     max_budget_usd: float | None = None
+    max_budget_tokens: int | None = None
     max_tokens: int = 8192
     thinking_budget: int | None = None
     system_prompt: str | None = None
@@ -274,14 +275,22 @@ class Agent:
                         continue
                 return self.result(done.stop_reason or "end_turn")
             await self._run_tools(tool_uses)
-            budget = self.options.max_budget_usd
-            if budget is not None and self.cost_usd >= budget:
-                return self.result(
-                    "max_budget",
-                    is_error=True,
-                    text=f"Stopped: the budget of ${budget:.2f} was reached "
-                    f"(spent ${self.cost_usd:.4f}).",
-                )
+            stop = self._over_budget()
+            if stop is not None:
+                return self.result("max_budget", is_error=True, text=stop)
+
+    def _over_budget(self) -> str | None:
+        """Why the run must stop for its budget, or None (checked after each round of tools)."""
+        usd = self.options.max_budget_usd
+        if usd is not None and self.cost_usd >= usd:
+            return f"Stopped: the budget of ${usd:.2f} was reached (spent ${self.cost_usd:.4f})."
+        tokens = self.options.max_budget_tokens
+        if tokens is not None and self.usage.total_tokens >= tokens:
+            return (
+                f"Stopped: the budget of {tokens:,} tokens was reached "
+                f"(used {self.usage.total_tokens:,})."
+            )
+        return None
 
     def _append(self, message: Message) -> None:
         self.messages.append(message)

@@ -223,6 +223,17 @@ async def test_max_turns_stops_the_run(make_harness: Any) -> None:
     assert len(h.server.requests) == 2
 
 
+async def test_token_budget_stops_the_run(make_harness: Any) -> None:
+    turns = [
+        Turn.call(ToolCallSpec("Peek", {"key": str(i)}), input_tokens=400, output_tokens=100)
+        for i in range(5)
+    ]
+    async with make_harness(turns) as h:
+        _, result = await h.run(max_budget_tokens=1200)
+    assert (result.stop_reason, result.num_turns) == ("max_budget", 3)
+    assert "budget of 1,200 tokens was reached (used 1,500)" in result.result
+
+
 async def test_budget_stops_the_run(make_harness: Any) -> None:
     turns = [Turn.call(ToolCallSpec("Peek", {"key": str(i)})) for i in range(5)]
     pricey = {MODEL: ModelPrice(input=1e6, output=1e6, cache_write=1e6, cache_read=1e6)}

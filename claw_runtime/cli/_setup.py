@@ -37,6 +37,8 @@ def _cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
             overrides[key] = value
     if getattr(args, "max_budget_usd", None) is not None:
         overrides["maxBudgetUsd"] = args.max_budget_usd
+    if getattr(args, "max_budget_tokens", None) is not None:
+        overrides["maxBudgetTokens"] = args.max_budget_tokens
     permissions: dict[str, Any] = {}
     if getattr(args, "permission_mode", None):
         permissions["defaultMode"] = args.permission_mode

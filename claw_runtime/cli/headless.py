@@ -54,6 +54,7 @@ def agent_options(
         model=model,
         max_turns=settings.max_turns,
         max_budget_usd=settings.max_budget_usd,
+        max_budget_tokens=settings.max_budget_tokens,
         system_prompt=getattr(args, "system_prompt", None),
         append_system_prompt=getattr(args, "append_system_prompt", None),
         permissions=policy,

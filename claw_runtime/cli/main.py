@@ -80,6 +80,13 @@ def _add_run_options(parser: argparse.ArgumentParser, *, top: bool = False) -> N
         help="stop once the run cost this much",
     )
     add(
+        "--max-budget-tokens",
+        type=int,
+        metavar="N",
+        default=default(None),
+        help="stop once the run used this many tokens",
+    )
+    add(
         "--permission-mode",
         choices=("default", "acceptEdits", "plan", "bypassPermissions"),
         default=default(None),
