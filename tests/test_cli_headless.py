@@ -213,3 +213,25 @@ async def test_ctrl_c_cancels_kills_tools_and_reports_cancelled(tmp_path: Path) 
     tool_result = records[2]["message"]["content"][0]
     assert tool_result["is_error"] and "aborted" in tool_result["content"][0]["text"]
     assert records[-1]["type"] == "result"
+
+
+def test_live_renderer_shows_the_whole_todo_list() -> None:
+    import io
+
+    from claw_runtime.cli.live import LiveRenderer
+    from claw_runtime.events import ToolCallFinished, ToolCallStarted
+    from claw_runtime.models import TextBlock, ToolResultBlock
+
+    out = io.StringIO()
+    renderer = LiveRenderer(out, plain=True)
+    text = "Todo list updated: 1/2 completed.\n[x] Read the code\n[~] Fix the bug"
+    renderer.handle(ToolCallStarted(tool_use_id="t", name="TodoWrite", input={}))
+    result = ToolResultBlock(tool_use_id="t", content=(TextBlock(text=text),))
+    renderer.handle(
+        ToolCallFinished(tool_use_id="t", name="TodoWrite", result=result, duration_ms=1)
+    )
+    assert out.getvalue().splitlines() == [
+        "● TodoWrite",
+        "  [x] Read the code",
+        "  [~] Fix the bug",
+    ]

@@ -83,6 +83,13 @@ class LiveRenderer(Renderer):
             self.console.print(f"[bold cyan]●[/] {escape(describe_call(event.name, event.input))}")
         elif isinstance(event, ToolCallFinished):
             style = "red" if event.result.is_error else "dim"
+            if event.name == "TodoWrite" and not event.result.is_error:
+                for item in event.result.text.splitlines()[1:]:  # the whole list, every time
+                    done = item.startswith("[x]")
+                    self.console.print(
+                        f"  {'[dim]' if done else ''}{escape(item)}{'[/]' if done else ''}"
+                    )
+                return
             line = escape(_first_line(event.result.text))
             self.console.print(f"  [{style}]⎿ {line}[/]")
         elif isinstance(event, ModelRetry):
