@@ -235,3 +235,12 @@ def test_live_renderer_shows_the_whole_todo_list() -> None:
         "  [x] Read the code",
         "  [~] Fix the bug",
     ]
+
+
+async def test_thinking_budget_flag_reaches_the_request(tmp_path: Path) -> None:
+    async with open_fake_model_server(Script([Turn.say("ok", thinking="hmm")])) as server:
+        result = await run_claw(
+            ["-p", "hi", "--thinking-budget", "2048"], tmp_path, claw_env(tmp_path, server)
+        )
+    assert result.returncode == 0, result.stderr
+    assert server.requests[0].body["thinking"] == {"type": "enabled", "budget_tokens": 2048}

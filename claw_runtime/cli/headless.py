@@ -50,12 +50,16 @@ def agent_options(
         )
     except ValueError as exc:
         raise ConfigError(f"permissions: {exc}") from None
+    thinking = getattr(args, "thinking_budget", None)
     return AgentOptions(
         model=model,
         max_turns=settings.max_turns,
         max_budget_usd=settings.max_budget_usd,
         max_budget_tokens=settings.max_budget_tokens,
         system_prompt=getattr(args, "system_prompt", None),
+        thinking_budget=thinking,
+        # Anthropic requires max_tokens above the thinking budget.
+        max_tokens=max(8192, (thinking or 0) + 4096),
         append_system_prompt=getattr(args, "append_system_prompt", None),
         permissions=policy,
         prices=_price_overrides(settings),

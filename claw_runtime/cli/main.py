@@ -80,6 +80,13 @@ def _add_run_options(parser: argparse.ArgumentParser, *, top: bool = False) -> N
         help="stop once the run cost this much",
     )
     add(
+        "--thinking-budget",
+        type=int,
+        metavar="N",
+        default=default(None),
+        help="let the model think (extended thinking) with up to N tokens",
+    )
+    add(
         "--max-budget-tokens",
         type=int,
         metavar="N",
