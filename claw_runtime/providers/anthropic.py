@@ -9,9 +9,7 @@ long session pays for its stable prefix once.
 
 from __future__ import annotations
 
-import random
-from collections.abc import AsyncGenerator, Callable, Mapping
-from functools import partial
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -29,7 +27,7 @@ from claw_runtime.models import (
     ToolUseBlock,
     Usage,
 )
-from claw_runtime.providers._http import open_event_stream
+from claw_runtime.providers._http import StreamingProvider
 from claw_runtime.providers._wire_cache import WireCache
 from claw_runtime.providers.base import (
     ModelRequest,
@@ -42,7 +40,6 @@ from claw_runtime.providers.base import (
     StreamTextDelta,
     StreamThinkingDelta,
 )
-from claw_runtime.providers.retry import stream_with_retries
 
 __all__ = ["ANTHROPIC", "DEFAULT_MODEL", "AnthropicProvider", "to_wire_messages"]
 
@@ -134,6 +131,16 @@ class _Assembly:
                 )
         return Message(role="assistant", content=tuple(content))
 
+    def complete(self) -> StreamComplete:
+        if not self.finished:
+            raise ProviderStreamError("the model stream ended before message_stop")
+        return StreamComplete(
+            message=self.message(),
+            stop_reason=self.stop_reason,
+            usage=self.usage_value(),
+            model=self.model,
+        )
+
     def usage_value(self) -> Usage:
         return Usage(
             input_tokens=self.usage.get("input_tokens", 0) or 0,
@@ -163,14 +170,15 @@ def _finish_tool_json(block: dict[str, Any], truncated_ok: bool) -> None:
 
 
 @attrs.define(eq=False)
-class AnthropicProvider:
+class AnthropicProvider(StreamingProvider[_Assembly]):
     """Streams from ``POST {base}/v1/messages``."""
 
-    settings: ProviderSettings
-    http: httpx.AsyncClient
-    rng: random.Random = attrs.field(factory=random.Random)
-    name: str = "anthropic"
+    name = "anthropic"
+    key_hint = "ANTHROPIC_API_KEY"
     _wire: WireCache[dict[str, Any]] = attrs.field(factory=lambda: WireCache(message_to_wire))
+
+    def endpoint(self) -> str:
+        return f"{(self.settings.base_url or DEFAULT_BASE_URL).rstrip('/')}/v1/messages"
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -185,37 +193,13 @@ class AnthropicProvider:
         headers.update(dict(self.settings.extra_headers))
         return headers
 
-    def stream(self, request: ModelRequest) -> AsyncGenerator[StreamEvent, None]:
-        return stream_with_retries(partial(self._attempt, request), self.settings.retry, self.rng)
+    def build_body(self, request: ModelRequest) -> dict[str, Any]:
+        return build_body(request, self._wire)
 
-    async def _attempt(self, request: ModelRequest) -> AsyncGenerator[StreamEvent, None]:
-        base = (self.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
-        content = orjson.dumps(build_body(request, self._wire))
-        state = _Assembly(model=request.model)
-        async with open_event_stream(
-            self.http,
-            f"{base}/v1/messages",
-            content=content,
-            headers=self.headers(),
-            policy=self.settings.retry,
-            provider="anthropic",
-            key_hint="ANTHROPIC_API_KEY",
-        ) as events:
-            async for sse in events:
-                for event in self._handle(sse.data, state):
-                    yield event
-                if state.finished:
-                    break
-        if not state.finished:
-            raise ProviderStreamError("the model stream ended before message_stop")
-        yield StreamComplete(
-            message=state.message(),
-            stop_reason=state.stop_reason,
-            usage=state.usage_value(),
-            model=state.model,
-        )
+    def new_state(self, request: ModelRequest) -> _Assembly:
+        return _Assembly(model=request.model)
 
-    def _handle(self, data: str, state: _Assembly) -> list[StreamEvent]:
+    def handle(self, data: str, state: _Assembly) -> list[StreamEvent]:
         try:
             event = orjson.loads(data)
         except orjson.JSONDecodeError:

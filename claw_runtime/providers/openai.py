@@ -14,9 +14,7 @@ become thinking.
 
 from __future__ import annotations
 
-import random
-from collections.abc import AsyncGenerator, Callable, Mapping
-from functools import partial
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -36,7 +34,7 @@ from claw_runtime.models import (
     ToolUseBlock,
     Usage,
 )
-from claw_runtime.providers._http import open_event_stream
+from claw_runtime.providers._http import StreamingProvider
 from claw_runtime.providers._wire_cache import WireCache
 from claw_runtime.providers.base import (
     ModelRequest,
@@ -49,7 +47,6 @@ from claw_runtime.providers.base import (
     StreamTextDelta,
     StreamThinkingDelta,
 )
-from claw_runtime.providers.retry import stream_with_retries
 
 __all__ = ["DEFAULT_MODEL", "OPENAI", "OpenAIProvider", "to_wire_messages"]
 
@@ -161,7 +158,19 @@ class _Assembly:
     finish_reason: str | None = None
     usage: Usage = Usage()
     model: str = ""
-    done: bool = False
+    finished: bool = False
+
+    def complete(self) -> StreamComplete:
+        if not self.finished:
+            raise ProviderStreamError("the model stream ended before [DONE]")
+        if self.finish_reason is None:
+            raise ProviderStreamError("the model stream finished without a finish_reason")
+        return StreamComplete(
+            message=self.message(),
+            stop_reason=_STOP_REASONS.get(self.finish_reason, "end_turn"),
+            usage=self.usage,
+            model=self.model,
+        )
 
     def message(self) -> Message:
         content: list[ContentBlock] = []
@@ -189,14 +198,15 @@ class _Assembly:
 
 
 @attrs.define(eq=False)
-class OpenAIProvider:
+class OpenAIProvider(StreamingProvider[_Assembly]):
     """Streams from ``POST {base}/chat/completions``."""
 
-    settings: ProviderSettings
-    http: httpx.AsyncClient
-    rng: random.Random = attrs.field(factory=random.Random)
-    name: str = "openai"
+    name = "openai"
+    key_hint = "OPENAI_API_KEY"
     _wire: WireCache[list[dict[str, Any]]] = attrs.field(factory=lambda: WireCache(message_to_wire))
+
+    def endpoint(self) -> str:
+        return f"{(self.settings.base_url or DEFAULT_BASE_URL).rstrip('/')}/chat/completions"
 
     def headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "text/event-stream"}
@@ -205,41 +215,15 @@ class OpenAIProvider:
         headers.update(dict(self.settings.extra_headers))
         return headers
 
-    def stream(self, request: ModelRequest) -> AsyncGenerator[StreamEvent, None]:
-        return stream_with_retries(partial(self._attempt, request), self.settings.retry, self.rng)
+    def build_body(self, request: ModelRequest) -> dict[str, Any]:
+        return build_body(request, self._wire)
 
-    async def _attempt(self, request: ModelRequest) -> AsyncGenerator[StreamEvent, None]:
-        base = (self.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
-        content = orjson.dumps(build_body(request, self._wire))
-        state = _Assembly(model=request.model)
-        async with open_event_stream(
-            self.http,
-            f"{base}/chat/completions",
-            content=content,
-            headers=self.headers(),
-            policy=self.settings.retry,
-            provider="openai",
-            key_hint="OPENAI_API_KEY",
-        ) as events:
-            async for sse in events:
-                for event in self._handle(sse.data, state):
-                    yield event
-                if state.done:
-                    break
-        if not state.done:
-            raise ProviderStreamError("the model stream ended before [DONE]")
-        if state.finish_reason is None:
-            raise ProviderStreamError("the model stream finished without a finish_reason")
-        yield StreamComplete(
-            message=state.message(),
-            stop_reason=_STOP_REASONS.get(state.finish_reason, "end_turn"),
-            usage=state.usage,
-            model=state.model,
-        )
+    def new_state(self, request: ModelRequest) -> _Assembly:
+        return _Assembly(model=request.model)
 
-    def _handle(self, data: str, state: _Assembly) -> list[StreamEvent]:
+    def handle(self, data: str, state: _Assembly) -> list[StreamEvent]:
         if data.strip() == "[DONE]":
-            state.done = True
+            state.finished = True
             return []
         try:
             chunk = orjson.loads(data)
