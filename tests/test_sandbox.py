@@ -16,6 +16,8 @@ from claw_runtime.tooling import SessionState, ToolContext
 from claw_runtime.tools._sandbox import SANDBOX_KEY, SandboxConfig
 from claw_runtime.tools.bash import bash
 
+from _harness import require_binary
+
 
 @pytest.fixture
 async def scheduler() -> AsyncIterator[Scheduler]:
@@ -24,6 +26,7 @@ async def scheduler() -> AsyncIterator[Scheduler]:
 
 
 def sandboxed(root: Path, scheduler: Scheduler, network: bool = False) -> ToolContext:
+    require_binary("bwrap", "bubblewrap")
     session = SessionState(session_id="s", cwd=root)
     session.extras[SANDBOX_KEY] = SandboxConfig(enabled=True, network=network)
     return ToolContext(session=session, scheduler=scheduler)

@@ -1,0 +1,137 @@
+"""Shared ways to drive claw for real in tests: the CLI in a subprocess, the loop in-process.
+
+Adversarial corpora use :func:`run_calls`: every call is one scripted model turn
+through the real agent loop (provider over loopback HTTP, plugins, hooks,
+permission policy in the given mode, the real tools), so a test checks effects
+(a marker file, a write outside, a secret in a request) rather than return values.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from claw_runtime.config import Settings
+from claw_runtime.loop import Agent, AgentOptions
+from claw_runtime.permissions import PermissionMode, PermissionPolicy
+from claw_runtime.runtime import open_runtime
+from claw_runtime.testing import Script, ToolCallSpec, Turn, open_fake_model_server
+from claw_runtime.testing.fake_server import FakeModelServer
+
+__all__ = ["CallOutcome", "claw_env", "require_binary", "run_calls", "run_claw"]
+
+
+def claw_env(tmp_path: Path, server: FakeModelServer | None = None, **extra: str) -> dict[str, str]:
+    """A clean environment for a ``claw`` subprocess: its own HOME and config dirs."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path / "home"),
+        "CLAW_CONFIG_DIR": str(tmp_path / "claw-home"),
+        "CLAUDE_CONFIG_DIR": str(tmp_path / "claude-home"),
+    }
+    if server is not None:
+        env |= {"ANTHROPIC_BASE_URL": server.base_url, "ANTHROPIC_API_KEY": "test-key"}
+    return env | extra
+
+
+async def run_claw(
+    args: list[str], cwd: Path, env: dict[str, str], stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """``python -m claw_runtime ARGS`` in ``cwd``; stdout and stderr captured."""
+    with trio.fail_after(60):
+        return await trio.run_process(
+            [sys.executable, "-m", "claw_runtime", *args],
+            cwd=cwd,
+            env=env,
+            stdin=stdin if stdin is not None else b"",
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+
+
+@attrs.frozen
+class CallOutcome:
+    """What the model was told about one tool call."""
+
+    text: str
+    is_error: bool
+
+    @property
+    def refused(self) -> bool:
+        """The call did not run because a rule, a protected path or the workspace edge said no."""
+        lowered = self.text.lower()
+        return self.is_error and any(
+            word in lowered
+            for word in ("needs approval", "not granted", "denied", "protected", "outside the work")
+        )
+
+
+async def run_calls(
+    cwd: Path,
+    calls: Sequence[ToolCallSpec | tuple[str, dict[str, Any]]],
+    *,
+    mode: PermissionMode = "default",
+    allow: Sequence[str] = (),
+    deny: Sequence[str] = (),
+    ask: Sequence[str] = (),
+    settings: Settings | None = None,
+    environ: dict[str, str] | None = None,
+) -> list[CallOutcome]:
+    """Run each call as one model turn through the real loop; what each call returned.
+
+    The run is headless (nobody to ask), so an ``ask`` verdict is a refusal.
+    """
+    specs = [c if isinstance(c, ToolCallSpec) else ToolCallSpec(*c) for c in calls]
+    turns = [Turn.call(spec) for spec in specs] + [Turn.say("done")]
+    async with open_fake_model_server(Script(turns)) as server:
+        env = {"ANTHROPIC_BASE_URL": server.base_url, "ANTHROPIC_API_KEY": "test-key"}
+        env |= environ or {}
+        async with open_runtime(settings or Settings(), environ=env, no_plugins=True) as runtime:
+            name, provider_settings = runtime.provider_settings()
+            policy = PermissionPolicy.from_rules(mode, allow=allow, deny=deny, ask=ask, project=cwd)
+            agent = Agent(
+                provider=runtime.make_provider(name, provider_settings),
+                tools=runtime.registry.tools,
+                host=runtime.host,
+                session=runtime.new_session(cwd),
+                options=AgentOptions(model=provider_settings.model, permissions=policy),
+                scheduler=runtime.scheduler,
+                http=runtime.http,
+            )
+            with trio.fail_after(120):
+                result = await agent.run("go")
+    assert result.result == "done", result
+    outcomes = []
+    for message in agent.messages[2::2]:
+        [block] = message.content
+        text = "".join(getattr(part, "text", "") for part in block.content)  # type: ignore[union-attr]
+        outcomes.append(CallOutcome(text=text, is_error=block.is_error))  # type: ignore[union-attr]
+    assert len(outcomes) == len(specs)
+    return outcomes
+
+
+def require_binary(name: str, package: str | None = None) -> str:
+    """The path of system binary ``name``; skip the test (with why) when it is missing.
+
+    ``.ci/run`` installs every such binary and sets ``CLAW_REQUIRE_BINARIES=1``,
+    which turns the skip into a failure, so CI always runs these tests.
+    """
+    import shutil
+
+    import pytest
+
+    found = shutil.which(name)
+    if found is not None:
+        return found
+    why = f"{name} is not installed (apt-get install {package or name})"
+    if os.environ.get("CLAW_REQUIRE_BINARIES") == "1":
+        pytest.fail(f"{why}, and CLAW_REQUIRE_BINARIES=1 requires it")
+    pytest.skip(why)
