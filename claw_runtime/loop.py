@@ -455,6 +455,7 @@ class Agent:
             http=self.http,
             scheduler=self.scheduler,
             parent_task=self.parent_task,
+            read_denied=self.options.permissions.read_denied,
         )
         if self.publish is not None:
             ctx.publish = self.publish

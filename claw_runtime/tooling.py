@@ -121,6 +121,10 @@ async def _discard_event(event: Event) -> None:
     return None
 
 
+def _nothing_denied(path: Path) -> bool:
+    return False
+
+
 @attrs.define(eq=False, kw_only=True)
 class ToolContext:
     """Everything a running tool may use besides its input.
@@ -135,6 +139,13 @@ class ToolContext:
     scheduler: Scheduler | None = None
     parent_task: TaskHandle[Any] | None = None
     publish: Callable[[Event], Awaitable[None]] = _discard_event
+    read_denied: Callable[[Path], bool] = _nothing_denied
+    """Whether a read deny rule covers this absolute, resolved path.
+
+    Tools that list or search many files (Grep, Glob, LS) must leave out every
+    path for which this is true, so a denied file's name or content never
+    reaches the model through a search of its directory.
+    """
 
     @property
     def cwd(self) -> Path:

@@ -125,6 +125,13 @@ class PermissionPolicy:
         """A tool denied outright by a bare rule is not even offered to the model."""
         return not any(r.spec is None and r.applies_to_tool(tool_name) for r in self.deny)
 
+    def read_denied(self, path: Path) -> bool:
+        """Whether a deny rule for reading (``Read(...)``) covers ``path`` (absolute, resolved)."""
+        return any(
+            r.spec is not None and r.applies_to_tool("Read") and r.matches_path(path, self.project)
+            for r in self.deny
+        )
+
     def check(self, call: ToolCall, cwd: Path | None = None, roots: Sequence[Path] = ()) -> Verdict:
         """Whether ``call`` may run. ``cwd`` resolves relative paths; ``roots`` bound edits."""
         cwd = cwd or self.project
