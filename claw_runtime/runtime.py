@@ -114,6 +114,7 @@ class Runtime:
             session_id=session_id or str(uuid.uuid4()),
             cwd=cwd,
             workspace_roots=roots,
+            env={**self.environ, **self.settings.env},
         )
         sandbox = self.settings.sandbox
         session.extras[SANDBOX_KEY] = SandboxConfig(

@@ -110,6 +110,9 @@ class SessionState:
     workspace_roots: list[Path] = attrs.field(factory=list)
     file_reads: dict[Path, FileStamp] = attrs.field(factory=dict)
     todos: list[Todo] = attrs.field(factory=list)
+    env: dict[str, str] = attrs.field(factory=dict)
+    """The environment for processes the session starts (Bash, command hooks): the
+    runtime's environment with settings' ``env`` applied. Empty means the process's own."""
     extras: dict[str, Any] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
