@@ -89,7 +89,11 @@ class HookOutcome:
 async def run_command_hook(
     hook: CommandHook, payload: Mapping[str, Any], cwd: Path, env: Mapping[str, str]
 ) -> HookOutcome:
-    """Run one hook command with ``payload`` on stdin; never raises (but for cancellation)."""
+    """Run one hook command with ``payload`` on stdin; never raises (but for cancellation).
+
+    ``env`` is the whole environment of the command (the session's, see
+    :attr:`SessionState.env`), not additions to claw's own.
+    """
     timeout = hook.timeout if hook.timeout is not None else DEFAULT_TIMEOUT_S
     data = orjson.dumps(payload)
     try:
@@ -101,7 +105,7 @@ async def run_command_hook(
                 capture_stderr=True,
                 check=False,
                 cwd=cwd,
-                env={**os.environ, **env},
+                env=dict(env),
                 start_new_session=True,
                 deliver_cancel=_kill_group,
             )
@@ -176,7 +180,7 @@ class CommandHooks:
             **fields,
         }
         env = {
-            **self.env,
+            **(session.env or {**os.environ, **self.env}),
             "CLAUDE_PROJECT_DIR": str(session.workspace_roots[0]),
             "CLAW_PROJECT_DIR": str(session.workspace_roots[0]),
         }

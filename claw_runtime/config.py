@@ -46,7 +46,9 @@ __all__ = [
     "ProviderConfig",
     "SandboxSettings",
     "Settings",
+    "SettingsFile",
     "load_settings",
+    "settings_files",
 ]
 
 HOOK_EVENTS = (
@@ -140,6 +142,8 @@ class Settings:
     hook_failure: Literal["open", "closed"] = "open"
     """claw's own: whether a PreToolUse command hook that crashes or times out lets the
     call through (``open``, Claude Code's behaviour) or blocks it (``closed``)."""
+    trusted_directories: list[str] = attrs.field(factory=list)
+    """Directories whose project settings apply in full (honoured in user settings only)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -148,6 +152,10 @@ class LoadedSettings:
     sources: tuple[Path, ...] = ()
     """The files actually read, in the order applied."""
     warnings: tuple[str, ...] = ()
+    trusted: bool = False
+    """Whether the project's own settings applied in full."""
+    withheld: tuple[str, ...] = ()
+    """What an untrusted project's files asked for and did not get (``file: key``)."""
 
 
 # Claude Code keys claw accepts in .claude files without acting on them (yet).
@@ -283,6 +291,9 @@ _CONCATENATED = {
     ("permissions", "additionalDirectories"),
     ("plugins", "disabled"),
 }
+_CONCATENATED_UNDER = {("hooks",)}
+"""Lists directly under these objects concatenate too: a project's hooks for an event
+run alongside the user's, never instead of them."""
 
 
 def _merge(base: dict[str, Any], layer: Mapping[str, Any], path: tuple[str, ...] = ()) -> None:
@@ -291,7 +302,11 @@ def _merge(base: dict[str, Any], layer: Mapping[str, Any], path: tuple[str, ...]
         current = base.get(key)
         if isinstance(current, dict) and isinstance(value, dict):
             _merge(current, value, here)
-        elif here in _CONCATENATED and isinstance(current, list) and isinstance(value, list):
+        elif (
+            (here in _CONCATENATED or path in _CONCATENATED_UNDER)
+            and isinstance(current, list)
+            and isinstance(value, list)
+        ):
             base[key] = current + [v for v in value if v not in current]
         else:
             base[key] = value
@@ -318,45 +333,49 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
     return layer
 
 
-def _files(cwd: Path, home: Path, environ: Mapping[str, str]) -> list[tuple[Path, bool]]:
+@attrs.frozen
+class SettingsFile:
+    """One settings file claw looks for: where, whose format, and which layer."""
+
+    path: Path
+    claude: bool
+    """Claude Code's file (unknown keys are warnings) rather than claw's own."""
+    layer: Literal["user", "project", "local"]
+
+    @property
+    def in_project(self) -> bool:
+        """Project and local files live in the repository: they are the project's word."""
+        return self.layer != "user"
+
+
+def settings_files(cwd: Path, home: Path, environ: Mapping[str, str]) -> list[SettingsFile]:
+    """Every settings file claw reads, in the order applied (later wins)."""
     claude_user = Path(environ.get("CLAUDE_CONFIG_DIR") or home / ".claude")
     claw_user = Path(environ.get("CLAW_CONFIG_DIR") or home / ".claw")
     return [
-        (claude_user / "settings.json", True),
-        (claw_user / "settings.json", False),
-        (cwd / ".claude" / "settings.json", True),
-        (cwd / ".claw" / "settings.json", False),
-        (cwd / ".claude" / "settings.local.json", True),
-        (cwd / ".claw" / "settings.local.json", False),
+        SettingsFile(claude_user / "settings.json", True, "user"),
+        SettingsFile(claw_user / "settings.json", False, "user"),
+        SettingsFile(cwd / ".claude" / "settings.json", True, "project"),
+        SettingsFile(cwd / ".claw" / "settings.json", False, "project"),
+        SettingsFile(cwd / ".claude" / "settings.local.json", True, "local"),
+        SettingsFile(cwd / ".claw" / "settings.local.json", False, "local"),
     ]
 
 
-def _trust_file(home: Path, environ: Mapping[str, str]) -> Path:
-    return Path(environ.get("CLAW_CONFIG_DIR") or home / ".claw") / "trusted-projects.json"
+def _without_startup_variables(data: dict[str, Any], path: Path, warnings: list[str]) -> None:
+    """A project's ``env`` never sets how shells and interpreters start (``BASH_ENV``...)."""
+    from claw_runtime.tools._environment import is_startup_variable
 
-
-def is_trusted(cwd: Path, home: Path, environ: Mapping[str, str]) -> bool:
-    """Whether the user has trusted ``cwd`` (or a folder above it) before."""
-    try:
-        trusted = json.loads(_trust_file(home, environ).read_text())
-    except (OSError, ValueError):
-        return False
-    resolved = cwd.resolve()
-    return any(
-        resolved == Path(p) or Path(p) in resolved.parents for p in trusted if isinstance(p, str)
-    )
-
-
-def remember_trust(cwd: Path, home: Path, environ: Mapping[str, str]) -> None:
-    path = _trust_file(home, environ)
-    try:
-        trusted = json.loads(path.read_text())
-    except (OSError, ValueError):
-        trusted = []
-    trusted.append(str(cwd.resolve()))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(sorted(set(trusted)), indent=2) + "\n")
-    path.chmod(0o600)
+    env = data.get("env")
+    if not isinstance(env, dict):
+        return
+    refused = sorted(name for name in env if is_startup_variable(name))
+    if refused:
+        warnings.append(
+            f"{path}: env {', '.join(refused)} ignored: project settings may not change "
+            "how shells and interpreters start"
+        )
+        data["env"] = {k: v for k, v in env.items() if k not in refused}
 
 
 def load_settings(
@@ -369,10 +388,10 @@ def load_settings(
 ) -> LoadedSettings:
     """Read, validate and merge every settings layer.
 
-    A project's own files may define hooks, which run commands. They are only
-    honoured once the project is trusted: ``trust=True`` (``--trust``) records
-    it, and a trusted project stays trusted. Until then its hooks are dropped
-    with a warning.
+    A project's own files are read either way, but until the user trusts the
+    project everything in them that widens what claw may do is dropped with a
+    warning naming it (see :mod:`claw_runtime.trust`); deny and ask rules
+    always apply. ``trust=True`` (``--trust``) trusts the project from now on.
 
     Args:
         cli_overrides: flags in the shape of a settings file (camelCase keys).
@@ -381,26 +400,46 @@ def load_settings(
     Raises:
         ConfigError: naming the file (or variable), the key and what was expected.
     """
+    from claw_runtime.trust import TrustStore, restrict_untrusted, trust_file
+
     env = os.environ if environ is None else environ
     home = home or Path.home()
     merged: dict[str, Any] = {}
     sources: list[Path] = []
     warnings: list[str] = []
-    trusted = is_trusted(cwd, home, env)
+    withheld: list[str] = []
+    files = settings_files(cwd, home, env)
+    layers = [(f, _read_file(f.path, claude=f.claude, warnings=warnings)) for f in files]
+    user_roots = [
+        Path(p)
+        for f, data in layers
+        if data is not None and not f.in_project
+        for p in data.get("trustedDirectories", [])
+    ]
+    store = TrustStore(trust_file(home, env))
+    try:
+        store.roots()
+    except ConfigError as exc:
+        warnings.append(str(exc))
+    trusted = store.is_trusted(cwd, user_roots)
     if trust and not trusted:
-        remember_trust(cwd, home, env)
+        store.trust(cwd)
         trusted = True
-    for path, claude in _files(cwd, home, env):
-        data = _read_file(path, claude=claude, warnings=warnings)
+    for found, data in layers:
         if data is None:
             continue
-        sources.append(path)
-        if not trusted and data.get("hooks") and cwd in path.parents:
-            warnings.append(
-                f"{path}: hooks ignored: this project is not trusted yet; "
-                "run once with --trust to allow its hooks"
-            )
-            data = {k: v for k, v in data.items() if k != "hooks"}
+        sources.append(found.path)
+        if found.in_project:
+            if not trusted:
+                data, dropped = restrict_untrusted(data)
+                withheld += [f"{found.path}: {key}" for key in dropped]
+                if dropped:
+                    warnings.append(
+                        f"{found.path}: ignored until you trust this project: "
+                        f"{', '.join(dropped)} (run claw trust, or once with --trust)"
+                    )
+            data.pop("trustedDirectories", None)
+            _without_startup_variables(data, found.path, warnings)
         _merge(merged, data)
     _merge(merged, _env_layer(env))
     if cli_overrides:
@@ -408,4 +447,10 @@ def load_settings(
         _validate(overrides, "command-line flags")
         _merge(merged, overrides)
     settings = _CONVERTER.structure(merged, Settings)
-    return LoadedSettings(settings=settings, sources=tuple(sources), warnings=tuple(warnings))
+    return LoadedSettings(
+        settings=settings,
+        sources=tuple(sources),
+        warnings=tuple(warnings),
+        trusted=trusted,
+        withheld=tuple(withheld),
+    )

@@ -286,7 +286,7 @@ async def test_session_hooks_run_through_the_cli(tmp_path: Path) -> None:
             capture_stderr=True,
         )
         assert not log.exists()
-        assert b"hooks ignored: this project is not trusted" in untrusted.stderr
+        assert b"ignored until you trust this project: hooks" in untrusted.stderr
     async with open_fake_model_server(Script([Turn.say("hi")])) as server:
         env["ANTHROPIC_BASE_URL"] = server.base_url
         await trio.run_process(

@@ -206,8 +206,8 @@ def test_project_hooks_wait_for_trust_which_is_remembered(dirs: dict[str, Path])
     assert set(untrusted.settings.hooks) == {"Stop"}  # the user's own hooks always apply
     assert untrusted.settings.model == "m"
     assert untrusted.warnings == (
-        f"{path}: hooks ignored: this project is not trusted yet; "
-        "run once with --trust to allow its hooks",
+        f"{path}: ignored until you trust this project: hooks "
+        "(run claw trust, or once with --trust)",
     )
     assert set(load(dirs, trust=True).settings.hooks) == {"PreToolUse", "Stop"}
     remembered = load(dirs)

@@ -61,8 +61,12 @@ def _split_rules(values: list[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def prepare(args: argparse.Namespace) -> CliContext | None:
-    """Configure logging and load settings; None (after one line on stderr) on a config error."""
+def prepare(args: argparse.Namespace, *, may_ask: bool = False) -> CliContext | None:
+    """Configure logging and load settings; None (after one line on stderr) on a config error.
+
+    With ``may_ask`` and a person at the terminal, an untrusted project whose
+    settings ask for more power leads to a question: trust it or not.
+    """
     configure_logging(args.verbose, Path(args.log_json) if args.log_json else None)
     cwd = Path(args.cwd).resolve() if args.cwd else Path.cwd()
     if not cwd.is_dir():
@@ -76,6 +80,11 @@ def prepare(args: argparse.Namespace) -> CliContext | None:
             environ=environ,
             trust=bool(getattr(args, "trust", False)),
         )
+        if loaded.withheld and may_ask and sys.stdin.isatty() and sys.stderr.isatty():
+            from claw_runtime.cli.trust import ask_to_trust
+
+            if ask_to_trust(cwd, loaded.withheld):
+                loaded = load_settings(cwd, cli_overrides=_cli_overrides(args), environ=environ)
     except ConfigError as exc:
         print(f"claw: {exc}", file=sys.stderr)
         return None

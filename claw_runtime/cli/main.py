@@ -159,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = sub.add_parser("inspect", help="print the runtime manifest as JSON")
     _add_common(inspect)
 
+    trust = sub.add_parser("trust", help="trust a project directory (its settings apply in full)")
+    trust.add_argument("directory", nargs="?", help="the directory (default: the current one)")
+    trust.add_argument("--revoke", action="store_true", help="stop trusting the directory")
+    trust.add_argument("--list", action="store_true", help="list the trusted directories")
+    _add_common(trust)
+
     tools = sub.add_parser("tools", help="list or call tools without a model")
     _add_common(tools)
     tools_sub = tools.add_subparsers(dest="tools_command", metavar="ACTION", required=True)
@@ -189,7 +195,11 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if command is None and args.print_prompt is None:
         parser.print_help()
         return EXIT_OK
-    context = _setup.prepare(args)
+    if command == "trust":
+        from claw_runtime.cli.trust import run_trust_command
+
+        return run_trust_command(args)
+    context = _setup.prepare(args, may_ask=command in (None, "run"))
     if context is None:
         return EXIT_ERROR
     if command in (None, "run"):

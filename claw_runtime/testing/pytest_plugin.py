@@ -34,3 +34,28 @@ def fake_model_server(nursery: Any) -> Callable[[Script], Awaitable[FakeModelSer
         return server
 
     return start
+
+
+def _sole_leaf(error: BaseException) -> BaseException:
+    """The one exception inside nested single-member exception groups, else ``error``."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """A failing assertion inside a nursery reads as that assertion, not as an ExceptionGroup.
+
+    trio wraps every error that leaves a nursery in an ``ExceptionGroup``, so a
+    test's ``assert`` inside ``async with open_fake_model_server(...)`` would
+    report as a group of one. When a group holds exactly one exception, it is
+    re-raised alone (its traceback intact); real multi-error groups are kept.
+    """
+    try:
+        return (yield)
+    except BaseExceptionGroup as group:
+        leaf = _sole_leaf(group)
+        if leaf is group:
+            raise
+        raise leaf.with_traceback(leaf.__traceback__) from None
