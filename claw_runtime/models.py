@@ -18,6 +18,7 @@ __all__ = [
     "ContentBlock",
     "ImageBlock",
     "Message",
+    "RawBlock",
     "Role",
     "StopReason",
     "TaskState",
@@ -48,12 +49,22 @@ def _freeze_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
     return dict(value)
 
 
+def _citations(value: Any) -> tuple[dict[str, Any], ...] | None:
+    return None if value is None else tuple(dict(c) for c in value)
+
+
 @attrs.frozen(kw_only=True)
 class TextBlock:
-    """Plain text from the user, the model or a tool."""
+    """Plain text from the user, the model or a tool.
+
+    ``citations`` is what the model attached to its text (web search, documents),
+    kept as the raw JSON objects the API sent so they go back unchanged; None
+    means the block had no ``citations`` key at all.
+    """
 
     text: str
     type: Literal["text"] = "text"
+    citations: tuple[dict[str, Any], ...] | None = attrs.field(default=None, converter=_citations)
 
 
 @attrs.frozen(kw_only=True)
@@ -106,7 +117,31 @@ class ToolResultBlock:
         return "".join(b.text for b in self.content if isinstance(b, TextBlock))
 
 
-ContentBlock: TypeAlias = TextBlock | ThinkingBlock | ImageBlock | ToolUseBlock | ToolResultBlock
+@attrs.frozen(kw_only=True)
+class RawBlock:
+    """A block the runtime does not interpret, kept exactly as the model API sent it.
+
+    ``redacted_thinking``, ``server_tool_use``, ``web_search_tool_result``,
+    ``web_fetch_tool_result``, ``code_execution_tool_result``, ``mcp_tool_use``
+    and any block type added to the API later: the provider that produced it
+    (``provider``) sends ``data`` back byte for byte in the next request, since
+    the API rejects a conversation whose signed or server-side blocks went
+    missing. Other providers leave it out.
+    """
+
+    data: dict[str, Any] = attrs.field(converter=_freeze_mapping)
+    provider: str = "anthropic"
+    type: Literal["raw"] = "raw"
+
+    @property
+    def kind(self) -> str:
+        """The block's own ``type`` on the wire (``redacted_thinking``...)."""
+        return str(self.data.get("type", ""))
+
+
+ContentBlock: TypeAlias = (
+    TextBlock | ThinkingBlock | ImageBlock | ToolUseBlock | ToolResultBlock | RawBlock
+)
 
 
 @attrs.frozen(kw_only=True)

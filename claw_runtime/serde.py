@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 import orjson
+from cattrs.gen import make_dict_unstructure_fn, override
 from cattrs.preconf.orjson import make_converter
 from cattrs.strategies import configure_tagged_union
 
@@ -23,6 +24,7 @@ from claw_runtime.events import EVENT_TYPES, Event
 from claw_runtime.models import (
     ContentBlock,
     ImageBlock,
+    RawBlock,
     TaskState,
     TextBlock,
     ThinkingBlock,
@@ -48,6 +50,14 @@ _BLOCK_CLASSES: tuple[type, ...] = (
     ImageBlock,
     ToolUseBlock,
     ToolResultBlock,
+    RawBlock,
+)
+
+# A text block without citations is written without the key (as the API does),
+# so sessions and stream-json output look as they did before citations existed.
+_converter.register_unstructure_hook(
+    TextBlock,
+    make_dict_unstructure_fn(TextBlock, _converter, citations=override(omit_if_default=True)),
 )
 
 

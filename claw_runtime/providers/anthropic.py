@@ -2,9 +2,20 @@
 
 Registered as the ``providers.anthropic`` built-in plugin. Reads
 ``ANTHROPIC_API_KEY`` (or ``ANTHROPIC_AUTH_TOKEN``, sent as a bearer token),
-``ANTHROPIC_BASE_URL`` and ``ANTHROPIC_MODEL``. Prompt caching: the system
-prompt and the last tool definition carry ``cache_control`` breakpoints, so a
-long session pays for its stable prefix once.
+``ANTHROPIC_BASE_URL`` and ``ANTHROPIC_MODEL``.
+
+Every block the model returns goes back unchanged in the next request:
+``thinking`` with its ``signature``, ``redacted_thinking``, server-side tool
+blocks (``server_tool_use``, ``web_search_tool_result``...), ``citations`` on
+text, and block types added to the API later (kept as :class:`RawBlock`). The
+API rejects a tool-use turn whose thinking went missing, so nothing is dropped
+except a tool call ``max_tokens`` cut off (see ``StreamComplete.truncated_tool_calls``).
+
+Prompt caching (on unless ``DISABLE_PROMPT_CACHING=1`` or
+``ProviderOverrides.prompt_caching=False``): ``cache_control`` breakpoints on the
+last tool definition, the system prompt and the last two user messages, four
+at most, so each turn reads the previous turn's prefix from the cache and
+writes only what is new.
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ from claw_runtime.hookspecs import hookimpl
 from claw_runtime.models import (
     ContentBlock,
     Message,
+    RawBlock,
     TextBlock,
     ThinkingBlock,
     ToolResultBlock,
@@ -47,10 +59,16 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_MODEL = "claude-sonnet-4-5"
 API_VERSION = "2023-06-01"
 _CACHE = {"type": "ephemeral"}
+MAX_CACHE_BREAKPOINTS = 4
+"""The API rejects a request with more ``cache_control`` markers than this."""
+_UNCACHEABLE = frozenset({"thinking", "redacted_thinking"})
 
 
-def _block_to_wire(block: ContentBlock) -> dict[str, Any]:
+def _block_to_wire(block: ContentBlock) -> dict[str, Any] | None:
+    """A block in the API's shape; None for one that must not be sent."""
     if isinstance(block, TextBlock):
+        if block.citations is not None:
+            return {"type": "text", "text": block.text, "citations": list(block.citations)}
         return {"type": "text", "text": block.text}
     if isinstance(block, ToolUseBlock):
         return {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
@@ -58,11 +76,18 @@ def _block_to_wire(block: ContentBlock) -> dict[str, Any]:
         return {
             "type": "tool_result",
             "tool_use_id": block.tool_use_id,
-            "content": [_block_to_wire(b) for b in block.content],
+            "content": [w for b in block.content if (w := _block_to_wire(b)) is not None],
             "is_error": block.is_error,
         }
     if isinstance(block, ThinkingBlock):
+        if not block.signature:
+            # Unsigned thinking (another provider's reasoning, or thinking cut off by
+            # max_tokens before its signature) would be rejected: leave it out.
+            return None
         return {"type": "thinking", "thinking": block.thinking, "signature": block.signature}
+    if isinstance(block, RawBlock):
+        # Sent back exactly as received; another provider's raw blocks mean nothing here.
+        return dict(block.data) if block.provider == "anthropic" else None
     return {
         "type": "image",
         "source": {"type": "base64", "media_type": block.media_type, "data": block.data},
@@ -70,33 +95,91 @@ def _block_to_wire(block: ContentBlock) -> dict[str, Any]:
 
 
 def message_to_wire(message: Message) -> dict[str, Any]:
-    return {"role": message.role, "content": [_block_to_wire(b) for b in message.content]}
+    content = [w for b in message.content if (w := _block_to_wire(b)) is not None]
+    return {"role": message.role, "content": content}
 
 
 def to_wire_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
-    """Our messages in the Messages API's shape."""
-    return [message_to_wire(m) for m in messages]
+    """Our messages in the Messages API's shape (messages left with no content are skipped).
+
+    An assistant message can be empty when max_tokens cut off its only block, a
+    tool call; the API combines the consecutive user turns that leaves.
+    """
+    return [w for m in messages if (w := message_to_wire(m))["content"]]
+
+
+def _with_breakpoint(message: dict[str, Any]) -> dict[str, Any] | None:
+    """A copy of ``message`` whose last cacheable block carries ``cache_control``."""
+    content = message["content"]
+    for i in range(len(content) - 1, -1, -1):
+        block = content[i]
+        if block.get("type") in _UNCACHEABLE:
+            continue
+        if block.get("type") == "text" and not block.get("text"):
+            continue  # the API refuses cache_control on empty text
+        marked = [*content[:i], {**block, "cache_control": _CACHE}, *content[i + 1 :]]
+        return {**message, "content": marked}
+    return None
+
+
+def add_message_breakpoints(messages: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+    """Mark the newest user messages (at most ``budget``, newest first) as cache breakpoints.
+
+    The newest one makes this request's whole prefix a cache write; the one
+    before it was the newest of the previous request, so its prefix is read
+    from the cache. Converted messages are shared (see ``WireCache``), so marked
+    ones are copies.
+    """
+    out = list(messages)
+    for i in range(len(out) - 1, -1, -1):
+        if budget <= 0:
+            break
+        if out[i]["role"] != "user":
+            continue
+        marked = _with_breakpoint(out[i])
+        if marked is not None:
+            out[i] = marked
+            budget -= 1
+    return out
 
 
 def build_body(
-    request: ModelRequest, cache: WireCache[dict[str, Any]] | None = None
+    request: ModelRequest,
+    cache: WireCache[dict[str, Any]] | None = None,
+    *,
+    prompt_caching: bool = True,
 ) -> dict[str, Any]:
+    """The request body; with ``prompt_caching``, up to four cache breakpoints.
+
+    Breakpoints, in prefix order: the last tool definition, the system prompt,
+    and the last two user messages (this turn's and the previous turn's).
+    """
     convert = cache.get if cache is not None else message_to_wire
+    messages = [w for m in request.messages if (w := convert(m))["content"]]
+    budget = MAX_CACHE_BREAKPOINTS
     body: dict[str, Any] = {
         "model": request.model,
         "max_tokens": request.max_tokens,
         "stream": True,
-        "messages": [convert(m) for m in request.messages],
     }
     if request.system:
-        body["system"] = [{"type": "text", "text": request.system, "cache_control": _CACHE}]
+        system: dict[str, Any] = {"type": "text", "text": request.system}
+        if prompt_caching:
+            system["cache_control"] = _CACHE
+            budget -= 1
+        body["system"] = [system]
     if request.tools:
         tools = [
             {"name": t.name, "description": t.description, "input_schema": t.input_schema}
             for t in request.tools
         ]
-        tools[-1]["cache_control"] = _CACHE
+        if prompt_caching:
+            tools[-1]["cache_control"] = _CACHE
+            budget -= 1
         body["tools"] = tools
+    if prompt_caching:
+        messages = add_message_breakpoints(messages, min(2, budget))
+    body["messages"] = messages
     if request.thinking_budget:
         body["thinking"] = {"type": "enabled", "budget_tokens": request.thinking_budget}
     if request.temperature is not None:
@@ -104,69 +187,109 @@ def build_body(
     return body
 
 
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
 @attrs.define(eq=False)
 class _Assembly:
-    """The message being streamed: blocks by index, usage, stop reason."""
+    """The message being streamed: blocks by index (as the API sent them), usage, stop reason.
+
+    Each block is the ``content_block_start`` object with its deltas applied, so
+    a block of a type this module does not know is still whole at the end.
+    """
 
     blocks: dict[int, dict[str, Any]] = attrs.field(factory=dict)
-    usage: dict[str, int] = attrs.field(factory=dict)
+    json: dict[int, list[str]] = attrs.field(factory=dict)
+    usage: dict[str, Any] = attrs.field(factory=dict)
     stop_reason: Any = None
     model: str = ""
     finished: bool = False
 
-    def message(self) -> Message:
+    def message(self) -> tuple[Message, tuple[str, ...]]:
+        """The message, and the names of tool calls max_tokens cut off (left out of it)."""
         content: list[ContentBlock] = []
+        truncated: list[str] = []
         for index in sorted(self.blocks):
             block = self.blocks[index]
-            kind = block["type"]
+            if index in self.json:
+                value = _parse_input(block, "".join(self.json[index]))
+                if value is None:
+                    if self.stop_reason != "max_tokens":
+                        raise ProviderStreamError(
+                            f"tool call {block.get('name')} has invalid JSON input"
+                        )
+                    truncated.append(str(block.get("name", "")))
+                    continue
+                block = {**block, "input": value}
+            kind = block.get("type")
             if kind == "text":
-                content.append(TextBlock(text=block["text"]))
+                content.append(TextBlock(text=block["text"], citations=block.get("citations")))
             elif kind == "thinking":
                 content.append(
-                    ThinkingBlock(thinking=block["thinking"], signature=block["signature"])
+                    ThinkingBlock(
+                        thinking=block.get("thinking", ""), signature=block.get("signature", "")
+                    )
                 )
             elif kind == "tool_use":
                 content.append(
-                    ToolUseBlock(id=block["id"], name=block["name"], input=block["input"])
+                    ToolUseBlock(id=block["id"], name=block["name"], input=block.get("input", {}))
                 )
-        return Message(role="assistant", content=tuple(content))
+            else:
+                content.append(RawBlock(data=block, provider="anthropic"))
+        return Message(role="assistant", content=tuple(content)), tuple(truncated)
 
     def complete(self) -> StreamComplete:
         if not self.finished:
             raise ProviderStreamError("the model stream ended before message_stop")
+        message, truncated = self.message()
         return StreamComplete(
-            message=self.message(),
+            message=message,
             stop_reason=self.stop_reason,
             usage=self.usage_value(),
             model=self.model,
+            truncated_tool_calls=truncated,
         )
 
     def usage_value(self) -> Usage:
         return Usage(
-            input_tokens=self.usage.get("input_tokens", 0) or 0,
-            output_tokens=self.usage.get("output_tokens", 0) or 0,
-            cache_read_input_tokens=self.usage.get("cache_read_input_tokens", 0) or 0,
-            cache_creation_input_tokens=self.usage.get("cache_creation_input_tokens", 0) or 0,
+            input_tokens=_int(self.usage.get("input_tokens")),
+            output_tokens=_int(self.usage.get("output_tokens")),
+            cache_read_input_tokens=_int(self.usage.get("cache_read_input_tokens")),
+            cache_creation_input_tokens=_int(self.usage.get("cache_creation_input_tokens")),
         )
 
 
-def _finish_tool_json(block: dict[str, Any], truncated_ok: bool) -> None:
-    raw = block.pop("json", "")
+def _parse_input(block: dict[str, Any], raw: str) -> dict[str, Any] | None:
+    """The tool input the deltas spelled; None if they stopped part way."""
     if not raw:
-        block["input"] = {}
-        return
+        start = block.get("input")
+        return dict(start) if isinstance(start, dict) else {}
     try:
         value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        if truncated_ok:
-            block["input"] = {}
-            return
-        raise ProviderStreamError(
-            f"tool call {block['name']} has invalid JSON input: {exc}"
-        ) from None
+    except orjson.JSONDecodeError:
+        return None
     if not isinstance(value, dict):
-        raise ProviderStreamError(f"tool call {block['name']} input is not a JSON object")
-    block["input"] = value
+        raise ProviderStreamError(f"tool call {block.get('name')} input is not a JSON object")
+    return value
+
+
+def _apply_delta(block: dict[str, Any], delta: dict[str, Any]) -> None:
+    """Fold a delta of a kind this module has no special case for into its block.
+
+    Strings are appended to strings and lists extended, as every documented
+    delta works; anything else replaces the field.
+    """
+    for key, value in delta.items():
+        if key == "type":
+            continue
+        current = block.get(key)
+        if isinstance(current, str) and isinstance(value, str):
+            block[key] = current + value
+        elif isinstance(current, list) and isinstance(value, list):
+            block[key] = [*current, *value]
+        else:
+            block[key] = value
 
 
 @attrs.define(eq=False)
@@ -194,7 +317,7 @@ class AnthropicProvider(StreamingProvider[_Assembly]):
         return headers
 
     def build_body(self, request: ModelRequest) -> dict[str, Any]:
-        return build_body(request, self._wire)
+        return build_body(request, self._wire, prompt_caching=self.settings.prompt_caching)
 
     def new_state(self, request: ModelRequest) -> _Assembly:
         return _Assembly(model=request.model)
@@ -206,34 +329,30 @@ class AnthropicProvider(StreamingProvider[_Assembly]):
             raise ProviderStreamError(f"invalid JSON in the model stream: {data[:80]!r}") from None
         kind = event.get("type") if isinstance(event, dict) else None
         if kind == "content_block_delta":
-            block = state.blocks.get(event.get("index", -1))
+            index = event.get("index", -1)
+            block = state.blocks.get(index)
             delta = event.get("delta") or {}
             if block is None:
                 raise ProviderStreamError("a delta arrived for a block that never started")
             dtype = delta.get("type")
             if dtype == "text_delta":
-                block["text"] += delta["text"]
+                block["text"] = block.get("text", "") + delta["text"]
                 return [StreamTextDelta(text=delta["text"])]
             if dtype == "input_json_delta":
-                block["json"] = block.get("json", "") + delta["partial_json"]
+                state.json.setdefault(index, []).append(delta.get("partial_json", ""))
             elif dtype == "thinking_delta":
-                block["thinking"] += delta["thinking"]
+                block["thinking"] = block.get("thinking", "") + delta["thinking"]
                 return [StreamThinkingDelta(text=delta["thinking"])]
             elif dtype == "signature_delta":
-                block["signature"] += delta["signature"]
+                block["signature"] = block.get("signature", "") + delta["signature"]
+            elif dtype == "citations_delta":
+                block["citations"] = [*(block.get("citations") or ()), delta["citation"]]
+            else:
+                _apply_delta(block, delta)
             return []
         if kind == "content_block_start":
-            start = dict(event["content_block"])
-            if start.get("type") == "tool_use":
-                start["input"] = {}
-            start.setdefault("text", "")
-            start.setdefault("thinking", "")
-            start.setdefault("signature", "")
-            state.blocks[event["index"]] = start
-        elif kind == "content_block_stop":
-            block = state.blocks.get(event.get("index", -1))
-            if block is not None and block.get("type") == "tool_use":
-                _finish_tool_json(block, truncated_ok=False)
+            # Kept as sent: nothing is added, so an unknown block goes back as it came.
+            state.blocks[event["index"]] = dict(event["content_block"])
         elif kind == "message_start":
             message = event.get("message") or {}
             state.model = message.get("model") or state.model
@@ -244,9 +363,6 @@ class AnthropicProvider(StreamingProvider[_Assembly]):
                 {k: v for k, v in (event.get("usage") or {}).items() if v is not None}
             )
         elif kind == "message_stop":
-            for block in state.blocks.values():  # cut off by max_tokens mid tool call
-                if block.get("type") == "tool_use" and "json" in block:
-                    _finish_tool_json(block, truncated_ok=state.stop_reason == "max_tokens")
             state.finished = True
         elif kind == "error":
             error = event.get("error") or {}
@@ -256,8 +372,12 @@ class AnthropicProvider(StreamingProvider[_Assembly]):
             )
         elif kind is None:
             raise ProviderStreamError(f"unexpected data in the model stream: {data[:80]!r}")
-        # ping and event types added to the API later are ignored, as the API asks.
+        # content_block_stop, ping and event types added to the API later need nothing.
         return []
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def resolve_settings(overrides: ProviderOverrides, environ: Mapping[str, str]) -> ProviderSettings:
@@ -273,6 +393,11 @@ def resolve_settings(overrides: ProviderOverrides, environ: Mapping[str, str]) -
         api_key=api_key,
         auth_token=auth_token,
         base_url=overrides.base_url or environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL,
+        prompt_caching=(
+            overrides.prompt_caching
+            if overrides.prompt_caching is not None
+            else not _truthy(environ.get("DISABLE_PROMPT_CACHING"))
+        ),
     )
     if overrides.retry is not None:
         settings = attrs.evolve(settings, retry=overrides.retry)

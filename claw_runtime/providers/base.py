@@ -73,6 +73,12 @@ class StreamComplete:
     stop_reason: StopReason | None
     usage: Usage
     model: str
+    truncated_tool_calls: tuple[str, ...] = ()
+    """Names of tool calls cut off by ``max_tokens`` before their input was complete.
+
+    They are left out of ``message`` (a call with half its input must not run,
+    and must not go back to the API as if it were whole); the text before them stays.
+    """
 
 
 StreamEvent: TypeAlias = StreamTextDelta | StreamThinkingDelta | StreamRetry | StreamComplete
@@ -105,6 +111,8 @@ class ProviderSettings:
     base_url: str | None = None
     retry: RetryPolicy = RetryPolicy()
     extra_headers: tuple[tuple[str, str], ...] = ()
+    prompt_caching: bool = True
+    """Mark cache breakpoints in requests (Anthropic); off with ``DISABLE_PROMPT_CACHING=1``."""
 
 
 @attrs.frozen(kw_only=True)
@@ -115,6 +123,7 @@ class ProviderOverrides:
     api_key: str | None = None
     base_url: str | None = None
     retry: RetryPolicy | None = None
+    prompt_caching: bool | None = None
 
 
 class Provider(Protocol):

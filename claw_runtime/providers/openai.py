@@ -10,6 +10,21 @@ the first piece, arguments concatenated); ``[DONE]`` ends the stream; usage
 comes in a last chunk because we ask for ``stream_options.include_usage``.
 ``reasoning_content`` / ``reasoning`` deltas, which several servers send,
 become thinking.
+
+Deliberate choices, for servers that bend the protocol:
+
+* ``finish_reason: "stop"`` with tool calls in the stream (vLLM, Ollama and
+  llama.cpp send it) counts as ``tool_use``: the calls are complete, so they run.
+* ``delta.refusal`` (structured refusals) becomes the answer's text, and the
+  stop reason is ``refusal``; so is ``finish_reason: "content_filter"``.
+* ``finish_reason: "length"`` cuts a tool call off part way: a call whose
+  arguments are not whole JSON is left out of the message and named in
+  ``StreamComplete.truncated_tool_calls``; the text before it stays.
+* Reasoning model families (``o1``, ``o3``, ``o4``, ``gpt-5``) reject
+  ``max_tokens``; they get ``max_completion_tokens`` instead.
+* Blocks only Anthropic understands (``RawBlock``: redacted thinking, server
+  tool results) and thinking are not sent: Chat Completions has no place for
+  them. Citations' text stays; the citations do not.
 """
 
 from __future__ import annotations
@@ -52,6 +67,18 @@ __all__ = ["DEFAULT_MODEL", "OPENAI", "OpenAIProvider", "to_wire_messages"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4.1"
+_COMPLETION_TOKENS_FAMILIES = ("o1", "o3", "o4", "gpt-5")
+"""Model names (after any ``vendor/`` prefix) that take ``max_completion_tokens``."""
+
+
+def uses_max_completion_tokens(model: str) -> bool:
+    """True for the reasoning families, which reject ``max_tokens``."""
+    name = model.rsplit("/", 1)[-1].lower()
+    return any(
+        name == family or name.startswith((f"{family}-", f"{family}."))
+        for family in _COMPLETION_TOKENS_FAMILIES
+    )
+
 
 _STOP_REASONS: dict[str, StopReason] = {
     "stop": "end_turn",
@@ -94,6 +121,8 @@ def message_to_wire(message: Message) -> list[dict[str, Any]]:
         ]
         if calls:
             entry["tool_calls"] = calls
+        elif not text:
+            return []  # nothing this protocol can carry (only thinking or Anthropic raw blocks)
         return [entry]
     wire: list[dict[str, Any]] = []
     pending: list[TextBlock | ImageBlock] = []
@@ -131,8 +160,11 @@ def build_body(
         "messages": to_wire_messages(request.system, request.messages, convert),
         "stream": True,
         "stream_options": {"include_usage": True},
-        "max_tokens": request.max_tokens,
     }
+    if uses_max_completion_tokens(request.model):
+        body["max_completion_tokens"] = request.max_tokens
+    else:
+        body["max_tokens"] = request.max_tokens
     if request.tools:
         body["tools"] = [
             {
@@ -153,6 +185,7 @@ def build_body(
 @attrs.define(eq=False)
 class _Assembly:
     text: list[str] = attrs.field(factory=list)
+    refusal: list[str] = attrs.field(factory=list)
     thinking: list[str] = attrs.field(factory=list)
     calls: dict[int, dict[str, Any]] = attrs.field(factory=dict)
     finish_reason: str | None = None
@@ -165,36 +198,44 @@ class _Assembly:
             raise ProviderStreamError("the model stream ended before [DONE]")
         if self.finish_reason is None:
             raise ProviderStreamError("the model stream finished without a finish_reason")
+        message, truncated = self.message()
+        stop_reason = _STOP_REASONS.get(self.finish_reason, "end_turn")
+        if self.refusal:
+            stop_reason = "refusal"
+        elif stop_reason == "end_turn" and message.tool_uses:
+            stop_reason = "tool_use"  # "stop" with tool calls: vLLM, Ollama, llama.cpp
         return StreamComplete(
-            message=self.message(),
-            stop_reason=_STOP_REASONS.get(self.finish_reason, "end_turn"),
+            message=message,
+            stop_reason=stop_reason,
             usage=self.usage,
             model=self.model,
+            truncated_tool_calls=truncated,
         )
 
-    def message(self) -> Message:
+    def message(self) -> tuple[Message, tuple[str, ...]]:
         content: list[ContentBlock] = []
         if self.thinking:
             content.append(ThinkingBlock(thinking="".join(self.thinking)))
-        if self.text:
-            content.append(TextBlock(text="".join(self.text)))
-        truncated = self.finish_reason == "length"
+        text = "".join(self.text) + "".join(self.refusal)
+        if text:
+            content.append(TextBlock(text=text))
+        truncated: list[str] = []
         for index in sorted(self.calls):
             call = self.calls[index]
             raw = "".join(call["arguments"]) or "{}"
             try:
                 arguments = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
-                if truncated:
-                    arguments = {}
-                else:
-                    raise ProviderStreamError(
-                        f"tool call {call['name']} has invalid JSON arguments: {exc}"
-                    ) from None
+                if self.finish_reason == "length":
+                    truncated.append(call["name"])
+                    continue
+                raise ProviderStreamError(
+                    f"tool call {call['name']} has invalid JSON arguments: {exc}"
+                ) from None
             if not isinstance(arguments, dict):
                 raise ProviderStreamError(f"tool call {call['name']} arguments are not an object")
             content.append(ToolUseBlock(id=call["id"], name=call["name"], input=arguments))
-        return Message(role="assistant", content=tuple(content))
+        return Message(role="assistant", content=tuple(content)), tuple(truncated)
 
 
 @attrs.define(eq=False)
@@ -259,6 +300,10 @@ class OpenAIProvider(StreamingProvider[_Assembly]):
             if text:
                 state.text.append(text)
                 out.append(StreamTextDelta(text=text))
+            refusal = delta.get("refusal")
+            if refusal:
+                state.refusal.append(refusal)
+                out.append(StreamTextDelta(text=refusal))
             for piece in delta.get("tool_calls") or ():
                 call = state.calls.setdefault(
                     piece.get("index", 0), {"id": "", "name": "", "arguments": []}

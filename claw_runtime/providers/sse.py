@@ -67,6 +67,28 @@ async def iter_sse(
     buffer = ""
     event_name = ""
     data: list[str] = []
+
+    def take(line: str) -> ServerSentEvent | None:
+        """Feed one line; the event it completes, if any."""
+        nonlocal event_name, data
+        if line.endswith("\r"):
+            line = line[:-1]
+        if not line:
+            done = ServerSentEvent(event=event_name or "message", data="\n".join(data))
+            complete = bool(data)
+            event_name, data = "", []
+            return done if complete else None
+        if line.startswith(":"):
+            return None
+        field, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "event":
+            event_name = value
+        elif field == "data":
+            data.append(value)
+        return None
+
     async with aclosing(_chunks_with_idle_timeout(chunks, idle_timeout)) as timed:
         async for chunk in timed:
             try:
@@ -75,22 +97,19 @@ async def iter_sse(
                 raise ProviderStreamError(f"the model stream is not valid UTF-8: {exc}") from None
             *lines, buffer = buffer.split("\n")
             for raw in lines:
-                line = raw[:-1] if raw.endswith("\r") else raw
-                if not line:
-                    if data:
-                        yield ServerSentEvent(event=event_name or "message", data="\n".join(data))
-                    event_name, data = "", []
-                    continue
-                if line.startswith(":"):
-                    continue
-                field, _, value = line.partition(":")
-                if value.startswith(" "):
-                    value = value[1:]
-                if field == "event":
-                    event_name = value
-                elif field == "data":
-                    data.append(value)
-    if data:  # a final event without its blank line still counts
+                event = take(raw)
+                if event is not None:
+                    yield event
+    try:
+        buffer += decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise ProviderStreamError(f"the model stream is not valid UTF-8: {exc}") from None
+    # The last line may lack its newline (``data: {"type": "message_stop"}<EOF>``,
+    # as the SDKs' own recorded fixtures end): it is a line all the same, and a
+    # final event without its blank line still counts.
+    if buffer:
+        take(buffer)
+    if data:
         yield ServerSentEvent(event=event_name or "message", data="\n".join(data))
 
 
