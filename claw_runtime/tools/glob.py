@@ -1,39 +1,39 @@
 """The ``Glob`` and ``LS`` tools: find files by pattern, list a directory as a tree.
 
-Both walk with ``os.scandir`` in a worker thread, never enter ``.git``, and
-respect ``.gitignore`` files (Git's own semantics through the maintained
-``pathspec`` library's ``GitIgnoreSpec``), pruning ignored directories before descending. Glob
-sorts matches newest first, as Claude Code does, so recently touched files
-come up top.
+Both learn which files exist from ``rg --files``, run with the flags Grep uses
+(see :mod:`claw_runtime.tools._files_listing`), so the three tools agree: hidden
+files are seen, ``.git`` is never entered, and ``.gitignore`` (nested ones
+too), ``.ignore``, ``.rgignore``, ``.git/info/exclude`` and the global git
+excludes are honoured the way ripgrep honours them. Glob then matches its
+pattern against the paths in Python and sorts matches newest first, as Claude
+Code does, so recently touched files come up top. Files a read deny rule
+covers are never shown.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import trio
 
 from claw_runtime.errors import ToolError
 from claw_runtime.hookspecs import hookimpl
 from claw_runtime.tooling import Param, Tool, ToolContext, tool
-
-if TYPE_CHECKING:
-    from pathspec import GitIgnoreSpec as _Spec
-else:
-    _Spec = Any
+from claw_runtime.tools._files_listing import (
+    DenyFilter,
+    list_files,
+    refuse_denied_root,
+    require_rg,
+)
 
 __all__ = ["glob_files", "glob_tool", "ls"]
 
 MAX_GLOB_RESULTS = 100
 MAX_LS_ENTRIES = 1000
-
-ALWAYS_SKIPPED = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv"})
-"""Directories never walked (and never listed by LS) unless named as the path itself."""
 
 
 @cache
@@ -69,75 +69,55 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
-def _load_gitignore(directory: str) -> _Spec | None:
-    try:
-        with open(os.path.join(directory, ".gitignore"), encoding="utf-8", errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return None
-    if not lines:
-        return None
-    from pathspec import GitIgnoreSpec  # imported on first use: most runs never glob
-
-    return GitIgnoreSpec.from_lines(lines)
+def _relative(root: str, paths: list[str]) -> list[str]:
+    """ripgrep's ``ROOT/rel`` paths as ``rel`` (``/``-separated)."""
+    cut = len(root.rstrip(os.sep)) + 1
+    if os.sep == "/":
+        return [p[cut:] for p in paths]
+    return [p[cut:].replace(os.sep, "/") for p in paths]
 
 
-def walk(root: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
-    """``(path relative to root, entry)`` for every file not ignored; blocking."""
-    stack: list[tuple[str, str, list[tuple[str, _Spec]]]] = [(root, "", [])]
-    while stack:
-        directory, relative, specs = stack.pop()
-        own = _load_gitignore(directory)
-        if own is not None:
-            specs = [*specs, (relative, own)]
-        try:
-            entries = list(os.scandir(directory))
-        except OSError:
-            continue
-        for entry in entries:
-            name = entry.name
-            rel = f"{relative}{name}"
-            try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-            except OSError:
-                continue
-            if specs and _ignored(specs, rel, is_dir):
-                continue
-            if is_dir:
-                if name not in ALWAYS_SKIPPED:
-                    stack.append((entry.path, rel + "/", specs))
-            else:
-                yield rel, entry
-
-
-def _ignored(specs: list[tuple[str, _Spec]], rel: str, is_dir: bool) -> bool:
-    for base, spec in specs:
-        local = rel[len(base) :]
-        if spec.match_file(local + "/" if is_dir else local):
-            return True
-    return False
-
-
-def glob_files(root: Path, pattern: str) -> list[tuple[float, str]]:
-    """``(mtime, absolute path)`` of files under ``root`` matching ``pattern``; blocking."""
-    regex = _pattern_regex(pattern.removeprefix("./"))
-    anchored = "/" in pattern.removeprefix("./")
+def _matching(
+    root: str, paths: list[str], pattern: str, hides: Callable[[str], bool]
+) -> list[tuple[float, str]]:
+    """``(mtime, path)`` of the listed files matching ``pattern``; blocking (stats)."""
+    pattern = pattern.removeprefix("./")
+    match = _pattern_regex(pattern).match
+    anchored = "/" in pattern
     found = []
-    for rel, entry in walk(str(root)):
-        candidate = rel if anchored else rel.rsplit("/", 1)[-1]
-        if regex.match(candidate):
-            try:
-                found.append((entry.stat().st_mtime, entry.path))
-            except OSError:
-                continue
+    for path, rel in zip(paths, _relative(root, paths), strict=True):
+        if not match(rel if anchored else rel.rpartition("/")[2]):
+            continue
+        if hides(path):
+            continue
+        try:
+            found.append((os.stat(path).st_mtime, path))
+        except OSError:
+            continue  # gone since ripgrep listed it
     return found
 
 
-def _directory(ctx: ToolContext, path: str | None) -> Path:
-    root = ctx.resolve(path) if path else ctx.session.cwd
-    if not root.exists():
+async def glob_files(
+    root: str, pattern: str, hides: Callable[[str], bool] | None = None
+) -> list[tuple[float, str]]:
+    """``(mtime, absolute path)`` of files under ``root`` matching ``pattern``, unsorted.
+
+    ``root`` is an absolute, normalised directory. A pattern without ``/``
+    matches file names at any depth; with ``/``, paths relative to ``root``.
+    """
+    paths = await list_files(require_rg(), root)
+    return await trio.to_thread.run_sync(
+        _matching, root, paths, pattern, hides or (lambda path: False)
+    )
+
+
+def _directory(ctx: ToolContext, path: str | None, deny: DenyFilter) -> str:
+    """The absolute, normalised directory to search; a ToolError if it cannot be."""
+    root = os.path.normpath(ctx.resolve(path) if path else ctx.session.cwd)
+    refuse_denied_root(deny, root)
+    if not os.path.exists(root):
         raise ToolError(f"Directory does not exist: {root}")
-    if not root.is_dir():
+    if not os.path.isdir(root):
         raise ToolError(f"{root} is a file, not a directory.")
     return root
 
@@ -155,8 +135,9 @@ async def glob_tool(
     A pattern without "/" matches file names at any depth ("*.py" finds every Python
     file); with "/" it matches paths relative to the search directory.
     """
-    root = _directory(ctx, path)
-    found = await trio.to_thread.run_sync(glob_files, root, pattern)
+    deny = DenyFilter(ctx.read_denied)
+    root = _directory(ctx, path, deny)
+    found = await glob_files(root, pattern, deny.hides)
     if not found:
         return f"No files match {pattern} under {root}."
     found.sort(key=lambda item: (-item[0], item[1]))
@@ -169,21 +150,25 @@ async def glob_tool(
     return "\n".join(lines)
 
 
-def _tree(root: Path, ignore: list[str]) -> tuple[list[str], int]:
+def _tree(
+    root: str, paths: list[str], ignore: list[str], hides: Callable[[str], bool]
+) -> tuple[list[str], int]:
     patterns = [_pattern_regex(p) for p in ignore]
-    entries: list[tuple[str, bool]] = []
-    for rel, _entry in walk(str(root)):
+    entries: list[str] = []
+    for path, rel in zip(paths, _relative(root, paths), strict=True):
         parts = rel.split("/")
         if any(p.match(part) for p in patterns for part in parts) or any(
             p.match(rel) for p in patterns
         ):
             continue
-        entries.append((rel, False))
+        if hides(path):
+            continue
+        entries.append(rel)
     entries.sort()
     lines: list[str] = [f"- {root}/"]
     shown_dirs: set[str] = set()
     total = len(entries)
-    for rel, _ in entries[:MAX_LS_ENTRIES]:
+    for rel in entries[:MAX_LS_ENTRIES]:
         parts = rel.split("/")
         for depth in range(1, len(parts)):
             prefix = "/".join(parts[:depth])
@@ -203,8 +188,10 @@ async def ls(
     ] = None,
 ) -> str:
     """List the files under a directory as a tree. Respects .gitignore; skips .git."""
-    root = _directory(ctx, path)
-    lines, total = await trio.to_thread.run_sync(_tree, root, ignore or [])
+    deny = DenyFilter(ctx.read_denied)
+    root = _directory(ctx, path, deny)
+    paths = await list_files(require_rg(), root)
+    lines, total = await trio.to_thread.run_sync(_tree, root, paths, ignore or [], deny.hides)
     if total > MAX_LS_ENTRIES:
         lines.append(
             f"[{total - MAX_LS_ENTRIES} more files not listed: list a subdirectory, or use Glob]"

@@ -1,19 +1,19 @@
-"""The ``Grep`` tool: search file contents with ripgrep, or without it, identically.
+"""The ``Grep`` tool: search file contents with ripgrep.
 
-ripgrep (``rg`` on PATH) runs as a trio subprocess with flags that pin down its
-output: no config file, no colours, ``--hidden`` but never ``.git``, ignore files
-honoured whether or not the tree is a git repository (``--no-require-git``) and
-the user's global gitignore not consulted, absolute paths, and ``--sort path`` in
-content mode. files_with_matches and count run ripgrep in parallel and sort its
-paths here the same way. ``claw_runtime.tools._grep_python`` reproduces all of
-that in pure Python for machines without ripgrep; ``CLAW_GREP_BACKEND=python``
-(or ``rg``) forces one backend, which is how the tests compare the two.
+ripgrep comes with claw-runtime (the ``ripgrep`` wheel); see
+:mod:`claw_runtime.tools._files_listing` for how ``rg`` is found, the flags
+every search shares with Glob and LS (hidden files seen, ``.git`` never
+entered, ignore files honoured whether or not the tree is a git repository),
+and how read deny rules hide files. Grep adds pinned output flags: no colours,
+paths ending in NUL so they parse unambiguously, ``--sort path`` in content
+mode. files_with_matches and count run ripgrep in parallel and sort its paths
+here the same way. Every file ripgrep reports goes through the deny filter
+before anything of it is shown.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Callable
 from functools import partial
@@ -25,13 +25,15 @@ import trio
 from claw_runtime.errors import ToolError
 from claw_runtime.hookspecs import hookimpl
 from claw_runtime.tooling import Param, Tool, ToolContext, tool
-from claw_runtime.tools import _grep_python
-from claw_runtime.tools._ignore import name_key
+from claw_runtime.tools._files_listing import (
+    RG_FLAGS,
+    DenyFilter,
+    refuse_denied_root,
+    require_rg,
+    rg_failure,
+)
 
-__all__ = ["BACKEND_ENV", "GrepQuery", "grep", "register_tools", "run_query"]
-
-BACKEND_ENV = "CLAW_GREP_BACKEND"
-"""``rg``, ``python`` or ``auto`` (the default: ripgrep when it is on PATH)."""
+__all__ = ["GrepQuery", "grep", "register_tools", "run_query"]
 
 OutputMode = Literal["content", "files_with_matches", "count"]
 
@@ -44,7 +46,7 @@ MAX_ENTRIES = 500
 
 @attrs.frozen(kw_only=True)
 class GrepQuery:
-    """One search, in the terms both backends understand."""
+    """One search, as ripgrep is asked to run it."""
 
     pattern: str
     root: str  # absolute and normalised; a directory, or a file searched as named
@@ -61,8 +63,13 @@ class GrepQuery:
     """Content mode stops after ``max_lines + 1`` lines (the extra one shows there are more)."""
 
 
+MAX_COLUMNS = 500
+"""Longer lines are shown as a preview (ripgrep's ``--max-columns``)."""
+
+
 def _path_key(path: str) -> tuple[bytes, ...]:
-    return tuple(name_key(part) for part in path.split(os.sep))
+    """ripgrep's ``--sort path`` order: component by component, names bytewise."""
+    return tuple(part.encode("utf-8", "surrogateescape") for part in path.split(os.sep))
 
 
 def sort_entries(lines: list[str], mode: OutputMode) -> list[str]:
@@ -74,17 +81,7 @@ def sort_entries(lines: list[str], mode: OutputMode) -> list[str]:
 
 def rg_arguments(rg: str, query: GrepQuery) -> list[str]:
     """The ripgrep command line for ``query``."""
-    args = [
-        rg,
-        "--no-config",
-        "--color=never",
-        "--no-heading",
-        "--with-filename",
-        "--hidden",
-        "--no-require-git",
-        "--no-ignore-global",
-        "--no-messages",
-    ]
+    args = [rg, *RG_FLAGS, "--color=never", "--no-heading", "--with-filename", "--null"]
     if query.ignore_case:
         args.append("--ignore-case")
     if query.multiline:
@@ -96,17 +93,17 @@ def rg_arguments(rg: str, query: GrepQuery) -> list[str]:
     else:
         args += [
             "--sort=path",
-            f"--max-columns={_grep_python.MAX_COLUMNS}",
+            f"--max-columns={MAX_COLUMNS}",
             "--max-columns-preview",
-            # Paths end in NUL so they parse unambiguously; line numbers tell
-            # matches (":") from context ("-") and are dropped later if not wanted.
-            "--null",
+            # Line numbers tell matches (":") from context ("-"); they are
+            # dropped later if not wanted.
             "--line-number",
             f"--before-context={query.before}",
             f"--after-context={query.after}",
         ]
     args += [f"--glob={glob}" for glob in query.globs]
-    args.append("--glob=!.git")  # last, so no user glob can bring .git back
+    if query.globs:
+        args.append("--glob=!.git")  # again, last, so no user glob can bring .git back
     if query.file_type:
         args.append(f"--type={query.file_type}")
     return [*args, "--regexp", query.pattern, "--", query.root]
@@ -121,16 +118,20 @@ class _ContentLines:
     """Turns ripgrep's ``--null --line-number`` content output into the tool's lines.
 
     ``--null`` ends each path with a NUL byte, so paths are never confused with
-    text. A file that ripgrep stops searching when it notices a NUL byte is
-    dropped whole (ripgrep's cut-off depends on its buffer sizes; the Python
-    backend skips such files), which is why reading goes on past the limit
-    until the file being printed is complete.
+    text. Every line of a file that ``hides`` (a read deny rule) is dropped,
+    with the ``--`` separators that would be left dangling. A file that ripgrep
+    stops searching when it notices a NUL byte is dropped whole (where ripgrep
+    stops depends on its buffer sizes), which is why reading goes on past the
+    limit until the file being printed is complete.
     """
 
     limit: int
     numbers: bool
+    hides: Callable[[str], bool]
+    root_is_file: bool = False
     lines: list[str] = attrs.field(factory=list)
     path: str | None = None
+    skipping: bool = False
     block_start: int = 0
     extra: int = 0
 
@@ -138,39 +139,86 @@ class _ContentLines:
     def full(self) -> bool:
         return len(self.lines) > self.limit
 
+    def result(self) -> list[str]:
+        lines = self.lines
+        while lines and lines[-1] == "--":
+            lines.pop()
+        return lines
+
     def feed(self, raw: str) -> bool:
         """Take one output line; False once nothing more can change the result."""
         path, has_path, rest = raw.partition("\0")
-        if not has_path:  # "--" or a message about a binary file
+        if not has_path:  # "--", or a message about a binary file
             if _BINARY_WARNING in raw:
-                del self.lines[self.block_start :]
-            elif not self.full and (raw != "--" or self.lines):
-                self.lines.append(raw)
+                if not self.skipping:
+                    del self.lines[self.block_start :]
+            elif raw == "--":
+                if not self.full and self.lines and self.lines[-1] != "--":
+                    self.lines.append(raw)
+            elif self.root_is_file and not self.full:
+                # "PATH: binary file matches": only for a file named as the root,
+                # which was checked against the deny rules before the search.
+                self.lines.append(_shown(raw))
             return True
         if path != self.path:
             if self.full:
                 return False
             self.path = path
+            self.skipping = self.hides(path)
             separator = bool(self.lines) and self.lines[-1] == "--"
             self.block_start = len(self.lines) - separator
+        if self.skipping:
+            return True
         if self.full:
             self.extra += 1
             return self.extra < _EXTRA_LINES
         digits = len(rest) - len(rest.lstrip("0123456789"))
         mark, text = rest[digits : digits + 1], rest[digits + 1 :]
         number = f"{rest[:digits]}{mark}" if self.numbers else ""
-        self.lines.append(f"{path}{mark}{number}{text}")
+        self.lines.append(_shown(f"{path}{mark}{number}{text}"))
         return True
 
 
-async def _run_rg(rg: str, query: GrepQuery) -> list[str]:
-    content = query.mode == "content"
-    args = rg_arguments(rg, query)
-    cwd = os.path.dirname(query.root) if query.root_is_file else query.root
-    collector = _ContentLines(query.max_lines, query.line_numbers)
-    entries: list[str] = []
-    stderr = bytearray()
+def _shown(text: str) -> str:
+    """Undecodable bytes (kept for the deny check's file system calls) as U+FFFD."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
+
+def _entries(stdout: bytes, mode: OutputMode, hides: Callable[[str], bool]) -> list[str]:
+    """files_with_matches (``PATH\\0``...) or count (``PATH\\0N`` lines) output, filtered."""
+    entries: list[str] = []
+    if mode == "files_with_matches":
+        for raw in stdout.split(b"\0"):
+            path = os.fsdecode(raw.strip(b"\n"))
+            if path and not hides(path):
+                entries.append(_shown(path))
+    else:
+        for line in stdout.split(b"\n"):
+            raw, has_path, count = line.partition(b"\0")
+            path = os.fsdecode(raw)
+            if has_path and not hides(path):
+                entries.append(f"{_shown(path)}:{count.decode('ascii', 'replace')}")
+    return sort_entries(entries, mode)
+
+
+async def run_query(query: GrepQuery, hides: Callable[[str], bool] | None = None) -> list[str]:
+    """ripgrep's answer to ``query`` as the tool's lines; files that ``hides`` left out."""
+    rg = require_rg()
+    hides = hides or (lambda path: False)
+    args = rg_arguments(rg, query)
+    if query.mode != "content":
+        done = await trio.run_process(
+            args, stdin=subprocess.DEVNULL, capture_stdout=True, capture_stderr=True, check=False
+        )
+        error = rg_failure(done.returncode, done.stderr)
+        if error is not None:
+            raise error
+        return _entries(done.stdout, query.mode, hides)
+
+    collector = _ContentLines(query.max_lines, query.line_numbers, hides, query.root_is_file)
+    stderr = bytearray()
     async with trio.open_nursery() as nursery:
         process: trio.Process = await nursery.start(
             partial(
@@ -180,7 +228,6 @@ async def _run_rg(rg: str, query: GrepQuery) -> list[str]:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 check=False,
-                cwd=cwd,
             )
         )
         assert process.stdout is not None and process.stderr is not None
@@ -193,40 +240,15 @@ async def _run_rg(rg: str, query: GrepQuery) -> list[str]:
         pending = b""
         async for chunk in process.stdout:
             *complete, pending = (pending + chunk).split(b"\n")
-            lines = [line.decode("utf-8", "replace") for line in complete]
-            if not content:
-                entries += lines
-            elif not all(collector.feed(line) for line in lines):
+            lines = [os.fsdecode(line) for line in complete]
+            if not all(collector.feed(line) for line in lines):
                 process.kill()  # the rest cannot change what is shown
                 break
 
-    if process.returncode == 2 and stderr.strip():
-        message = stderr.decode("utf-8", "replace").strip()
-        raise ToolError(f"ripgrep refused the search:\n{message}")
-    if content:
-        return collector.lines
-    return sort_entries(entries, query.mode)
-
-
-def _backend() -> str | None:
-    """The ripgrep executable to use, or None for the Python backend."""
-    choice = os.environ.get(BACKEND_ENV, "auto").strip().lower() or "auto"
-    if choice not in ("auto", "rg", "python"):
-        raise ToolError(f"{BACKEND_ENV} must be 'auto', 'rg' or 'python', not {choice!r}")
-    if choice == "python":
-        return None
-    rg = shutil.which("rg")
-    if rg is None and choice == "rg":
-        raise ToolError(f"{BACKEND_ENV}=rg but ripgrep (rg) is not on PATH")
-    return rg
-
-
-async def run_query(query: GrepQuery) -> list[str]:
-    """The output lines for ``query`` from the configured backend (see ``BACKEND_ENV``)."""
-    rg = _backend()
-    if rg is not None:
-        return await _run_rg(rg, query)
-    return await trio.to_thread.run_sync(_grep_python.search, query, abandon_on_cancel=True)
+    error = rg_failure(process.returncode, bytes(stderr))
+    if error is not None:
+        raise error
+    return collector.result()
 
 
 def _normalised(ctx: ToolContext, path: str | None) -> str:
@@ -317,6 +339,8 @@ async def grep(
     _check_count("-C", context, 0)
     _check_count("head_limit", head_limit, 1)
     root = _normalised(ctx, path)
+    deny = DenyFilter(ctx.read_denied)
+    refuse_denied_root(deny, root)
     try:
         is_dir = await trio.Path(root).is_dir()
         exists = is_dir or await trio.Path(root).exists()
@@ -338,7 +362,7 @@ async def grep(
         multiline=multiline,
         max_lines=head_limit or MAX_CONTENT_LINES,
     )
-    return _format(await run_query(query), output_mode, head_limit)
+    return _format(await run_query(query, deny.hides), output_mode, head_limit)
 
 
 @hookimpl
