@@ -80,6 +80,9 @@ DEFAULT_SYSTEM_PROMPT = (
 MAX_STOP_HOOK_CONTINUATIONS = 3
 """How often ``stop`` hooks may send the model back to work in one run."""
 
+MAX_CUT_OFF_CONTINUATIONS = 3
+"""How often a run carries on after max_tokens cut a tool call off before giving up."""
+
 
 @attrs.frozen(kw_only=True)
 class Approval:
@@ -223,6 +226,7 @@ class Agent:
 
     async def _work(self) -> RunResult:
         continuations = 0
+        cut_offs = 0
         while True:
             if self.options.max_turns is not None and self.num_turns >= self.options.max_turns:
                 return self.result(
@@ -249,23 +253,43 @@ class Agent:
             )
             tool_uses = message.tool_uses
             if done.stop_reason == "max_tokens":
-                if tool_uses:
-                    note = "Not run: the response was cut off by max_tokens mid tool call."
-                    self._append(
-                        Message(role="user", content=tuple(_error(t.id, note) for t in tool_uses))
+                # Cut off mid tool call: the provider dropped the unfinished call
+                # (its half-written input must not run, nor go back as if whole);
+                # the text stays. Like Claude Code, say so and let the model carry
+                # on, in smaller pieces, a bounded number of times per run.
+                cut = done.truncated_tool_calls
+                if not cut and not tool_uses:
+                    return self.result(
+                        "max_tokens",
+                        is_error=True,
+                        text="The model's response was cut off by the max_tokens limit.",
                     )
-                return self.result(
-                    "max_tokens",
-                    is_error=True,
-                    text=(
-                        "The model's response was cut off by the max_tokens limit"
-                        + (
-                            " in the middle of a tool call; the call was not run."
-                            if tool_uses
-                            else "."
-                        )
-                    ),
+                names = ", ".join(cut or tuple(t.name for t in tool_uses))
+                unrun = tuple(
+                    _error(t.id, "Not run: the response was cut off by max_tokens.")
+                    for t in tool_uses
                 )
+                if cut_offs >= MAX_CUT_OFF_CONTINUATIONS:
+                    if unrun:
+                        self._append(Message(role="user", content=unrun))
+                    return self.result(
+                        "max_tokens",
+                        is_error=True,
+                        text=(
+                            f"The model's response was cut off by the max_tokens limit in the "
+                            f"middle of a tool call ({names}) {cut_offs + 1} times in this run; "
+                            "the call was not run."
+                        ),
+                    )
+                cut_offs += 1
+                note = (
+                    "Your response was cut off by the output token limit in the middle of "
+                    f"a tool call ({names}); that call was dropped and did not run. Resume "
+                    "directly, with no apology and no recap. Break the remaining work into "
+                    "smaller pieces (for example, write a large file in several smaller edits)."
+                )
+                self._append(Message(role="user", content=(*unrun, TextBlock(text=note))))
+                continue
             if not tool_uses:
                 if continuations < MAX_STOP_HOOK_CONTINUATIONS:
                     more = await self._stop_hooks()

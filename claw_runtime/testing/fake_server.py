@@ -8,6 +8,11 @@ script; faults in a turn break the response on purpose (HTTP errors with
 ``retry-after``, truncated streams, error events after 200, garbage lines,
 stalls). Every request is recorded in :attr:`FakeModelServer.requests`.
 
+Anthropic prompt caching is simulated: the prefix up to each ``cache_control``
+breakpoint is remembered, and usage reports ``cache_read_input_tokens`` for the
+part an earlier request cached and ``cache_creation_input_tokens`` for the rest
+up to the last breakpoint, as the API does.
+
 Use it in tests::
 
     async with open_fake_model_server(Script([Turn.say("hi")])) as server:
@@ -23,6 +28,7 @@ which prints its base URL as the first line of stdout.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import socket
 import sys
@@ -82,6 +88,8 @@ class FakeModelServer:
     port: int
     host: str = "127.0.0.1"
     requests: list[RecordedRequest] = attrs.field(factory=list)
+    prompt_cache: set[bytes] = attrs.field(factory=set)
+    """Digests of the prompt prefixes cached so far (Anthropic ``cache_control``)."""
     _ids: Iterator[int] = attrs.field(factory=lambda: itertools.count(1))
 
     @property
@@ -161,11 +169,104 @@ def _split(text: str, size: int) -> list[str]:
 
 
 def _usage(turn: Turn, raw_body: bytes) -> tuple[int, int]:
-    produced = len(turn.text) + len(turn.thinking)
+    produced = len(turn.text) + len(turn.thinking) + len(turn.refusal)
     produced += sum(len(orjson.dumps(c.input)) + len(c.name) for c in turn.tool_calls)
     input_tokens = turn.input_tokens if turn.input_tokens is not None else len(raw_body) // 4 + 1
     output_tokens = turn.output_tokens if turn.output_tokens is not None else produced // 4 + 1
     return input_tokens, output_tokens
+
+
+CACHE_LOOKBACK_BLOCKS = 20
+"""How far before a breakpoint the API looks for an earlier cache entry."""
+
+
+def _prompt_segments(body: dict[str, Any]) -> list[tuple[bytes, bool]]:
+    """The request's cacheable prefix in order (tools, system, message blocks).
+
+    Each item is a block's canonical bytes (without ``cache_control``) and
+    whether it carried a breakpoint.
+    """
+    items: list[tuple[Any, bool]] = []
+
+    def add(prefix: str, block: Any) -> None:
+        marked = isinstance(block, dict) and "cache_control" in block
+        if marked:
+            block = {k: v for k, v in block.items() if k != "cache_control"}
+        items.append(({"at": prefix, "block": block}, marked))
+
+    for tool in body.get("tools") or ():
+        add("tool", tool)
+    system = body.get("system")
+    if isinstance(system, list):
+        for block in system:
+            add("system", block)
+    elif system:
+        add("system", system)
+    for n, message in enumerate(body.get("messages") or ()):
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        for block in content if isinstance(content, list) else [content]:
+            add(f"{n}:{message.get('role')}", block)
+    return [(orjson.dumps(item, option=orjson.OPT_SORT_KEYS), marked) for item, marked in items]
+
+
+def _simulate_prompt_cache(server: FakeModelServer, body: dict[str, Any]) -> tuple[int, int]:
+    """(cache read, cache write) tokens for an Anthropic request, as the API bills them.
+
+    The prefix up to each ``cache_control`` breakpoint is a cache entry. The
+    longest prefix an earlier request cached (found at a breakpoint or up to 20
+    blocks before one) is read; the rest up to the last breakpoint is written.
+    Tokens are characters / 4, like the rest of the fake usage.
+    """
+    segments = _prompt_segments(body)
+    digest = hashlib.sha256()
+    digests: list[bytes] = []
+    lengths: list[int] = []
+    total = 0
+    for data, _marked in segments:
+        digest.update(len(data).to_bytes(8, "big") + data)
+        digests.append(digest.digest())
+        total += len(data)
+        lengths.append(total)
+    breakpoints = [i for i, (_data, marked) in enumerate(segments) if marked]
+    if not breakpoints:
+        return 0, 0
+    read = 0
+    for point in breakpoints:
+        for i in range(point, max(point - CACHE_LOOKBACK_BLOCKS, 0) - 1, -1):
+            if digests[i] in server.prompt_cache:
+                read = max(read, lengths[i])
+                break
+    written = max(lengths[breakpoints[-1]] - read, 0)
+    server.prompt_cache.update(digests[i] for i in breakpoints)
+    return read // 4, written // 4
+
+
+def _anthropic_usage(
+    server: FakeModelServer, turn: Turn, body: dict[str, Any], raw: bytes
+) -> dict[str, int]:
+    input_tokens, output_tokens = _usage(turn, raw)
+    read, written = turn.cache_read_input_tokens, turn.cache_creation_input_tokens
+    if turn.input_tokens is None:
+        simulated_read, simulated_write = _simulate_prompt_cache(server, body)
+        if simulated_read or simulated_write:
+            read, written = simulated_read, simulated_write
+            input_tokens = max(input_tokens - read - written, 1)
+    return {
+        "input_tokens": input_tokens,
+        "cache_creation_input_tokens": written,
+        "cache_read_input_tokens": read,
+        "output_tokens": output_tokens,
+    }
+
+
+def _arguments(turn: Turn, position: int) -> str:
+    """A tool call's JSON; the last call's is cut in half when max_tokens strikes."""
+    arguments = orjson.dumps(turn.tool_calls[position].input).decode()
+    if turn.effective_stop_reason == "max_tokens" and position == len(turn.tool_calls) - 1:
+        return arguments[: len(arguments) // 2]
+    return arguments
 
 
 def _sse(event: str | None, data: Any) -> bytes:
@@ -174,8 +275,10 @@ def _sse(event: str | None, data: Any) -> bytes:
     return head + b"data: " + payload + b"\n\n"
 
 
-def _anthropic_events(server: FakeModelServer, turn: Turn, model: str, raw: bytes) -> list[bytes]:
-    input_tokens, output_tokens = _usage(turn, raw)
+def _anthropic_events(
+    server: FakeModelServer, turn: Turn, model: str, body: dict[str, Any], raw: bytes
+) -> list[bytes]:
+    usage = _anthropic_usage(server, turn, body, raw)
     events = [
         _sse(
             "message_start",
@@ -190,10 +293,15 @@ def _anthropic_events(server: FakeModelServer, turn: Turn, model: str, raw: byte
                     "stop_reason": None,
                     "stop_sequence": None,
                     "usage": {
-                        "input_tokens": input_tokens,
+                        "input_tokens": usage["input_tokens"],
+                        "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
+                        "cache_read_input_tokens": usage["cache_read_input_tokens"],
+                        "cache_creation": {
+                            "ephemeral_5m_input_tokens": usage["cache_creation_input_tokens"],
+                            "ephemeral_1h_input_tokens": 0,
+                        },
                         "output_tokens": 1,
-                        "cache_read_input_tokens": turn.cache_read_input_tokens,
-                        "cache_creation_input_tokens": turn.cache_creation_input_tokens,
+                        "service_tier": "standard",
                     },
                 },
             },
@@ -230,13 +338,16 @@ def _anthropic_events(server: FakeModelServer, turn: Turn, model: str, raw: byte
             {"type": "thinking", "thinking": "", "signature": ""},
             [*pieces, {"type": "signature_delta", "signature": signature}],
         )
-    if turn.text:
+    if turn.text or turn.refusal:
         block(
             {"type": "text", "text": ""},
-            [{"type": "text_delta", "text": p} for p in _split(turn.text, turn.chunk_size)],
+            [
+                {"type": "text_delta", "text": p}
+                for p in _split(turn.text + turn.refusal, turn.chunk_size)
+            ],
         )
-    for call in turn.tool_calls:
-        arguments = orjson.dumps(call.input).decode()
+    for position, call in enumerate(turn.tool_calls):
+        arguments = _arguments(turn, position)
         block(
             {
                 "type": "tool_use",
@@ -255,7 +366,12 @@ def _anthropic_events(server: FakeModelServer, turn: Turn, model: str, raw: byte
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": turn.effective_stop_reason, "stop_sequence": None},
-                "usage": {"output_tokens": output_tokens},
+                "usage": {
+                    "input_tokens": usage["input_tokens"],
+                    "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
+                    "cache_read_input_tokens": usage["cache_read_input_tokens"],
+                    "output_tokens": usage["output_tokens"],
+                },
             },
         )
     )
@@ -264,6 +380,7 @@ def _anthropic_events(server: FakeModelServer, turn: Turn, model: str, raw: byte
 
 
 _FINISH = {
+    "refusal": "stop",
     "end_turn": "stop",
     "tool_use": "tool_calls",
     "max_tokens": "length",
@@ -284,13 +401,19 @@ def _openai_events(
                 "object": "chat.completion.chunk",
                 "created": 0,
                 "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                "service_tier": "default",
+                "system_fingerprint": "fp_fake",
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                ],
+                "obfuscation": "x7Qm",
             },
         )
 
-    events = [chunk({"role": "assistant", "content": ""})]
+    events = [chunk({"role": "assistant", "content": "", "refusal": None})]
     events += [chunk({"reasoning_content": p}) for p in _split(turn.thinking, turn.chunk_size) if p]
     events += [chunk({"content": p}) for p in _split(turn.text, turn.chunk_size) if p]
+    events += [chunk({"refusal": p}) for p in _split(turn.refusal, turn.chunk_size) if p]
     for i, call in enumerate(turn.tool_calls):
         call_id = f"call_fake_{server.next_id():06d}"
         events.append(
@@ -307,9 +430,10 @@ def _openai_events(
                 }
             )
         )
-        for piece in _split(orjson.dumps(call.input).decode(), turn.chunk_size):
+        for piece in _split(_arguments(turn, i), turn.chunk_size):
             events.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
-    events.append(chunk({}, _FINISH.get(turn.effective_stop_reason, "stop")))
+    finish = turn.finish_reason or _FINISH.get(turn.effective_stop_reason, "stop")
+    events.append(chunk({}, finish))
     if include_usage:
         input_tokens, output_tokens = _usage(turn, raw)
         events.append(
@@ -320,13 +444,25 @@ def _openai_events(
                     "object": "chat.completion.chunk",
                     "created": 0,
                     "model": model,
+                    "service_tier": "default",
+                    "system_fingerprint": "fp_fake",
                     "choices": [],
                     "usage": {
                         "prompt_tokens": input_tokens,
                         "completion_tokens": output_tokens,
                         "total_tokens": input_tokens + output_tokens,
-                        "prompt_tokens_details": {"cached_tokens": turn.cache_read_input_tokens},
+                        "prompt_tokens_details": {
+                            "cached_tokens": turn.cache_read_input_tokens,
+                            "audio_tokens": 0,
+                        },
+                        "completion_tokens_details": {
+                            "reasoning_tokens": 0,
+                            "audio_tokens": 0,
+                            "accepted_prediction_tokens": 0,
+                            "rejected_prediction_tokens": 0,
+                        },
                     },
+                    "obfuscation": "pQ",
                 },
             )
         )
@@ -334,8 +470,10 @@ def _openai_events(
     return events
 
 
-def _anthropic_message(server: FakeModelServer, turn: Turn, model: str, raw: bytes) -> Any:
-    input_tokens, output_tokens = _usage(turn, raw)
+def _anthropic_message(
+    server: FakeModelServer, turn: Turn, model: str, body: dict[str, Any], raw: bytes
+) -> Any:
+    usage = _anthropic_usage(server, turn, body, raw)
     content: list[dict[str, Any]] = []
     if turn.thinking:
         content.append(
@@ -345,8 +483,8 @@ def _anthropic_message(server: FakeModelServer, turn: Turn, model: str, raw: byt
                 "signature": f"fake-signature-{server.next_id():06d}",
             }
         )
-    if turn.text:
-        content.append({"type": "text", "text": turn.text})
+    if turn.text or turn.refusal:
+        content.append({"type": "text", "text": turn.text + turn.refusal})
     for call in turn.tool_calls:
         content.append(
             {
@@ -364,18 +502,17 @@ def _anthropic_message(server: FakeModelServer, turn: Turn, model: str, raw: byt
         "content": content,
         "stop_reason": turn.effective_stop_reason,
         "stop_sequence": None,
-        "usage": {
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "cache_read_input_tokens": turn.cache_read_input_tokens,
-            "cache_creation_input_tokens": turn.cache_creation_input_tokens,
-        },
+        "usage": usage,
     }
 
 
 def _openai_completion(server: FakeModelServer, turn: Turn, model: str, raw: bytes) -> Any:
     input_tokens, output_tokens = _usage(turn, raw)
-    message: dict[str, Any] = {"role": "assistant", "content": turn.text or None}
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": turn.text or None,
+        "refusal": turn.refusal or None,
+    }
     if turn.tool_calls:
         message["tool_calls"] = [
             {
@@ -394,7 +531,8 @@ def _openai_completion(server: FakeModelServer, turn: Turn, model: str, raw: byt
             {
                 "index": 0,
                 "message": message,
-                "finish_reason": _FINISH.get(turn.effective_stop_reason, "stop"),
+                "finish_reason": turn.finish_reason
+                or _FINISH.get(turn.effective_stop_reason, "stop"),
             }
         ],
         "usage": {
@@ -433,6 +571,12 @@ def _apply_stream_faults(
         plan = plan[: fault.truncate_after_events]
     if fault.stall_s is not None:
         plan.insert(min(2, len(plan)), fault.stall_s)
+    if fault.no_final_newline:
+        for i in range(len(plan) - 1, -1, -1):
+            item = plan[i]
+            if isinstance(item, bytes):
+                plan[i] = item.rstrip(b"\r\n")
+                break
     return plan
 
 
@@ -513,12 +657,16 @@ async def _answer(
     model = str(body.get("model", "fake-model"))
     if not body.get("stream"):
         if protocol == "anthropic":
-            await _respond_json(stream, conn, 200, _anthropic_message(server, turn, model, raw))
+            await _respond_json(
+                stream, conn, 200, _anthropic_message(server, turn, model, body, raw)
+            )
         else:
             await _respond_json(stream, conn, 200, _openai_completion(server, turn, model, raw))
         return
-    if protocol == "anthropic":
-        events = _anthropic_events(server, turn, model, raw)
+    if turn.raw_stream is not None:
+        events = [turn.raw_stream.encode()]
+    elif protocol == "anthropic":
+        events = _anthropic_events(server, turn, model, body, raw)
     else:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         events = _openai_events(server, turn, model, raw, include_usage)

@@ -4,7 +4,10 @@ A :class:`Script` is a list of :class:`Turn` values; each request to the
 server consumes the next one. A turn is text, tool calls, or both, with
 optional thinking, pacing (``chunk_size``, ``delay_s``, ``byte_chunk``) and a
 fault (``status``, ``truncate_after_events``, ``error_event``,
-``garbage_lines``, ``stall_s``) that breaks the response on purpose.
+``garbage_lines``, ``stall_s``) that breaks the response on purpose. A turn
+with ``stop_reason="max_tokens"`` and tool calls cuts the last call's JSON in
+half, as the API does when the limit strikes mid call; ``raw_stream`` replays
+a recorded stream verbatim.
 
 Scripts are plain attrs values, so they round-trip through JSON for the
 standalone server (``python -m claw_runtime.testing --script``).
@@ -22,7 +25,9 @@ import orjson
 
 __all__ = ["Fault", "Responder", "Script", "ToolCallSpec", "Turn", "dump_script", "load_script"]
 
-StopReason: TypeAlias = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence"]
+StopReason: TypeAlias = Literal[
+    "end_turn", "tool_use", "max_tokens", "stop_sequence", "refusal", "pause_turn"
+]
 
 
 @attrs.frozen
@@ -48,6 +53,9 @@ class Fault:
             ``error`` event of this type (e.g. ``overloaded_error``).
         garbage_lines: put lines that are not valid SSE or JSON into the stream.
         stall_s: stop sending mid-stream for this long.
+        no_final_newline: not a failure: end the stream right after the end
+            marker's data line, with no newline (``data: [DONE]<EOF>``), as the
+            SDKs' recorded fixtures end. A client must take it as complete.
     """
 
     status: int | None = None
@@ -59,6 +67,7 @@ class Fault:
     error_event: str | None = None
     garbage_lines: bool = False
     stall_s: float | None = None
+    no_final_newline: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -76,7 +85,18 @@ class Turn:
     """Write the response in writes of this many bytes (splits UTF-8 characters)."""
     delay_s: float = 0.0
     """Pause between chunks."""
+    refusal: str = ""
+    """A refusal: OpenAI streams it as ``delta.refusal``; Anthropic as text with
+    ``stop_reason: "refusal"``."""
+    finish_reason: str | None = None
+    """OpenAI only: the ``finish_reason`` to send instead of the one the stop reason
+    implies (``"stop"`` with tool calls, as vLLM and Ollama do)."""
+    raw_stream: str | None = None
+    """A recorded SSE stream sent byte for byte instead of one built from this turn."""
     input_tokens: int | None = None
+    """Scripted usage. When None, input tokens are the request's bytes / 4, and an
+    Anthropic request with ``cache_control`` breakpoints gets its cache reads and
+    writes simulated (see ``FakeModelServer.prompt_cache``)."""
     output_tokens: int | None = None
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
@@ -105,6 +125,8 @@ class Turn:
     def effective_stop_reason(self) -> str:
         if self.stop_reason is not None:
             return self.stop_reason
+        if self.refusal:
+            return "refusal"
         return "tool_use" if self.tool_calls else "end_turn"
 
 
