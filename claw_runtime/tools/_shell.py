@@ -1,27 +1,37 @@
-"""Running shell commands in their own process groups, and never leaving orphans.
+"""Running shell commands in their own process trees, and never leaving orphans.
 
-Every command runs as ``bash -c`` in a new session (so a new process group):
-on timeout, cancellation or KillShell the whole group is signalled, which
-reaches grandchildren too (``sleep 300 &`` inside the command). A foreground
-command's group is also cleared when the command itself exits, so nothing it
-left running in the background outlives the call; long-running work belongs
-in ``run_in_background``.
+Every command runs as ``bash -c`` in a new session, inside its own
+:class:`~claw_runtime.tools._process_tree.ProcessTree` (a cgroup when one can
+be made, else a /proc walk; sandboxed commands also have a PID namespace):
+on timeout, cancellation or KillShell the whole tree is killed, which reaches
+``setsid`` and double-forked children too, not only the process group. A
+foreground command's tree is also cleared when the command itself exits, so
+nothing it left running in the background outlives the call; long-running
+work belongs in ``run_in_background``.
+
+The environment is the session's (``SessionState.env``, else claw's own) with
+the caller's overrides applied through
+:func:`~claw_runtime.tools._environment.child_environment`, so an override can
+never set a shell or interpreter start-up variable.
 """
 
 from __future__ import annotations
 
 import codecs
-import contextlib
 import os
 import shlex
 import signal
 import subprocess
 import tempfile
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import attrs
 import trio
+
+from claw_runtime.tools._environment import child_environment
+from claw_runtime.tools._process_tree import ProcessTree
 
 __all__ = [
     "OutputBuffer",
@@ -30,6 +40,8 @@ __all__ = [
     "run_foreground",
     "start_process",
     "terminate_group",
+    "tree_of",
+    "watch_tree",
 ]
 
 GRACE_PERIOD_S = 1.0
@@ -82,36 +94,74 @@ class ShellResult:
     new_cwd: Path | None
 
 
+_TREES: weakref.WeakKeyDictionary[trio.Process, ProcessTree] = weakref.WeakKeyDictionary()
+
+
+def tree_of(process: trio.Process) -> ProcessTree:
+    """The tree :func:`start_process` made for ``process`` (a bare one for others)."""
+    tree = _TREES.get(process)
+    if tree is None:
+        tree = _TREES[process] = ProcessTree(root_pid=process.pid)
+    return tree
+
+
 def kill_group(process: trio.Process, sig: int = signal.SIGKILL) -> None:
-    """Signal the process's whole group; a group already gone is fine."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, sig)
+    """Signal every process of the command's tree (group, cgroup, what /proc showed)."""
+    tree_of(process).signal(sig)
 
 
 async def terminate_group(process: trio.Process) -> None:
-    """SIGTERM the group, give it a moment, then SIGKILL; reap the process. Shielded."""
+    """SIGTERM the tree, give it a moment, then SIGKILL all of it; reap. Shielded."""
     with trio.CancelScope(shield=True):
         kill_group(process, signal.SIGTERM)
         with trio.move_on_after(GRACE_PERIOD_S):
             await process.wait()
         kill_group(process, signal.SIGKILL)
         await process.wait()
+        await tree_of(process).close()
+
+
+async def watch_tree(process: trio.Process) -> None:
+    """Keep the /proc fallback's record of the tree fresh until cancelled."""
+    await tree_of(process).watch()
 
 
 async def start_process(
-    command: str, cwd: Path, env: Mapping[str, str] | None, prefix: Sequence[str] = ()
+    command: str,
+    cwd: Path,
+    env: Mapping[str, str] | None,
+    prefix: Sequence[str] = (),
+    *,
+    base_env: Mapping[str, str] | None = None,
+    finish_env: Callable[[dict[str, str]], dict[str, str]] | None = None,
 ) -> trio.Process:
-    """Start ``bash -c command`` in a new session; ``prefix`` wraps it (the sandbox)."""
-    full_env = {**os.environ, **(env or {})}
-    return await trio.lowlevel.open_process(
-        [*prefix, "bash", "-c", command],
-        cwd=cwd,
-        env=full_env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    """Start ``bash -c command`` in a new session and its own process tree.
+
+    ``prefix`` wraps it (the sandbox). The environment is ``base_env`` (the
+    session's; claw's own when empty or ``None``) with the overrides ``env``
+    applied except start-up variables; ``finish_env`` may then filter it (the
+    sandbox drops credentials).
+    """
+    full_env = child_environment(base_env or os.environ, env or {})
+    if finish_env is not None:
+        full_env = finish_env(full_env)
+    tree = ProcessTree.create()
+    try:
+        process = await trio.lowlevel.open_process(
+            tree.wrap([*prefix, "bash", "-c", command]),
+            cwd=cwd,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except BaseException:
+        await tree.close()
+        raise
+    _TREES[process] = tree
+    tree.started(process.pid)
+    return process
 
 
 async def _pump(process: trio.Process, buffer: OutputBuffer, done: trio.Event) -> None:
@@ -137,6 +187,8 @@ async def run_foreground(
     max_chars: int,
     env: Mapping[str, str] | None = None,
     sandbox: Callable[[Path], Sequence[str]] | None = None,
+    base_env: Mapping[str, str] | None = None,
+    finish_env: Callable[[dict[str, str]], dict[str, str]] | None = None,
 ) -> ShellResult:
     """Run ``command`` to completion (or timeout); learn the directory it ended in.
 
@@ -153,11 +205,14 @@ async def run_foreground(
     buffer = OutputBuffer(max_chars)
     drained = trio.Event()
     prefix = sandbox(Path(cwd_file)) if sandbox is not None else ()
-    process = await start_process(script, cwd, env, prefix)
+    process = await start_process(
+        script, cwd, env, prefix, base_env=base_env, finish_env=finish_env
+    )
     timed_out = False
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_pump, process, buffer, drained)
+            nursery.start_soon(watch_tree, process)
             with trio.move_on_after(timeout_s) as deadline:
                 await process.wait()
             timed_out = deadline.cancelled_caught
@@ -172,7 +227,7 @@ async def run_foreground(
         if process.returncode is None:  # cancelled from outside
             await terminate_group(process)
         else:
-            kill_group(process)
+            await tree_of(process).close()
         if process.stdout is not None:
             with trio.CancelScope(shield=True):
                 await process.stdout.aclose()

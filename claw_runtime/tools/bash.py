@@ -10,13 +10,20 @@ command's whole process group is killed.
 output is collected by a task that lives as long as the session, and
 ``BashOutput`` returns what arrived since the last read. Ending the session
 kills background shells too.
+
+No process outlives its command: each runs in its own process tree (a cgroup
+when one can be made; see ``_process_tree``), killed whole when a foreground
+command ends or times out, when KillShell stops a background shell, and when
+the session ends. Commands get the session's environment
+(``SessionState.env``); under the sandbox, without credentials.
 """
 
 from __future__ import annotations
 
 import codecs
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated
 
 import attrs
@@ -25,8 +32,18 @@ import trio
 from claw_runtime.errors import ToolError, ToolInputError
 from claw_runtime.hookspecs import hookimpl
 from claw_runtime.tooling import Param, Tool, ToolContext, tool, truncate_text
-from claw_runtime.tools._sandbox import SANDBOX_KEY, SandboxConfig, sandbox_argv
-from claw_runtime.tools._shell import kill_group, run_foreground, start_process, terminate_group
+from claw_runtime.tools._sandbox import (
+    SANDBOX_KEY,
+    SandboxConfig,
+    SandboxPlan,
+    sandbox_environment,
+)
+from claw_runtime.tools._shell import (
+    run_foreground,
+    start_process,
+    terminate_group,
+    watch_tree,
+)
 
 __all__ = ["BackgroundShell", "bash", "bash_output", "kill_shell"]
 
@@ -48,6 +65,7 @@ class BackgroundShell:
     status: str = "running"
     exit_code: int | None = None
     finished: trio.Event = attrs.field(factory=trio.Event)
+    sandbox: SandboxPlan | None = None
 
     def describe_status(self) -> str:
         if self.status == "running":
@@ -68,6 +86,18 @@ def _sandbox_config(ctx: ToolContext) -> SandboxConfig:
     return config if isinstance(config, SandboxConfig) else SandboxConfig()
 
 
+def _base_env(ctx: ToolContext) -> Mapping[str, str]:
+    """The session's environment for processes; claw's own when the session has none."""
+    return ctx.session.env or os.environ
+
+
+def _sandbox_plan(ctx: ToolContext) -> SandboxPlan | None:
+    """The sandbox for a command now, or ``None``; fails early if bwrap is missing."""
+    return SandboxPlan.build(
+        _sandbox_config(ctx), ctx.session.cwd, ctx.session.workspace_roots, _base_env(ctx)
+    )
+
+
 def _shells(ctx: ToolContext) -> _Shells:
     state = ctx.session.extras.get(_STATE_KEY)
     if state is None:
@@ -82,21 +112,25 @@ async def _collect_background(shell: BackgroundShell) -> None:
     assert process.stdout is not None
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     try:
-        while True:
-            data = await process.stdout.receive_some(65536)
-            if not data:
-                break
-            shell.output.append(decoder.decode(data))
-        await process.wait()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch_tree, process)
+            while True:
+                data = await process.stdout.receive_some(65536)
+                if not data:
+                    break
+                shell.output.append(decoder.decode(data))
+            await process.wait()
+            nursery.cancel_scope.cancel()
         if shell.status == "running":
             shell.status, shell.exit_code = "exited", process.returncode
     finally:
         if process.returncode is None:
             shell.status = "killed"
-            await terminate_group(process)
-        kill_group(process)
+        await terminate_group(process)  # and whatever it left behind
         with trio.CancelScope(shield=True):
             await process.stdout.aclose()
+        if shell.sandbox is not None:
+            shell.sandbox.release()
         shell.finished.set()
 
 
@@ -137,19 +171,26 @@ async def bash(
         raise ToolInputError("Invalid input for tool Bash: command is empty")
     if run_in_background:
         return await _start_background(command, ctx)
-    config = _sandbox_config(ctx)
-    sandbox_argv(config, ctx.session.cwd, ctx.session.workspace_roots)  # fails early if no bwrap
-    result = await run_foreground(
-        command,
-        cwd=ctx.session.cwd,
-        timeout_s=timeout_ms / 1000,
-        max_chars=MAX_OUTPUT_CHARS,
-        sandbox=(
-            (lambda f: sandbox_argv(config, ctx.session.cwd, ctx.session.workspace_roots, [f]))
-            if config.enabled
-            else None
-        ),
-    )
+    plan = _sandbox_plan(ctx)
+    if plan is None:
+        result = await run_foreground(
+            command,
+            cwd=ctx.session.cwd,
+            timeout_s=timeout_ms / 1000,
+            max_chars=MAX_OUTPUT_CHARS,
+            base_env=_base_env(ctx),
+        )
+    else:
+        with plan.held():
+            result = await run_foreground(
+                command,
+                cwd=ctx.session.cwd,
+                timeout_s=timeout_ms / 1000,
+                max_chars=MAX_OUTPUT_CHARS,
+                sandbox=lambda cwd_file: plan.argv([cwd_file]),
+                base_env=_base_env(ctx),
+                finish_env=sandbox_environment,
+            )
     if result.new_cwd is not None:
         ctx.session.cwd = result.new_cwd
     if result.timed_out:
@@ -166,13 +207,29 @@ async def bash(
 async def _start_background(command: str, ctx: ToolContext) -> str:
     registry = _shells(ctx)
     shell_id = f"bash_{registry.next_number}"
-    prefix = sandbox_argv(_sandbox_config(ctx), ctx.session.cwd, ctx.session.workspace_roots)
-    process = await start_process(command, ctx.session.cwd, None, prefix)
-    shell = BackgroundShell(id=shell_id, command=command, process=process)
+    plan = _sandbox_plan(ctx)
+    if plan is not None:
+        plan.acquire()
+    try:
+        process = await start_process(
+            command,
+            ctx.session.cwd,
+            None,
+            plan.argv() if plan is not None else (),
+            base_env=_base_env(ctx),
+            finish_env=sandbox_environment if plan is not None else None,
+        )
+    except BaseException:
+        if plan is not None:
+            plan.release()
+        raise
+    shell = BackgroundShell(id=shell_id, command=command, process=process, sandbox=plan)
     try:
         ctx.spawn_background(_collect_background, shell, name=f"shell:{shell_id}")
     except BaseException:
         await terminate_group(process)
+        if plan is not None:
+            plan.release()
         raise
     registry.next_number += 1
     registry.shells[shell_id] = shell

@@ -6,6 +6,11 @@ new URL instead of being followed, so a page cannot quietly send the agent
 somewhere else. ``http://`` is upgraded to ``https://`` except on loopback.
 HTML becomes Markdown through the maintained ``markdownify`` library.
 
+With the sandbox enabled and its network off (``sandbox.network`` false),
+WebFetch refuses before any connection is made: a sandbox without network
+would be pointless if the agent could fetch (or send a secret in a URL to)
+any host through this tool instead.
+
 claw has no second, smaller model to apply ``prompt`` to the page (Claude Code
 does); the tool returns the page with the prompt, and the main model reads it.
 """
@@ -23,6 +28,7 @@ import httpx
 from claw_runtime.errors import ToolError
 from claw_runtime.hookspecs import hookimpl
 from claw_runtime.tooling import Param, Tool, ToolContext, tool, truncate_text
+from claw_runtime.tools._sandbox import SANDBOX_KEY, SandboxConfig
 
 __all__ = ["web_fetch"]
 
@@ -108,6 +114,12 @@ async def web_fetch(
     HTTP is upgraded to HTTPS. A redirect to another host is reported, not followed.
     Binary content is refused. Long pages are cut with a notice.
     """
+    sandbox = ctx.session.extras.get(SANDBOX_KEY)
+    if isinstance(sandbox, SandboxConfig) and sandbox.enabled and not sandbox.network:
+        raise ToolError(
+            "WebFetch is unavailable: the sandbox is enabled with network access off "
+            "(set sandbox.network to true to allow it)."
+        )
     target = _normalise(url)
     try:
         if ctx.http is not None:
