@@ -143,6 +143,9 @@ class PermissionPolicy:
             return Verdict(
                 decision="deny", reason=f"{call.name} is denied by the rule {denied.text}."
             )
+        blind = self._deny_rules_blind(call, parsed)
+        if blind is not None:
+            return blind
         edge = self._workspace_edge(call, cwd, roots or (self.project,))
         if edge is not None:
             return edge
@@ -176,6 +179,25 @@ class PermissionPolicy:
                 f"Permission to use {call.name} was not granted. The user can allow it with "
                 f"--allowed-tools {call.name} or a permissions.allow rule in settings."
             ),
+        )
+
+    def _deny_rules_blind(self, call: ToolCall, parsed: object) -> Verdict | None:
+        """Ask, in every mode, when Bash deny rules exist but cannot see what a command runs.
+
+        ``$X args``, ``eval "$Y"``, ``source f``, ``./prog``, ``curl x | sh``: no deny
+        rule can tell whether the program it forbids is the one that runs.
+        """
+        from claw_runtime.permissions.shell import ParsedCommand
+
+        if call.name != "Bash" or not any(r.applies_to_tool("Bash") for r in self.deny):
+            return None
+        blind = parsed.opaque if isinstance(parsed, ParsedCommand) else "no command to inspect"
+        if blind is None:
+            return None
+        return Verdict(
+            decision="ask",
+            reason=f"Bash command needs approval: {blind}, so the deny rules cannot tell "
+            "what it runs.",
         )
 
     def _bash_allowed(self, call: ToolCall, parsed: object) -> Verdict:
