@@ -7,7 +7,9 @@
   created ``0600``.
 
 Secrets never reach a log: :func:`redact_processor` runs before rendering and
-masks API keys, bearer tokens and similar strings wherever they appear.
+masks API keys, tokens, passwords, private keys and values under secret-looking
+key names wherever they appear (:mod:`claw_runtime.secrets`; :func:`redact` is
+re-exported here).
 """
 
 from __future__ import annotations
@@ -15,55 +17,27 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import re
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
 
+from claw_runtime.secrets import redact, redact_json
+
 __all__ = ["close_logging", "configure_logging", "redact", "redact_processor"]
-
-_SECRET_KEYS = re.compile(
-    r"(api[_-]?key|authorization|x-api-key|token|secret|password|passwd|credential)", re.I
-)
-_SECRET_PATTERNS = [
-    re.compile(r"\b(sk-ant-)[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"\b(sk-(?:proj-)?)[A-Za-z0-9_\-]{16,}"),
-    re.compile(r"\b(gh[pousr]_)[A-Za-z0-9]{16,}"),
-    re.compile(r"\b(github_pat_)[A-Za-z0-9_]{16,}"),
-    re.compile(r"\b(AKIA)[A-Z0-9]{12,}"),
-    re.compile(r"\b(xox[abpr]-)[A-Za-z0-9\-]{10,}"),
-    re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/\-=]{8,}", re.I),
-]
-
-
-def redact(text: str) -> str:
-    """``text`` with every recognisable secret replaced by its prefix and ``***``."""
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda m: f"{m.group(1)}***", text)
-    return text
-
-
-def _redact_value(key: str, value: Any) -> Any:
-    if isinstance(value, str):
-        if _SECRET_KEYS.search(key) and value:
-            return "***"
-        return redact(value)
-    if isinstance(value, Mapping):
-        return {k: _redact_value(str(k), v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_redact_value(key, v) for v in value)
-    return value
 
 
 def redact_processor(
     logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: mask secrets in every value (by key name and by pattern)."""
+    """structlog processor: mask secrets in every value (by key name and by pattern).
+
+    Nested dicts, lists and tuples are walked; see :mod:`claw_runtime.secrets`.
+    """
     for key, value in list(event_dict.items()):
-        event_dict[key] = _redact_value(key, value)
+        event_dict[key] = redact_json(value, str(key))
     return event_dict
 
 

@@ -5,7 +5,9 @@ descriptor opened ``O_APPEND``: a crash (or ``kill -9``) can cost at most the
 record being written, never corrupt the lines before it. The assistant message
 is appended before any of its tools run, so what the model asked for is never
 lost. The file is created ``0600``: transcripts hold code and command output,
-and API keys and bearer tokens are masked before a line is written.
+and every string of a record goes through :func:`claw_runtime.secrets.redact_json`
+before the line is written (API keys, tokens, passwords, private keys, values
+under secret-looking key names).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import Any
 import attrs
 
 from claw_runtime import serde
-from claw_runtime.logs import redact
 from claw_runtime.models import Message
+from claw_runtime.secrets import redact_json
 
 __all__ = ["Transcript", "read_transcript", "transcript_path"]
 
@@ -54,8 +56,8 @@ class Transcript:
         """Write one record: ``{"type": record_type, **fields}`` as a line."""
         if self.path is None:
             return
-        line = serde.dumps({"type": record_type, **serde.unstructure(fields)})
-        os.write(self._open(), redact(line.decode()).encode() + b"\n")
+        record = redact_json({"type": record_type, **serde.unstructure(fields)})
+        os.write(self._open(), serde.dumps(record) + b"\n")
 
     def append_message(self, message: Message) -> None:
         self.append("message", message=message)
