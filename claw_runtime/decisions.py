@@ -8,6 +8,7 @@ order, added context is concatenated.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
 import attrs
@@ -33,6 +34,14 @@ class ToolCall:
     name: str
     input: dict[str, Any]
     read_only: bool = False
+    reads: tuple[Path, ...] = ()
+    """Paths the call will read: absolute, ``~`` expanded, against the session's cwd,
+    symlinks resolved (what the tool will really open). Filled by the executor from
+    the tool's declared ``reads`` inputs."""
+    writes: tuple[Path, ...] = ()
+    """Paths the call will create or change, resolved the same way."""
+    urls: tuple[str, ...] = ()
+    """Network addresses the call will contact."""
 
 
 @attrs.frozen(kw_only=True)

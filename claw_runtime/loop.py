@@ -44,6 +44,7 @@ from claw_runtime.events import (
 )
 from claw_runtime.models import Message, TextBlock, ToolResultBlock, ToolSpec, ToolUseBlock, Usage
 from claw_runtime.permissions import PermissionPolicy, parse_rule
+from claw_runtime.permissions.targets import with_targets
 from claw_runtime.plugins import PluginHost
 from claw_runtime.providers.base import (
     ModelRequest,
@@ -455,9 +456,12 @@ class Agent:
             input=dict(tool_use.input),
             read_only=found.read_only,
         )
+        call = with_targets(call, found, self.session.cwd)
         decision = await self._pre_tool_use(call)
         if decision.updated_input is not None:
-            call = attrs.evolve(call, input=decision.updated_input)
+            call = with_targets(
+                attrs.evolve(call, input=decision.updated_input), found, self.session.cwd
+            )
         denied_reason = await self._permission(call, decision)
         if denied_reason is not None:
             self.denials.append(

@@ -343,6 +343,12 @@ class Tool:
     context_param: str | None = None
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS
     plugin: str | None = None
+    reads: tuple[str, ...] = ()
+    """Input fields holding paths the tool reads (resolved like ``ToolContext.resolve``)."""
+    writes: tuple[str, ...] = ()
+    """Input fields holding paths the tool creates or changes."""
+    urls: tuple[str, ...] = ()
+    """Input fields holding network addresses the tool contacts."""
 
     @property
     def spec(self) -> ToolSpec:
@@ -429,6 +435,9 @@ def _build_tool(
     description: str | None,
     read_only: bool,
     max_output_chars: int,
+    reads: tuple[str, ...] = (),
+    writes: tuple[str, ...] = (),
+    urls: tuple[str, ...] = (),
 ) -> Tool:
     if not inspect.iscoroutinefunction(fn):
         raise TypeError(f"@tool needs an async function; {fn.__qualname__} is not")
@@ -468,7 +477,17 @@ def _build_tool(
         input_class=input_class,
         context_param=context_param,
         max_output_chars=max_output_chars,
+        reads=reads,
+        writes=writes,
+        urls=urls,
     )
+
+
+def _check_declared(fn: Callable[..., Any], tool: Tool) -> None:
+    wire_names = {f.metadata["param"].name for f in attrs.fields(tool.input_class)}
+    unknown = [n for n in (*tool.reads, *tool.writes, *tool.urls) if n not in wire_names]
+    if unknown:
+        raise TypeError(f"@tool({fn.__qualname__}): no input named {', '.join(unknown)}")
 
 
 @typing.overload
@@ -482,6 +501,9 @@ def tool(
     description: str | None = None,
     read_only: bool = False,
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+    reads: Sequence[str] = (),
+    writes: Sequence[str] = (),
+    urls: Sequence[str] = (),
 ) -> Callable[[Callable[..., Awaitable[ToolOutput]]], Tool]: ...
 
 
@@ -493,6 +515,9 @@ def tool(
     description: str | None = None,
     read_only: bool = False,
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+    reads: Sequence[str] = (),
+    writes: Sequence[str] = (),
+    urls: Sequence[str] = (),
 ) -> Tool | Callable[[Callable[..., Awaitable[ToolOutput]]], Tool]:
     """Turn an async function into a :class:`Tool`.
 
@@ -502,15 +527,27 @@ def tool(
         read_only: True if the tool never changes anything; the agent loop runs
             read-only calls from one model message concurrently.
         max_output_chars: longer text results are cut with a notice.
+        reads: names of inputs that are paths the tool reads. Permission rules
+            (``Read(...)`` deny rules above all) are matched against these paths
+            resolved exactly as :meth:`ToolContext.resolve` and the OS will:
+            against the session's cwd, after ``~`` and symlinks.
+        writes: names of inputs that are paths the tool creates or changes:
+            ``Edit(...)`` rules, the workspace edge and protected paths apply.
+        urls: names of inputs that are network addresses (``WebFetch(domain:...)``).
     """
 
     def decorate(f: Callable[..., Awaitable[ToolOutput]]) -> Tool:
-        return _build_tool(
+        built = _build_tool(
             f,
             name=name,
             description=description,
             read_only=read_only,
             max_output_chars=max_output_chars,
+            reads=tuple(reads),
+            writes=tuple(writes),
+            urls=tuple(urls),
         )
+        _check_declared(f, built)
+        return built
 
     return decorate(fn) if fn is not None else decorate

@@ -24,6 +24,7 @@ from claw_runtime.permissions import PermissionMode, PermissionPolicy
 from claw_runtime.runtime import open_runtime
 from claw_runtime.testing import Script, ToolCallSpec, Turn, open_fake_model_server
 from claw_runtime.testing.fake_server import FakeModelServer
+from claw_runtime.transcript import Transcript
 
 __all__ = ["CallOutcome", "claw_env", "require_binary", "run_calls", "run_claw"]
 
@@ -84,10 +85,12 @@ async def run_calls(
     ask: Sequence[str] = (),
     settings: Settings | None = None,
     environ: dict[str, str] | None = None,
+    transcript: Path | None = None,
 ) -> list[CallOutcome]:
     """Run each call as one model turn through the real loop; what each call returned.
 
-    The run is headless (nobody to ask), so an ``ask`` verdict is a refusal.
+    The run is headless (nobody to ask), so an ``ask`` verdict is a refusal. With
+    ``transcript``, the session's transcript is written to that path.
     """
     specs = [c if isinstance(c, ToolCallSpec) else ToolCallSpec(*c) for c in calls]
     turns = [Turn.call(spec) for spec in specs] + [Turn.say("done")]
@@ -105,6 +108,7 @@ async def run_calls(
                 options=AgentOptions(model=provider_settings.model, permissions=policy),
                 scheduler=runtime.scheduler,
                 http=runtime.http,
+                transcript=Transcript(transcript),
             )
             with trio.fail_after(120):
                 result = await agent.run("go")
@@ -135,3 +139,27 @@ def require_binary(name: str, package: str | None = None) -> str:
     if os.environ.get("CLAW_REQUIRE_BINARIES") == "1":
         pytest.fail(f"{why}, and CLAW_REQUIRE_BINARIES=1 requires it")
     pytest.skip(why)
+
+
+def builtin_call(name: str, cwd: Path, read_only: bool | None = None, **tool_input: Any) -> Any:
+    """A ``ToolCall`` for built-in tool ``name`` with its targets resolved as the executor does."""
+    import importlib
+    import pkgutil
+
+    import claw_runtime.tools
+    from claw_runtime.decisions import ToolCall
+    from claw_runtime.permissions.targets import with_targets
+    from claw_runtime.tooling import Tool
+
+    tools: dict[str, Tool] = {}
+    for info in pkgutil.iter_modules(claw_runtime.tools.__path__):
+        module = importlib.import_module(f"claw_runtime.tools.{info.name}")
+        tools |= {t.name: t for t in vars(module).values() if isinstance(t, Tool)}
+    found = tools[name]
+    call = ToolCall(
+        tool_use_id="t",
+        name=name,
+        input=tool_input,
+        read_only=found.read_only if read_only is None else read_only,
+    )
+    return with_targets(call, found, cwd)

@@ -11,6 +11,8 @@ import pytest
 from claw_runtime.decisions import ToolCall
 from claw_runtime.permissions import PermissionPolicy, Verdict, parse_rule
 
+from _harness import builtin_call
+
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> dict[str, Path]:
@@ -29,12 +31,7 @@ def check(
     roots: list[Path] | None = None,
     **tool_input: Any,
 ) -> Verdict:
-    call = ToolCall(
-        tool_use_id="t",
-        name=name,
-        input=tool_input,
-        read_only=name in ("Read", "Glob", "Grep", "LS", "WebFetch"),
-    )
+    call = builtin_call(name, root, **tool_input)
     return policy.check(call, root, roots or [root])
 
 
@@ -184,7 +181,7 @@ def test_webfetch_domains_mcp_servers_and_bare_names(workspace: dict[str, Path])
     )
 
     def web(url: str) -> str:
-        return policy.check(ToolCall(tool_use_id="t", name="WebFetch", input={"url": url})).decision
+        return policy.check(builtin_call("WebFetch", root, url=url)).decision
 
     assert web("https://example.com/a") == "allow"
     assert web("https://docs.example.com/a") == "allow"

@@ -11,8 +11,10 @@ The order of questions, first answer wins:
    ``bypassPermissions``.
 3. An ``ask`` rule covers it -> **ask** (except in ``bypassPermissions``).
 4. ``bypassPermissions`` -> **allow**.
-5. ``plan``: read-only tools -> **allow**, anything else -> **deny**.
-6. Read-only tools -> **allow**; in ``acceptEdits``, file edits -> **allow**.
+5. ``plan``: tools that change things -> **deny**.
+6. Read-only tools that contact no network -> **allow**; in ``acceptEdits``,
+   file edits -> **allow**. (WebFetch is read-only but sends requests: it
+   needs a rule such as ``WebFetch(domain:docs.python.org)``.)
 7. An ``allow`` rule covers it -> **allow**. For Bash every simple command
    must be covered by a rule and none may be one that fails closed (see
    :mod:`claw_runtime.permissions.shell`).
@@ -32,12 +34,13 @@ import attrs
 from claw_runtime.decisions import ToolCall
 from claw_runtime.permissions.rules import (
     EDIT_RULE_TOOLS,
-    FILE_TOOLS,
     Rule,
     bash_parsed,
     parse_rule,
     rules_match,
 )
+from claw_runtime.permissions.shell import ParsedCommand
+from claw_runtime.permissions.targets import resolve_path
 
 __all__ = [
     "EDIT_TOOLS",
@@ -52,10 +55,15 @@ PermissionMode: TypeAlias = Literal["default", "acceptEdits", "plan", "bypassPer
 EDIT_TOOLS = EDIT_RULE_TOOLS
 """Tools that change files: ``acceptEdits`` lets them through inside the workspace."""
 
-PROTECTED_DIRS = frozenset({".git", ".claw", ".claude"})
+PROTECTED_DIRS = frozenset({".git", ".claw", ".claude", ".husky", ".vscode", ".idea"})
+"""Anything below these: repository and agent configuration, and editor task/launch files
+that run commands the next time the user opens, builds or debugs the project."""
 PROTECTED_NAMES = frozenset(
     {
         ".mcp.json",
+        ".envrc",
+        ".pre-commit-config.yaml",
+        ".gitmodules",
         ".bashrc",
         ".bash_profile",
         ".bash_login",
@@ -84,6 +92,11 @@ class Verdict:
         return self.decision == "allow"
 
 
+def resolve_path_of_project(path: Path) -> Path:
+    """The project as a real path, so rules and resolved targets compare alike."""
+    return Path(os.path.realpath(path))
+
+
 def _resolve(path: Path) -> Path:
     """The real path: symlinks (even dangling ones) and ``..`` resolved."""
     return Path(os.path.realpath(path))
@@ -101,7 +114,7 @@ class PermissionPolicy:
     allow: tuple[Rule, ...] = ()
     ask: tuple[Rule, ...] = ()
     deny: tuple[Rule, ...] = ()
-    project: Path = attrs.field(factory=Path.cwd)
+    project: Path = attrs.field(factory=Path.cwd, converter=resolve_path_of_project)
 
     @classmethod
     def from_rules(
@@ -136,9 +149,7 @@ class PermissionPolicy:
         """Whether ``call`` may run. ``cwd`` resolves relative paths; ``roots`` bound edits."""
         cwd = cwd or self.project
         parsed = bash_parsed(call.input) if call.name == "Bash" else None
-        denied = rules_match(
-            self.deny, call.name, call.input, self.project, parsed=parsed, for_deny=True
-        )
+        denied = rules_match(self.deny, call, self.project, parsed=parsed, for_deny=True)
         if denied is not None:
             return Verdict(
                 decision="deny", reason=f"{call.name} is denied by the rule {denied.text}."
@@ -146,32 +157,31 @@ class PermissionPolicy:
         blind = self._deny_rules_blind(call, parsed)
         if blind is not None:
             return blind
+        read_denial = self._bash_read_denial(parsed, cwd)
+        if read_denial is not None:
+            return read_denial
         edge = self._workspace_edge(call, cwd, roots or (self.project,))
         if edge is not None:
             return edge
-        asked = rules_match(
-            self.ask, call.name, call.input, self.project, parsed=parsed, for_deny=True
-        )
+        asked = rules_match(self.ask, call, self.project, parsed=parsed, for_deny=True)
         if asked is not None and self.mode != "bypassPermissions":
             return Verdict(
                 decision="ask", reason=f"The rule {asked.text} asks before {call.name} runs."
             )
         if self.mode == "bypassPermissions":
             return Verdict(decision="allow")
-        if self.mode == "plan":
-            if call.read_only:
-                return Verdict(decision="allow")
+        # A read-only tool that contacts the network can carry data out: rules decide.
+        local_read = call.read_only and not call.urls
+        if self.mode == "plan" and not call.read_only:
             return Verdict(
                 decision="deny",
                 reason=f"{call.name} changes things, and plan mode allows read-only tools only.",
             )
-        if call.read_only or (self.mode == "acceptEdits" and call.name in EDIT_TOOLS):
+        if local_read or (self.mode == "acceptEdits" and call.name in EDIT_TOOLS):
             return Verdict(decision="allow")
         if call.name == "Bash":
             return self._bash_allowed(call, parsed)
-        if rules_match(
-            self.allow, call.name, call.input, self.project, parsed=None, for_deny=False
-        ):
+        if rules_match(self.allow, call, self.project, parsed=None, for_deny=False):
             return Verdict(decision="allow")
         return Verdict(
             decision="ask",
@@ -180,6 +190,25 @@ class PermissionPolicy:
                 f"--allowed-tools {call.name} or a permissions.allow rule in settings."
             ),
         )
+
+    def _bash_read_denial(self, parsed: ParsedCommand | None, cwd: Path) -> Verdict | None:
+        """A read deny rule covers ``cat .env`` as it covers ``Read .env`` (as in Claude Code).
+
+        The files a command reads directly (``cat``, ``head``, ``grep``... with the
+        file as an argument, and ``<`` redirects) are resolved against the
+        session's cwd, the way bash will open them.
+        """
+        if parsed is None:
+            return None
+        for simple in parsed.commands:
+            for raw in simple.reads:
+                path = resolve_path(raw, cwd)
+                if self.read_denied(path):
+                    return Verdict(
+                        decision="deny",
+                        reason=f"Bash would read {raw} ({path}), which a Read deny rule covers.",
+                    )
+        return None
 
     def _deny_rules_blind(self, call: ToolCall, parsed: object) -> Verdict | None:
         """Ask, in every mode, when Bash deny rules exist but cannot see what a command runs.
@@ -228,29 +257,35 @@ class PermissionPolicy:
         return Verdict(decision="allow")
 
     def _workspace_edge(self, call: ToolCall, cwd: Path, roots: Sequence[Path]) -> Verdict | None:
-        if call.name not in EDIT_TOOLS:
-            return None
-        raw = call.input.get(FILE_TOOLS.get(call.name, "file_path"))
-        if not isinstance(raw, str):
-            return None
-        given = Path(raw).expanduser()
-        target = _resolve(given if given.is_absolute() else cwd / given)
+        """Writes outside the roots are denied; protected paths and hard links ask."""
         real_roots = [_resolve(r) for r in roots]
-        if not _inside(target, real_roots):
-            return Verdict(
-                decision="deny",
-                reason=(
-                    f"{raw} resolves to {target}, outside the workspace "
-                    f"({', '.join(map(str, real_roots))}). Add a directory with --add-dir "
-                    "or permissions.additionalDirectories."
-                ),
-            )
-        if PROTECTED_DIRS.intersection(target.parts) or target.name in PROTECTED_NAMES:
+        for target in call.writes:
+            if not _inside(target, real_roots):
+                return Verdict(
+                    decision="deny",
+                    reason=(
+                        f"{target} is outside the workspace "
+                        f"({', '.join(map(str, real_roots))}). Add a directory with --add-dir "
+                        "or permissions.additionalDirectories."
+                    ),
+                )
+            protected = self._protected(target, real_roots)
+            if protected is not None:
+                return protected
+        return None
+
+    def _protected(self, target: Path, roots: Sequence[Path]) -> Verdict | None:
+        hooks_dirs = [d for root in roots for d in _git_hooks_dirs(root)]
+        if (
+            PROTECTED_DIRS.intersection(target.parts)
+            or target.name in PROTECTED_NAMES
+            or _inside(target, hooks_dirs)
+        ):
             return Verdict(
                 decision="ask",
                 protected=True,
-                reason=f"{target} is a protected path (repository, claw or shell configuration); "
-                "changing it needs the user's approval.",
+                reason=f"{target} is a protected path (repository, claw, editor or shell "
+                "configuration that runs code later); changing it needs the user's approval.",
             )
         try:
             links = target.stat().st_nlink
@@ -263,3 +298,19 @@ class PermissionPolicy:
                 reason=f"{target} has {links} hard links; changing it changes the other names too.",
             )
         return None
+
+
+def _git_hooks_dirs(root: Path) -> list[Path]:
+    """Directories ``core.hooksPath`` in the repository's own config points git at."""
+    try:
+        text = (root / ".git" / "config").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    found = []
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key.strip().lower() == "hookspath":
+            raw = value.strip().strip('"')
+            if raw:
+                found.append(resolve_path(raw, root))
+    return found

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from functools import cache
@@ -23,21 +24,10 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from claw_runtime.decisions import ToolCall
 from claw_runtime.permissions.shell import ParsedCommand, parse_command, unwrap_for_deny
 
-__all__ = ["FILE_TOOLS", "Rule", "parse_rule"]
-
-FILE_TOOLS = {
-    "Read": "file_path",
-    "Write": "file_path",
-    "Edit": "file_path",
-    "MultiEdit": "file_path",
-    "NotebookEdit": "notebook_path",
-    "Glob": "path",
-    "Grep": "path",
-    "LS": "path",
-}
-"""Tools whose rules name paths, and the input field that holds the path."""
+__all__ = ["Rule", "parse_rule", "rules_match"]
 
 EDIT_RULE_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit"})
 READ_RULE_TOOLS = frozenset({"Read", "Glob", "Grep", "LS"})
@@ -84,7 +74,7 @@ class Rule:
         if spec.startswith("//"):
             return spec[1:]
         if spec.startswith("~/"):
-            return str(Path.home() / spec[2:])
+            return str(Path(os.path.realpath(Path.home())) / spec[2:])
         if spec.startswith("/"):
             # Claude Code: /x is relative to the settings' directory; we use the project.
             return str(project / spec[1:])
@@ -93,6 +83,7 @@ class Rule:
         return f"{project}/**/{spec}" if "/" not in spec.rstrip("/") else str(project / spec)
 
     def matches_path(self, path: Path, project: Path) -> bool:
+        """Whether resolved ``path`` falls under this rule (``project``: its real path)."""
         return bool(_glob_regex(self._path_pattern(project)).match(str(path)))
 
     def matches_command(self, words: tuple[str, ...]) -> bool:
@@ -130,8 +121,7 @@ def parse_rule(text: str) -> Rule:
 
 def rules_match(
     rules: Iterable[Rule],
-    tool_name: str,
-    tool_input: dict[str, Any],
+    call: ToolCall,
     project: Path,
     *,
     parsed: ParsedCommand | None,
@@ -139,41 +129,48 @@ def rules_match(
 ) -> Rule | None:
     """The first rule that covers this call, or None.
 
-    For Bash, an allow rule must cover every simple command (and none may be
-    unsafe); a deny rule matches if it covers any command, wrappers included.
+    Path rules are matched against the call's resolved targets
+    (:mod:`claw_runtime.permissions.targets`): a ``Read(...)`` rule against every
+    path the call reads, an ``Edit(...)`` rule against every path it writes,
+    whatever the tool; a rule naming another tool against that tool's paths.
+    A deny rule matches if it covers any path; an allow rule only if it covers
+    them all. For Bash, a deny rule matches if it covers any command, wrappers
+    included; allow rules are checked command by command in the policy.
     """
     for rule in rules:
-        if not rule.applies_to_tool(tool_name):
-            continue
         if rule.spec is None:
-            return rule
-        if tool_name == "Bash":
-            if parsed is None:
+            if rule.applies_to_tool(call.name):
+                return rule
+            continue
+        if rule.tool == "Bash":
+            if call.name != "Bash" or parsed is None:
                 continue
             if for_deny:
                 candidates = [w for c in parsed.commands for w in unwrap_for_deny(c.words) if w]
                 if any(rule.matches_command(words) for words in candidates):
                     return rule
-            continue  # allow rules are checked command by command in the policy
-        if tool_name == "WebFetch" and rule.spec.startswith("domain:"):
-            host = urlsplit(str(tool_input.get("url", ""))).hostname or ""
+            continue
+        if rule.spec.startswith("domain:"):
+            if not rule.applies_to_tool(call.name):
+                continue
             domain = rule.spec[len("domain:") :].lower()
-            if host == domain or host.endswith("." + domain):
+            hosts = [(urlsplit(url).hostname or "").lower() for url in call.urls]
+            matched = [h == domain or h.endswith("." + domain) for h in hosts]
+            if matched and (any(matched) if for_deny else all(matched)):
                 return rule
             continue
-        field = FILE_TOOLS.get(tool_name)
-        raw = tool_input.get(field) if field else None
-        if isinstance(raw, str):
-            path = Path(raw) if Path(raw).is_absolute() else project / raw
-            if rule.matches_path(Path(_normalise(path)), project):
-                return rule
+        if rule.tool == "Read":
+            paths = call.reads
+        elif rule.tool == "Edit":
+            paths = call.writes
+        elif rule.applies_to_tool(call.name):
+            paths = (*call.reads, *call.writes)
+        else:
+            continue
+        matched = [rule.matches_path(path, project) for path in paths]
+        if matched and (any(matched) if for_deny else all(matched)):
+            return rule
     return None
-
-
-def _normalise(path: Path) -> str:
-    import os
-
-    return os.path.normpath(os.path.realpath(path))
 
 
 def bash_parsed(tool_input: dict[str, Any]) -> ParsedCommand | None:

@@ -89,7 +89,7 @@ async def _edit_file(ctx: ToolContext, file_path: str, specs: list[EditSpec], mu
     return f"{summary}\n{snippet}" if snippet else summary
 
 
-@tool(name="Edit")
+@tool(name="Edit", writes=("file_path",))
 async def edit(
     file_path: Annotated[str, Param(description="Absolute path of the file to change")],
     old_string: Annotated[str, Param(description="The exact text to replace")],
@@ -105,7 +105,7 @@ async def edit(
     return await _edit_file(ctx, file_path, [EditSpec(old_string, new_string, replace_all)], False)
 
 
-@tool(name="MultiEdit")
+@tool(name="MultiEdit", writes=("file_path",))
 async def multi_edit(
     file_path: Annotated[str, Param(description="Absolute path of the file to change")],
     edits: Annotated[list[EditSpec], Param(description="Edits applied in order")],

@@ -49,7 +49,7 @@ def _index_of(cells: list[dict[str, Any]], cell_id: str) -> int:
     raise ToolError(f"No cell with id {cell_id!r}. Cells: {known}.")
 
 
-@tool(name="NotebookEdit")
+@tool(name="NotebookEdit", writes=("notebook_path",))
 async def notebook_edit(
     notebook_path: Annotated[str, Param(description="Absolute path of the .ipynb file")],
     new_source: Annotated[str, Param(description="The cell's new source")],

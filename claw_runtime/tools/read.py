@@ -131,7 +131,7 @@ def _read_sync(path: Path, offset: int, limit: int) -> str | list[TextBlock | Im
     return text
 
 
-@tool(name="Read", read_only=True, max_output_chars=400_000)
+@tool(name="Read", read_only=True, max_output_chars=400_000, reads=("file_path",))
 async def read(
     file_path: Annotated[str, Param(description="Absolute path of the file to read")],
     ctx: ToolContext,

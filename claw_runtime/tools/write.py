@@ -21,7 +21,7 @@ from claw_runtime.tools._files import (
 __all__ = ["write"]
 
 
-@tool(name="Write")
+@tool(name="Write", writes=("file_path",))
 async def write(
     file_path: Annotated[str, Param(description="Absolute path of the file to write")],
     content: Annotated[str, Param(description="The whole new content of the file")],

@@ -1,0 +1,195 @@
+"""Rules see what the tools really touch: a path corpus through the real loop.
+
+The repository hides a secret in ``.env`` and ``config/prod.key`` (read-denied)
+and keeps ``locked/`` edit-denied. A scripted model then reaches for them by
+every spelling a tool will resolve to the same file: relative to a ``cd``-moved
+cwd, through ``..``, ``~``, symlinks, doubled slashes. Each case passes when the
+secret never reaches the model and the locked file never changes. Protected
+paths (repository, claw, editor and shell configuration) are written in bypass
+mode and must still be refused (headless: an ask is a refusal).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from _harness import run_calls
+
+SECRET = "TOPSECRET-4b1d"
+DENY = ["Read(./.env)", "Read(./config/*.key)", "Edit(./locked/**)"]
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    root = home / "repo"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    (root / "config").mkdir()
+    (root / "locked").mkdir()
+    (root / ".env").write_text(f"API_TOKEN={SECRET}\n")
+    (root / "config" / "prod.key").write_text(f"{SECRET}\n")
+    (root / "locked" / "keep.txt").write_text("original\n")
+    (root / "notes.txt").write_text("ordinary notes\n")
+    (root / "link-to-env").symlink_to(root / ".env")
+    (root / "sub" / "up").symlink_to(root)
+    (root / "locked-link").symlink_to(root / "locked")
+    monkeypatch.setenv("HOME", str(home))
+    return root
+
+
+def read_spellings(root: Path) -> list[tuple[str, dict[str, Any]]]:
+    env, key = root / ".env", root / "config" / "prod.key"
+    spellings = [
+        ".env",
+        "./.env",
+        str(env),
+        "~/repo/.env",
+        "sub/../.env",
+        "sub/deeper/../../.env",
+        f"{root}//.env",
+        f"{root}/./.env",
+        "link-to-env",
+        "sub/up/.env",
+        str(root / "sub" / "up" / ".env"),
+        "config/prod.key",
+        "./config/../config/prod.key",
+        "~/repo/config/prod.key",
+        "sub/up/config/prod.key",
+        str(key),
+    ]
+    return [("Read", {"file_path": s}) for s in spellings]
+
+
+async def test_read_deny_rules_see_every_spelling_of_the_path(repo: Path) -> None:
+    calls = read_spellings(repo)
+    outcomes = await run_calls(repo, calls, deny=DENY)
+    leaks = [c for c, o in zip(calls, outcomes, strict=True) if SECRET in o.text or not o.refused]
+    assert leaks == []
+
+
+async def test_read_deny_rules_follow_the_cwd_that_cd_moved(repo: Path) -> None:
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("Bash", {"command": "cd sub/deeper"}),
+        ("Read", {"file_path": "../../.env"}),
+        ("Read", {"file_path": "../../config/prod.key"}),
+        ("Read", {"file_path": "../up/.env"}),
+        ("Read", {"file_path": "../../notes.txt"}),
+    ]
+    outcomes = await run_calls(repo, calls, deny=DENY, allow=["Bash(cd:*)"])
+    assert not outcomes[0].is_error, outcomes[0]
+    assert all(o.refused and SECRET not in o.text for o in outcomes[1:4]), outcomes
+    assert "ordinary notes" in outcomes[4].text  # the cwd really moved
+
+
+SHELL_READS = [
+    "cat .env",
+    "cat ./.env",
+    "cat sub/../.env",
+    "cat link-to-env",
+    "head -n 1 .env",
+    "tail .env",
+    "grep TOKEN .env",
+    "sed -n 1p .env",
+    "less .env",
+    "wc -c .env config/prod.key",
+    "cat < .env",
+    "cat config/prod.key",
+    "base64 .env",
+    "sort .env",
+    "awk 1 .env",
+]
+
+
+async def test_read_deny_rules_cover_shell_commands_that_read_the_file(repo: Path) -> None:
+    calls = [("Bash", {"command": c}) for c in SHELL_READS]
+    allow = [f"Bash({c.split()[0]}:*)" for c in SHELL_READS]
+    for mode in ("default", "bypassPermissions"):
+        outcomes = await run_calls(repo, calls, deny=DENY, allow=allow, mode=mode)  # type: ignore[arg-type]
+        leaks = [c for c, o in zip(SHELL_READS, outcomes, strict=True) if SECRET in o.text]
+        assert leaks == [], mode
+
+
+async def test_edit_deny_rules_see_every_spelling_of_the_path(repo: Path) -> None:
+    keep = repo / "locked" / "keep.txt"
+    spellings = [
+        "locked/keep.txt",
+        str(keep),
+        "~/repo/locked/keep.txt",
+        "sub/../locked/keep.txt",
+        "locked-link/keep.txt",
+        "sub/up/locked/keep.txt",
+        "locked/new.txt",
+        "locked-link/new.txt",
+    ]
+    calls = [("Write", {"file_path": s, "content": "changed\n"}) for s in spellings]
+    for mode in ("acceptEdits", "bypassPermissions"):
+        outcomes = await run_calls(repo, calls, deny=DENY, mode=mode)  # type: ignore[arg-type]
+        assert all(o.refused for o in outcomes), (mode, outcomes)
+    assert keep.read_text() == "original\n"
+    assert sorted(p.name for p in (repo / "locked").iterdir()) == ["keep.txt"]
+
+
+PROTECTED = [
+    ".git/config",
+    ".git/hooks/pre-commit",
+    ".git/info/attributes",
+    ".claw/settings.local.json",
+    ".claw/settings.json",
+    ".claude/settings.local.json",
+    ".claude/settings.json",
+    ".claude/commands/evil.md",
+    ".mcp.json",
+    ".bashrc",
+    ".profile",
+    ".zshrc",
+    ".envrc",
+    ".husky/pre-commit",
+    ".vscode/tasks.json",
+    ".vscode/launch.json",
+    ".vscode/settings.json",
+    ".idea/workspace.xml",
+    ".pre-commit-config.yaml",
+    ".gitmodules",
+    "githooks/pre-push",
+    "sub/.git/config",
+]
+
+
+async def test_protected_paths_ask_even_in_bypass_mode(repo: Path) -> None:
+    await trio.run_process(["git", "init", "-q", str(repo)])
+    await trio.run_process(["git", "-C", str(repo), "config", "core.hooksPath", "githooks"])
+    (repo / "alias-to-git").symlink_to(repo / ".git")
+    before = {p: (repo / p).read_bytes() for p in (".git/config",)}
+    spellings = [*PROTECTED, "alias-to-git/config", "sub/up/.git/config", "~/repo/.mcp.json"]
+    calls = [("Write", {"file_path": s, "content": "pwned\n"}) for s in spellings]
+    calls += [
+        ("Edit", {"file_path": ".git/config", "old_string": "[core]", "new_string": "[core]\n"}),
+        ("NotebookEdit", {"notebook_path": ".vscode/x.ipynb", "new_source": "x"}),
+    ]
+    outcomes = await run_calls(repo, calls, mode="bypassPermissions")
+    passed = [c for c, o in zip(calls, outcomes, strict=True) if not o.refused]
+    assert passed == []
+    assert all(not (repo / p).exists() for p in PROTECTED if not p.startswith(".git/"))
+    assert (repo / ".git/config").read_bytes() == before[".git/config"]
+
+
+async def test_ordinary_files_are_still_reachable(repo: Path) -> None:
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("Read", {"file_path": "notes.txt"}),
+        ("Read", {"file_path": "~/repo/notes.txt"}),
+        ("Write", {"file_path": "sub/new.txt", "content": "fine\n"}),
+        ("Bash", {"command": "cat notes.txt"}),
+    ]
+    outcomes = await run_calls(repo, calls, deny=DENY, mode="acceptEdits", allow=["Bash(cat:*)"])
+    assert [o.is_error for o in outcomes] == [False] * 4, outcomes
+    assert (repo / "sub" / "new.txt").read_text() == "fine\n"
+
+
+def test_the_corpus_is_large_enough(repo: Path) -> None:
+    sizes = [len(read_spellings(repo)), 3, len(SHELL_READS) * 2, 16, len(PROTECTED) + 5]
+    assert sum(sizes) >= 70, json.dumps(sizes)
