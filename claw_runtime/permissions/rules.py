@@ -87,13 +87,25 @@ class Rule:
         return bool(_glob_regex(self._path_pattern(project)).match(str(path)))
 
     def matches_command(self, words: tuple[str, ...]) -> bool:
+        """Whether one simple command (words after quote removal) is what this rule names.
+
+        Every spelling Claude Code documents, the same for allow, ask and deny:
+
+        ``git status``
+            exactly that command (words compared after quote removal).
+        ``npm run test:*``
+            legacy prefix: the command's words start with ``npm run test``.
+        ``docker *``, ``git push --force *``
+            a space, then ``*`` at the end: a prefix on a word boundary. ``ls *``
+            matches ``ls -la`` and ``ls`` alone, never ``lsof``.
+        ``xcodebuild*``
+            ``*`` right after a word: a glob on the command text, no word
+            boundary (matches ``xcodebuild -scheme x`` and ``xcodebuildx``).
+        ``git * main``
+            ``*`` anywhere else: any text (spaces included) in that place.
+        """
         assert self.spec is not None
-        spec = self.spec.strip()
-        prefix = spec.endswith(":*")
-        wanted = tuple(spec[:-2].split() if prefix else spec.split())
-        if prefix:
-            return words[: len(wanted)] == wanted
-        return words == wanted
+        return _command_spec_matches(self.spec, words)
 
     def applies_to_tool(self, tool_name: str) -> bool:
         if self.tool == tool_name:
@@ -104,6 +116,47 @@ class Rule:
         if self.spec is not None and self.tool == "Edit" and tool_name in EDIT_RULE_TOOLS:
             return True
         return self.spec is not None and self.tool == "Read" and tool_name in READ_RULE_TOOLS
+
+
+def _spec_words(text: str) -> tuple[str, ...]:
+    """A rule's command words, quotes removed as the shell would."""
+    import shlex
+
+    try:
+        return tuple(shlex.split(text))
+    except ValueError:
+        return tuple(text.split())
+
+
+@cache
+def _command_glob(spec: str) -> re.Pattern[str]:
+    """A command rule with ``*`` as a regular expression over the words joined by spaces."""
+    text = " ".join(_spec_words(spec.replace("*", "\x00")))
+    out: list[str] = []
+    pieces = text.split("\x00")
+    for index, piece in enumerate(pieces):
+        if index:
+            last = index == len(pieces) - 1
+            if last and piece == "" and out and out[-1].endswith("\\ "):
+                out[-1] = out[-1][: -len("\\ ")]
+                out.append("(?: .*)?")
+            else:
+                out.append(".*")
+        out.append(re.escape(piece))
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _command_spec_matches(spec: str, words: tuple[str, ...]) -> bool:
+    spec = spec.strip()
+    if spec.endswith(":*") and "*" not in spec[:-2]:
+        wanted = _spec_words(spec[:-2])
+        return words[: len(wanted)] == wanted
+    if "*" not in spec:
+        return words == _spec_words(spec)
+    if spec.endswith(" *") and "*" not in spec[:-2]:
+        wanted = _spec_words(spec[:-2])
+        return words[: len(wanted)] == wanted
+    return bool(_command_glob(spec).fullmatch(" ".join(words)))
 
 
 def parse_rule(text: str) -> Rule:
