@@ -42,8 +42,9 @@ async def run(
     tmp_path: Path,
     settings: Settings,
     turns: Sequence[Turn],
-    mode: str = "bypassPermissions",
+    mode: str = "default",
     prompt: str = "go",
+    allow: Sequence[str] = ("Bash", "Write", "Edit"),
 ) -> tuple[RunResult, Agent, FakeModelServer]:
     async with open_fake_model_server(Script(list(turns))) as server:
         env = {"ANTHROPIC_BASE_URL": server.base_url, "ANTHROPIC_API_KEY": "k"}
@@ -58,7 +59,7 @@ async def run(
                 session=session,
                 options=AgentOptions(
                     model=provider_settings.model,
-                    permissions=PermissionPolicy.from_rules(mode, project=tmp_path),  # type: ignore[arg-type]
+                    permissions=PermissionPolicy.from_rules(mode, allow=allow, project=tmp_path),  # type: ignore[arg-type]
                 ),
                 scheduler=runtime.scheduler,
                 http=runtime.http,

@@ -85,8 +85,10 @@ class Harness:
 
     def agent(self, **option_changes: Any) -> Agent:
         name, settings = self.runtime.provider_settings("anthropic", model=MODEL)
+        # The default mode, as users run: the test tools that change things are allowed by rule.
         option_changes.setdefault(
-            "permissions", PermissionPolicy.from_rules("bypassPermissions", project=self.tmp_path)
+            "permissions",
+            PermissionPolicy.from_rules("default", allow=["Poke", "Hang"], project=self.tmp_path),
         )
         options = AgentOptions(model=MODEL, **option_changes)
         session = self.runtime.new_session(self.tmp_path)
