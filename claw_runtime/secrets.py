@@ -90,6 +90,7 @@ _SECRET_WORDS = frozenset(
         "sessionkey",
     ]
 )
+_SECRET_ENDINGS = ("password", "passwd", "pwd", "secret", "token", "apikey")
 _KEY_QUALIFIERS = frozenset(
     [
         "api",
@@ -194,7 +195,7 @@ def is_secret_key(name: str, *, env_style: bool = False) -> bool:
     words = _words(name)
     if not words or words[-1] in _NOT_SECRET_TAIL:
         return False
-    if any(w in _SECRET_WORDS for w in words):
+    if any(w in _SECRET_WORDS for w in words) or words[-1].endswith(_SECRET_ENDINGS):
         return True
     for i, word in enumerate(words):
         if word == "key":
@@ -558,7 +559,12 @@ def _assignment_spans(text: str, spans: list[tuple[int, int]]) -> None:
             if value is not None:
                 break
         assert value is not None
-        if not value.strip() or _PLACEHOLDER.match(value) or value.lower() in _STOPWORDS:
+        if (
+            not value.strip()
+            or value.startswith("$")
+            or _PLACEHOLDER.match(value)
+            or value.lower() in _STOPWORDS
+        ):
             continue
         if group == "bare":
             after = text[match.end() : match.end() + 1]
@@ -690,6 +696,8 @@ def _spans(text: str, lowered: str, *, full: bool = True) -> list[tuple[int, int
                 (len(k) for k in rule.keywords if secret.lower().startswith(k) and len(k) <= 16),
                 0,
             )
+            if prefix and secret[prefix : prefix + 1] in ("-", "_", "."):
+                prefix += 1
             if prefix * 2 < len(secret):
                 start += prefix
             spans.append((start, end))
