@@ -9,6 +9,7 @@ files. No outcome may contain a secret string or a denied file's name.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -225,3 +226,58 @@ async def test_the_tools_refuse_a_denied_path_themselves(
     result = await tool_.invoke(args, ctx)
     assert result.is_error and "denied" in result.text
     assert not _leaks(workspace, CallOutcome(result.text, result.is_error))
+
+
+def _denying_ctx(workspace: Path) -> ToolContext:
+    policy = PermissionPolicy.from_rules("default", deny=DENY, project=workspace)
+    return ToolContext(
+        session=SessionState(session_id="s", cwd=workspace), read_denied=policy.read_denied
+    )
+
+
+async def test_a_name_with_a_newline_does_not_smuggle_a_denied_file_out(workspace: Path) -> None:
+    """ripgrep's output splits such a name in two; neither half may pass for another file.
+
+    The deny predicate here is the tools' own (``.pem`` anywhere), not the
+    permission rules', so the test is about how the tools parse ripgrep.
+    """
+    odd = workspace / "odd\n"
+    odd.mkdir()
+    (odd / "c.pem").write_text("needle PEM_SECRET_newline\n")
+    (workspace / "x\ny.pem").write_text("needle PEM_SECRET_newline2\n")
+    ctx = ToolContext(
+        session=SessionState(session_id="s", cwd=workspace),
+        read_denied=lambda path: path.suffix == ".pem",
+    )
+    for mode in ("content", "count", "files_with_matches"):
+        for args in ({}, {"-C": 2}, {"glob": "*.pem"}):
+            result = await grep.invoke({"pattern": "needle", "output_mode": mode, **args}, ctx)
+            assert "PEM_SECRET" not in result.text
+            assert "c.pem" not in result.text and "y.pem" not in result.text
+            if "glob" not in args:  # the visible files are still there
+                assert ("needle = 1" in result.text) == (mode == "content")
+                assert str(workspace / "notes.txt") in result.text
+    listed = await glob_tool.invoke({"pattern": "**/*"}, ctx)
+    assert ".pem" not in listed.text and str(workspace / "notes.txt") in listed.text
+
+
+async def test_only_visible_files_count_toward_the_limits(workspace: Path) -> None:
+    """Glob shows the newest 100 visible matches, LS the first 1000: denied files fill no slot."""
+    many = workspace / "many"
+    many.mkdir()
+    for index in range(150):
+        (many / f"f{index:03d}.pem").write_text("x")
+        os.utime(many / f"f{index:03d}.pem", (2_000_000_000, 2_000_000_000))  # newest
+    for index in range(120):
+        (many / f"g{index:03d}.txt").write_text("x")
+        os.utime(many / f"g{index:03d}.txt", (1_000_000 + index, 1_000_000 + index))
+    ctx = _denying_ctx(workspace)
+    lines = (await glob_tool.invoke({"pattern": "*", "path": "many"}, ctx)).text.splitlines()
+    assert lines[:100] == [str(many / f"g{i:03d}.txt") for i in reversed(range(20, 120))]
+    assert lines[100].startswith("[Only the newest 100 matches are shown")
+    assert len(lines) == 101
+    few = (await glob_tool.invoke({"pattern": "g00*", "path": "many"}, ctx)).text.splitlines()
+    assert len(few) == 10 and not any(line.startswith("[") for line in few)
+    listing = (await ls.invoke({"path": "many"}, ctx)).text
+    assert ".pem" not in listing and listing.count(".txt") == 120
+    assert "Only the first" not in listing

@@ -124,13 +124,19 @@ class DenyFilter:
         return self._denied(os.path.realpath(spelled), spelled)
 
     def hides(self, path: str) -> bool:
-        """Whether the file at ``path`` (absolute, as ripgrep printed it) is denied."""
-        spelled = os.path.normpath(path)
-        directory, name = os.path.split(spelled)
+        """Whether the file at ``path`` (absolute, as ripgrep printed it) is denied.
+
+        ripgrep joins the normalised root and entry names with the separator,
+        so ``path`` has no ``.`` or ``..`` in it; only its directory may be (or
+        be under) a symbolic link.
+        """
+        directory, _, name = path.rpartition(os.sep)
         real_dir = self._real_dirs.get(directory)
         if real_dir is None:
-            real_dir = self._real_dirs[directory] = os.path.realpath(directory)
-        return self._denied(os.path.join(real_dir, name), spelled)
+            real_dir = self._real_dirs[directory] = os.path.realpath(directory or os.sep)
+        if real_dir == directory:
+            return self.read_denied(Path(path))
+        return self._denied(os.path.join(real_dir, name), path)
 
 
 def refuse_denied_root(deny: DenyFilter, root: str) -> None:
@@ -171,4 +177,5 @@ async def list_files(
     error = rg_failure(result.returncode, result.stderr)
     if error is not None:
         raise error
-    return [os.fsdecode(p) for p in result.stdout.split(b"\0") if p]
+    text = result.stdout.decode(sys.getfilesystemencoding(), "surrogateescape")
+    return [p for p in text.split("\0") if p]

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cache
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import trio
 
@@ -31,6 +31,8 @@ from claw_runtime.tools._files_listing import (
 )
 
 __all__ = ["glob_files", "glob_tool", "ls"]
+
+_T = TypeVar("_T")
 
 MAX_GLOB_RESULTS = 100
 MAX_LS_ENTRIES = 1000
@@ -77,37 +79,56 @@ def _relative(root: str, paths: list[str]) -> list[str]:
     return [p[cut:].replace(os.sep, "/") for p in paths]
 
 
-def _matching(
-    root: str, paths: list[str], pattern: str, hides: Callable[[str], bool]
-) -> list[tuple[float, str]]:
-    """``(mtime, path)`` of the listed files matching ``pattern``; blocking (stats)."""
+def _first_visible(
+    items: Iterable[tuple[_T, str]], hides: Callable[[str], bool], limit: int
+) -> tuple[list[_T], bool]:
+    """Up to ``limit`` items whose path ``hides`` lets through, in order; and whether more exist.
+
+    Only as many paths are checked against the deny rules as it takes, so a
+    search matching 100,000 files costs 101 checks, not 100,000.
+    """
+    shown: list[_T] = []
+    for item, path in items:
+        if hides(path):
+            continue
+        if len(shown) == limit:
+            return shown, True
+        shown.append(item)
+    return shown, False
+
+
+def _newest_matching(
+    root: str, paths: list[str], pattern: str, hides: Callable[[str], bool], limit: int
+) -> tuple[list[str], bool]:
+    """The newest ``limit`` files matching ``pattern`` and not hidden; blocking (stats)."""
     pattern = pattern.removeprefix("./")
     match = _pattern_regex(pattern).match
     anchored = "/" in pattern
     found = []
+    stat = os.stat
     for path, rel in zip(paths, _relative(root, paths), strict=True):
         if not match(rel if anchored else rel.rpartition("/")[2]):
             continue
-        if hides(path):
-            continue
         try:
-            found.append((os.stat(path).st_mtime, path))
+            found.append((-stat(path).st_mtime, path))
         except OSError:
             continue  # gone since ripgrep listed it
-    return found
+    found.sort()
+    return _first_visible(((path, path) for _, path in found), hides, limit)
 
 
 async def glob_files(
-    root: str, pattern: str, hides: Callable[[str], bool] | None = None
-) -> list[tuple[float, str]]:
-    """``(mtime, absolute path)`` of files under ``root`` matching ``pattern``, unsorted.
+    root: str, pattern: str, hides: Callable[[str], bool] | None = None, limit: int = 100
+) -> tuple[list[str], bool]:
+    """Files under ``root`` matching ``pattern``, newest first (ties by path), at most ``limit``.
 
-    ``root`` is an absolute, normalised directory. A pattern without ``/``
-    matches file names at any depth; with ``/``, paths relative to ``root``.
+    Also whether more files match. ``root`` is an absolute, normalised
+    directory. A pattern without ``/`` matches file names at any depth; with
+    ``/``, paths relative to ``root``. Files that ``hides`` are left out.
     """
     paths = await list_files(require_rg(), root)
     return await trio.to_thread.run_sync(
-        _matching, root, paths, pattern, hides or (lambda path: False)
+        _newest_matching, root, paths, pattern, hides or (lambda path: False), limit
     )
 
 
@@ -122,7 +143,7 @@ def _directory(ctx: ToolContext, path: str | None, deny: DenyFilter) -> str:
     return root
 
 
-@tool(name="Glob", read_only=True)
+@tool(name="Glob", read_only=True, reads=("path",))
 async def glob_tool(
     pattern: Annotated[str, Param(description='A glob such as "**/*.py" or "src/**/*.{ts,tsx}"')],
     ctx: ToolContext,
@@ -137,38 +158,35 @@ async def glob_tool(
     """
     deny = DenyFilter(ctx.read_denied)
     root = _directory(ctx, path, deny)
-    found = await glob_files(root, pattern, deny.hides)
-    if not found:
+    shown, more = await glob_files(root, pattern, deny.hides, MAX_GLOB_RESULTS)
+    if not shown:
         return f"No files match {pattern} under {root}."
-    found.sort(key=lambda item: (-item[0], item[1]))
-    lines = [p for _, p in found[:MAX_GLOB_RESULTS]]
-    if len(found) > MAX_GLOB_RESULTS:
-        lines.append(
-            f"[{len(found) - MAX_GLOB_RESULTS} more files not shown: "
+    if more:
+        shown.append(
+            f"[Only the newest {MAX_GLOB_RESULTS} matches are shown: "
             "use a narrower pattern or path]"
         )
-    return "\n".join(lines)
+    return "\n".join(shown)
 
 
 def _tree(
     root: str, paths: list[str], ignore: list[str], hides: Callable[[str], bool]
-) -> tuple[list[str], int]:
+) -> tuple[list[str], bool]:
+    """The tree's lines, and whether files were left out for length; blocking."""
     patterns = [_pattern_regex(p) for p in ignore]
-    entries: list[str] = []
+    entries: list[tuple[str, str]] = []
     for path, rel in zip(paths, _relative(root, paths), strict=True):
         parts = rel.split("/")
         if any(p.match(part) for p in patterns for part in parts) or any(
             p.match(rel) for p in patterns
         ):
             continue
-        if hides(path):
-            continue
-        entries.append(rel)
+        entries.append((rel, path))
     entries.sort()
+    shown, more = _first_visible(entries, hides, MAX_LS_ENTRIES)
     lines: list[str] = [f"- {root}/"]
     shown_dirs: set[str] = set()
-    total = len(entries)
-    for rel in entries[:MAX_LS_ENTRIES]:
+    for rel in shown:
         parts = rel.split("/")
         for depth in range(1, len(parts)):
             prefix = "/".join(parts[:depth])
@@ -176,10 +194,12 @@ def _tree(
                 shown_dirs.add(prefix)
                 lines.append(f"{'  ' * depth}- {parts[depth - 1]}/")
         lines.append(f"{'  ' * len(parts)}- {parts[-1]}")
-    return lines, total
+    if not shown:
+        lines.append("  (no files)")
+    return lines, more
 
 
-@tool(name="LS", read_only=True)
+@tool(name="LS", read_only=True, reads=("path",))
 async def ls(
     path: Annotated[str, Param(description="Absolute path of the directory to list")],
     ctx: ToolContext,
@@ -191,13 +211,11 @@ async def ls(
     deny = DenyFilter(ctx.read_denied)
     root = _directory(ctx, path, deny)
     paths = await list_files(require_rg(), root)
-    lines, total = await trio.to_thread.run_sync(_tree, root, paths, ignore or [], deny.hides)
-    if total > MAX_LS_ENTRIES:
+    lines, more = await trio.to_thread.run_sync(_tree, root, paths, ignore or [], deny.hides)
+    if more:
         lines.append(
-            f"[{total - MAX_LS_ENTRIES} more files not listed: list a subdirectory, or use Glob]"
+            f"[Only the first {MAX_LS_ENTRIES} files are listed: list a subdirectory, or use Glob]"
         )
-    if total == 0:
-        lines.append("  (no files)")
     return "\n".join(lines)
 
 

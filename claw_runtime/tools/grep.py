@@ -119,7 +119,9 @@ class _ContentLines:
 
     ``--null`` ends each path with a NUL byte, so paths are never confused with
     text. Every line of a file that ``hides`` (a read deny rule) is dropped,
-    with the ``--`` separators that would be left dangling. A file that ripgrep
+    with the ``--`` separators that would be left dangling. A path holding a
+    newline arrives split in two, its head without a NUL: the file the tail
+    names is then dropped too, since its name is not the file's. A file that ripgrep
     stops searching when it notices a NUL byte is dropped whole (where ripgrep
     stops depends on its buffer sizes), which is why reading goes on past the
     limit until the file being printed is complete.
@@ -132,6 +134,7 @@ class _ContentLines:
     lines: list[str] = attrs.field(factory=list)
     path: str | None = None
     skipping: bool = False
+    suspect: bool = False
     block_start: int = 0
     extra: int = 0
 
@@ -155,18 +158,23 @@ class _ContentLines:
             elif raw == "--":
                 if not self.full and self.lines and self.lines[-1] != "--":
                     self.lines.append(raw)
+            elif "binary file" not in raw:
+                self.suspect = True  # the head of a path with a newline in it
             elif self.root_is_file and not self.full:
                 # "PATH: binary file matches": only for a file named as the root,
                 # which was checked against the deny rules before the search.
                 self.lines.append(_shown(raw))
             return True
+        suspect, self.suspect = self.suspect, False
         if path != self.path:
             if self.full:
                 return False
             self.path = path
-            self.skipping = self.hides(path)
+            self.skipping = suspect or self.hides(path)
             separator = bool(self.lines) and self.lines[-1] == "--"
             self.block_start = len(self.lines) - separator
+        elif suspect:
+            self.skipping = True
         if self.skipping:
             return True
         if self.full:
@@ -191,22 +199,31 @@ def _entries(stdout: bytes, mode: OutputMode, hides: Callable[[str], bool]) -> l
     entries: list[str] = []
     if mode == "files_with_matches":
         for raw in stdout.split(b"\0"):
-            path = os.fsdecode(raw.strip(b"\n"))
+            path = os.fsdecode(raw)
             if path and not hides(path):
                 entries.append(_shown(path))
     else:
-        for line in stdout.split(b"\n"):
-            raw, has_path, count = line.partition(b"\0")
-            path = os.fsdecode(raw)
-            if has_path and not hides(path):
+        # PATH\0COUNT\nPATH\0COUNT\n: split at NUL, as a path may hold a newline.
+        parts = stdout.split(b"\0")
+        path = os.fsdecode(parts[0])
+        for part in parts[1:]:
+            count, _, following = part.partition(b"\n")
+            if not hides(path):
                 entries.append(f"{_shown(path)}:{count.decode('ascii', 'replace')}")
+            path = os.fsdecode(following)
     return sort_entries(entries, mode)
 
 
 async def run_query(query: GrepQuery, hides: Callable[[str], bool] | None = None) -> list[str]:
     """ripgrep's answer to ``query`` as the tool's lines; files that ``hides`` left out."""
     rg = require_rg()
-    hides = hides or (lambda path: False)
+    denied = hides or (lambda path: False)
+    inside = query.root if query.root_is_file else query.root.rstrip(os.sep) + os.sep
+
+    def hidden(path: str) -> bool:
+        # Anything not under the root is a misparse (a name with a newline): hide it.
+        return not path.startswith(inside) or denied(path)
+
     args = rg_arguments(rg, query)
     if query.mode != "content":
         done = await trio.run_process(
@@ -215,9 +232,9 @@ async def run_query(query: GrepQuery, hides: Callable[[str], bool] | None = None
         error = rg_failure(done.returncode, done.stderr)
         if error is not None:
             raise error
-        return _entries(done.stdout, query.mode, hides)
+        return _entries(done.stdout, query.mode, hidden)
 
-    collector = _ContentLines(query.max_lines, query.line_numbers, hides, query.root_is_file)
+    collector = _ContentLines(query.max_lines, query.line_numbers, hidden, query.root_is_file)
     stderr = bytearray()
     async with trio.open_nursery() as nursery:
         process: trio.Process = await nursery.start(
@@ -288,7 +305,7 @@ def _format(lines: list[str], mode: OutputMode, head_limit: int | None) -> str:
     return body
 
 
-@tool(name="Grep", read_only=True)
+@tool(name="Grep", read_only=True, reads=("path",))
 async def grep(
     pattern: str,
     ctx: ToolContext,
