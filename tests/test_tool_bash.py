@@ -15,6 +15,12 @@ import trio
 from claw_runtime.models import ToolResultBlock
 from claw_runtime.scheduler import Scheduler, open_scheduler
 from claw_runtime.tooling import SessionState, ToolContext
+from claw_runtime.tools._environment import (
+    child_environment,
+    is_startup_variable,
+    scrub_credentials,
+)
+from claw_runtime.tools._shell import run_foreground
 from claw_runtime.tools.bash import bash, bash_output, kill_shell
 
 
@@ -187,3 +193,52 @@ async def test_ending_the_session_kills_background_shells(tmp_path: Path) -> Non
             while not pidfile.exists() or not pidfile.read_text().strip():
                 await trio.sleep(0.05)
     assert await wait_dead(int(pidfile.read_text()))
+
+
+async def test_bash_uses_the_session_environment(ctx: ToolContext) -> None:
+    ctx.session.env = {"PATH": os.environ["PATH"], "CLAW_SESSION_ONLY": "from-session"}
+    result = await run(ctx, command="echo $CLAW_SESSION_ONLY; env | grep -c '^HOME=' || true")
+    assert result.text.splitlines() == ["from-session", "0"]  # the session's, not os.environ
+
+
+def test_child_environment_never_takes_startup_variables_from_settings() -> None:
+    base = {"PATH": "/bin", "PYTHONPATH": "/mine"}
+    overrides = {
+        "FOO": "bar",
+        "BASH_ENV": "/repo/evil.sh",
+        "LD_PRELOAD": "/repo/evil.so",
+        "PYTHONPATH": "/repo",
+        "GIT_CONFIG_COUNT": "1",
+        "DYLD_INSERT_LIBRARIES": "x",
+        "NODE_OPTIONS": "--require /repo/evil.js",
+    }
+    env = child_environment(base, overrides)
+    assert env == {"PATH": "/bin", "PYTHONPATH": "/mine", "FOO": "bar"}
+    assert all(is_startup_variable(name) for name in overrides if name != "FOO")
+
+
+def test_credentials_table() -> None:
+    env = {
+        "ANTHROPIC_API_KEY": "k",
+        "SOME_SERVICE_TOKEN": "t",
+        "X_SECRET": "s",
+        "DB_PASSWORD": "p",
+        "SSH_AUTH_SOCK": "/s",
+        "URL": "https://u:pw@host/",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PATH": "/bin",
+    }
+    assert scrub_credentials(env) == {"TOKENIZERS_PARALLELISM": "false", "PATH": "/bin"}
+
+
+async def test_startup_variables_in_overrides_do_not_reach_bash(tmp_path: Path) -> None:
+    (tmp_path / "evil.sh").write_text(f"touch {tmp_path}/sourced\n")
+    result = await run_foreground(
+        "echo ran",
+        cwd=tmp_path,
+        timeout_s=10,
+        max_chars=1000,
+        env={"BASH_ENV": str(tmp_path / "evil.sh"), "VISIBLE": "1"},
+    )
+    assert result.output.strip() == "ran"
+    assert not (tmp_path / "sourced").exists()
