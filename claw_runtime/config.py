@@ -51,17 +51,6 @@ __all__ = [
     "settings_files",
 ]
 
-HOOK_EVENTS = (
-    "PreToolUse",
-    "PostToolUse",
-    "UserPromptSubmit",
-    "Stop",
-    "SubagentStop",
-    "SessionStart",
-    "SessionEnd",
-    "PreCompact",
-    "Notification",
-)
 
 PermissionModeName = Literal["default", "acceptEdits", "plan", "bypassPermissions"]
 
@@ -73,6 +62,8 @@ class Permissions:
     deny: list[str] = attrs.field(factory=list)
     default_mode: PermissionModeName | None = None
     additional_directories: list[str] = attrs.field(factory=list)
+    disable_bypass_permissions_mode: Literal["disable"] | None = None
+    """``"disable"`` refuses ``bypassPermissions`` (a narrowing key: any layer may set it)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -156,36 +147,8 @@ class LoadedSettings:
     """Whether the project's own settings applied in full."""
     withheld: tuple[str, ...] = ()
     """What an untrusted project's files asked for and did not get (``file: key``)."""
-
-
-# Claude Code keys claw accepts in .claude files without acting on them (yet).
-CLAUDE_CODE_ONLY_KEYS = frozenset(
-    {
-        "$schema",
-        "apiKeyHelper",
-        "cleanupPeriodDays",
-        "includeCoAuthoredBy",
-        "statusLine",
-        "outputStyle",
-        "forceLoginMethod",
-        "forceLoginOrgUUID",
-        "enableAllProjectMcpServers",
-        "enabledMcpjsonServers",
-        "disabledMcpjsonServers",
-        "awsAuthRefresh",
-        "awsCredentialExport",
-        "disableAllHooks",
-        "alwaysThinkingEnabled",
-        "spinnerTipsEnabled",
-        "feedbackSurveyState",
-        "theme",
-        "verbose",
-        "autoUpdates",
-        "preferredNotifChannel",
-        "otelHeadersHelper",
-        "companyAnnouncements",
-    }
-)
+    notes: tuple[str, ...] = ()
+    """Keys claw ignored or reshaped to read the files as Claude Code does (``-v``, doctor)."""
 
 
 def _camel(name: str) -> str:
@@ -234,14 +197,6 @@ def _describe(exc: BaseException, _type: Any) -> str:
 def _validate(data: Any, source: str) -> None:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a JSON object at the top level")
-    hooks = data.get("hooks")
-    if isinstance(hooks, dict):
-        for event in hooks:
-            if event not in HOOK_EVENTS:
-                raise ConfigError(
-                    f"{source}: unknown hook event hooks.{event}; "
-                    f"expected one of {', '.join(HOOK_EVENTS)}"
-                )
     try:
         _CONVERTER.structure(data, Settings)
     except cattrs.BaseValidationError as exc:
@@ -256,30 +211,40 @@ def _readable(problem: str) -> str:
     return f"{'.'.join(keys)}: {message}" if keys else message
 
 
-_KNOWN_KEYS = frozenset(_camel(f.name) for f in attrs.fields(Settings))
+def _read_file(path: Path, *, notes: list[str]) -> dict[str, Any] | None:
+    """One settings file, normalised to claw's shape and validated; None if absent.
 
+    Raises:
+        ConfigError: not readable, not JSON, or a value of the wrong type.
+    """
+    from claw_runtime.config_shapes import normalise
 
-def _read_file(path: Path, *, claude: bool, warnings: list[str]) -> dict[str, Any] | None:
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        raw = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from exc
+        raise ConfigError(
+            f"{path}: cannot be read: {exc.strerror}; the file was not used"
+        ) from None
     try:
+        text = raw.decode("utf-8-sig")
         data = json.loads(text) if text.strip() else {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}); the file was not used"
+        ) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(
-            f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from exc
-    if claude and isinstance(data, dict):
-        for key in [k for k in data if k not in _KNOWN_KEYS]:
-            if key not in CLAUDE_CODE_ONLY_KEYS:
-                warnings.append(f"{path}: ignoring unknown key {key!r}")
-            del data[key]
-        sandbox = data.get("sandbox")
-        if isinstance(sandbox, dict):
-            data["sandbox"] = {k: v for k, v in sandbox.items() if k in ("enabled", "network")}
+            f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}; "
+            "the file was not used"
+        ) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: JSON nested too deeply; the file was not used") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object at the top level")
+    data, found = normalise(data, str(path), Settings)
+    notes.extend(found)
     _validate(data, str(path))
     return data
 
@@ -409,7 +374,8 @@ def load_settings(
     warnings: list[str] = []
     withheld: list[str] = []
     files = settings_files(cwd, home, env)
-    layers = [(f, _read_file(f.path, claude=f.claude, warnings=warnings)) for f in files]
+    notes: list[str] = []
+    layers = [(f, _read_file(f.path, notes=notes)) for f in files]
     user_roots = [
         Path(p)
         for f, data in layers
@@ -453,4 +419,5 @@ def load_settings(
         warnings=tuple(warnings),
         trusted=trusted,
         withheld=tuple(withheld),
+        notes=tuple(notes),
     )

@@ -73,7 +73,7 @@ def test_permission_lists_concatenate_across_layers(dirs: dict[str, Path]) -> No
         dirs["cwd"] / ".claw" / "settings.json",
         {"permissions": {"allow": ["Bash(ls:*)", "Edit"], "deny": ["WebFetch"]}},
     )
-    loaded = load(dirs, cli_overrides={"permissions": {"allow": ["Write"]}})
+    loaded = load(dirs, cli_overrides={"permissions": {"allow": ["Write"]}}, trust=True)
     assert loaded.settings.permissions.allow == ["Read", "Bash(ls:*)", "Edit", "Write"]
     assert loaded.settings.permissions.deny == ["WebFetch"]
 
@@ -118,20 +118,32 @@ def test_claude_code_settings_shape_is_understood(dirs: dict[str, Path]) -> None
     assert loaded.warnings == ()
 
 
-def test_unknown_key_in_claude_file_is_a_warning(dirs: dict[str, Path]) -> None:
+def test_unknown_key_in_claude_file_is_a_note(dirs: dict[str, Path]) -> None:
     path = write(dirs["cwd"] / ".claude" / "settings.json", {"brandNewClaudeKey": 1, "model": "m"})
     loaded = load(dirs)
     assert loaded.settings.model == "m"
-    assert loaded.warnings == (f"{path}: ignoring unknown key 'brandNewClaudeKey'",)
+    assert loaded.notes == (f"{path}: brandNewClaudeKey: not used by claw; ignored",)
+    assert loaded.warnings == ()
 
 
-def test_unknown_key_in_claw_file_is_an_error_naming_file_and_key(dirs: dict[str, Path]) -> None:
+def test_unknown_nested_key_in_claw_file_is_a_note_naming_file_and_key(
+    dirs: dict[str, Path],
+) -> None:
     path = write(dirs["cwd"] / ".claw" / "settings.json", {"permissions": {"alow": []}})
-    with pytest.raises(ConfigError) as info:
-        load(dirs)
-    message = str(info.value)
-    assert message.startswith(str(path))
-    assert "permissions: unknown key(s) alow" in message
+    assert load(dirs).notes == (f"{path}: permissions.alow: not used by claw; ignored",)
+
+
+def test_unknown_mode_and_hook_event_are_notes(dirs: dict[str, Path]) -> None:
+    path = write(
+        dirs["home"] / ".claw" / "settings.json",
+        {"permissions": {"defaultMode": "yolo"}, "hooks": {"BeforeToolUse": []}},
+    )
+    loaded = load(dirs)
+    assert loaded.settings.permissions.default_mode is None
+    assert loaded.notes == (
+        f'{path}: permissions.defaultMode: "yolo" is not a mode claw has; using default',
+        f"{path}: hooks.BeforeToolUse: accepted; claw does not fire this event yet",
+    )
 
 
 @pytest.mark.parametrize(
@@ -139,13 +151,8 @@ def test_unknown_key_in_claw_file_is_an_error_naming_file_and_key(dirs: dict[str
     [
         ({"maxTurns": "5"}, 'maxTurns: expected an integer, got "5"'),
         ({"maxTurns": True}, "maxTurns: expected an integer, got true"),
-        (
-            {"permissions": {"defaultMode": "yolo"}},
-            'permissions.defaultMode: expected one of "default", "acceptEdits"',
-        ),
         ({"permissions": {"allow": "Bash"}}, "permissions.allow"),
         ({"prices": {"gpt-x": {"input": 1}}}, "prices['gpt-x'].output: required key missing"),
-        ({"hooks": {"BeforeToolUse": []}}, "unknown hook event hooks.BeforeToolUse"),
         ([1, 2], "expected a JSON object"),
     ],
 )

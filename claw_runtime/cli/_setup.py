@@ -26,6 +26,8 @@ class CliContext:
     no_plugins: bool
     environ: dict[str, str]
     sources: tuple[Path, ...] = ()
+    loaded: LoadedSettings | None = None
+    """Everything the settings loader found: warnings, notes, trust (doctor, inspect)."""
 
 
 def _cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -90,10 +92,14 @@ def prepare(args: argparse.Namespace, *, may_ask: bool = False) -> CliContext | 
         return None
     for warning in loaded.warnings:
         print(f"claw: warning: {warning}", file=sys.stderr)
+    if args.verbose:
+        for note in loaded.notes:
+            print(f"claw: note: {note}", file=sys.stderr)
     return CliContext(
         settings=loaded.settings,
         cwd=cwd,
         no_plugins=args.no_plugins,
         environ=environ,
         sources=loaded.sources,
+        loaded=loaded,
     )

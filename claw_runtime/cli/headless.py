@@ -40,9 +40,15 @@ def agent_options(
         ConfigError: a permission rule is malformed.
     """
     permissions = settings.permissions
+    mode = permissions.default_mode or "default"
+    if mode == "bypassPermissions" and permissions.disable_bypass_permissions_mode == "disable":
+        raise ConfigError(
+            "bypassPermissions is turned off by permissions.disableBypassPermissionsMode in "
+            "settings; choose another --permission-mode"
+        )
     try:
         policy = PermissionPolicy.from_rules(
-            permissions.default_mode or "default",
+            mode,
             allow=permissions.allow,
             deny=permissions.deny,
             ask=permissions.ask,

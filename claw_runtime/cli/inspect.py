@@ -75,6 +75,14 @@ def print_manifest(context: CliContext) -> int:
         context.settings, environ=context.environ, no_plugins=context.no_plugins
     )
     manifest = build_manifest(host, registry)
+    loaded = context.loaded
+    if loaded is not None:
+        manifest["settings"] = {
+            "sources": [str(p) for p in loaded.sources],
+            "trusted": loaded.trusted,
+            "warnings": list(loaded.warnings),
+            "notes": list(loaded.notes),
+        }
     sys.stdout.buffer.write(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
     return 0
 

@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = sub.add_parser("inspect", help="print the runtime manifest as JSON")
     _add_common(inspect)
 
+    doctor = sub.add_parser("doctor", help="what claw read and decided: settings, rules, hooks")
+    _add_common(doctor)
+
     trust = sub.add_parser("trust", help="trust a project directory (its settings apply in full)")
     trust.add_argument("directory", nargs="?", help="the directory (default: the current one)")
     trust.add_argument("--revoke", action="store_true", help="stop trusting the directory")
@@ -186,6 +189,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("claw: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``claw doctor | head``): not an error worth a traceback.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -211,6 +220,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from claw_runtime.cli.demo import run_demo
 
         return run_demo(context, args)
+    if command == "doctor":
+        from claw_runtime.cli.doctor import run_doctor
+
+        return run_doctor(context)
     if command == "plugins":
         from claw_runtime.cli.inspect import print_plugins
 

@@ -1,0 +1,87 @@
+"""``claw doctor``: everything claw read and decided, for when something is off.
+
+It prints every settings file claw looks for (found or not, its layer, whether
+the project is trusted), each warning and note with its file and key path, the
+permission rules and hooks in force, and the system programs features need.
+It starts nothing and sends nothing, so it runs anywhere.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from claw_runtime.cli._setup import CliContext
+from claw_runtime.config import settings_files
+from claw_runtime.config_shapes import FIRED_HOOK_EVENTS
+
+__all__ = ["run_doctor"]
+
+PROGRAMS = (
+    ("bwrap", "the sandbox (sandbox.enabled)", "apt-get install bubblewrap"),
+    ("git", "repository status in context, worktrees", "apt-get install git"),
+    ("rg", "Grep and Glob", "pip install ripgrep"),
+    ("bash", "the Bash tool and command hooks", "apt-get install bash"),
+)
+
+
+def _find(name: str) -> str | None:
+    """On PATH, or beside this Python (where pip puts the ripgrep wheel's ``rg``)."""
+    beside = Path(sys.executable).with_name(name)
+    return shutil.which(name) or (str(beside) if beside.is_file() else None)
+
+
+def run_doctor(context: CliContext) -> int:
+    loaded = context.loaded
+    assert loaded is not None
+    out: list[str] = []
+    home = Path(context.environ.get("HOME") or Path.home())
+    trust = (
+        "trusted"
+        if loaded.trusted
+        else "NOT trusted (project settings that widen power are ignored)"
+    )
+    out.append(f"Project: {context.cwd}  [{trust}]")
+    out.append("")
+    out.append("Settings files (applied top to bottom, later wins):")
+    for found in settings_files(context.cwd, home, context.environ):
+        state = "read" if found.path in loaded.sources else "absent"
+        out.append(f"  [{state:6}] {found.layer:7} {found.path}")
+    out.append("")
+    if loaded.warnings or loaded.notes:
+        out.append("Warnings and notes:")
+        out += [f"  warning: {w}" for w in loaded.warnings]
+        out += [f"  note: {n}" for n in loaded.notes]
+        out.append("")
+    settings = context.settings
+    permissions = settings.permissions
+    out.append(f"Permission mode: {permissions.default_mode or 'default'}")
+    for kind in ("deny", "ask", "allow"):
+        rules = getattr(permissions, kind)
+        out.append(f"  {kind}: {', '.join(rules) if rules else '(none)'}")
+    if permissions.additional_directories:
+        out.append(f"  additional directories: {', '.join(permissions.additional_directories)}")
+    out.append("")
+    out.append("Hooks:")
+    if not settings.hooks:
+        out.append("  (none)")
+    for event, groups in settings.hooks.items():
+        fired = "" if event in FIRED_HOOK_EVENTS else "  (accepted, not fired yet)"
+        for group in groups:
+            for hook in group.hooks:
+                matcher = f"[{group.matcher}] " if group.matcher else ""
+                out.append(f"  {event}{fired}: {matcher}{hook.command}")
+    out.append("")
+    out.append(
+        f"Sandbox: {'on' if settings.sandbox.enabled else 'off'}"
+        f"{', network allowed' if settings.sandbox.network else ''}"
+    )
+    out.append("")
+    out.append("Programs:")
+    for name, purpose, install in PROGRAMS:
+        found_at = _find(name)
+        status = found_at or f"MISSING ({install})"
+        out.append(f"  {name:6} {status}  -- {purpose}")
+    print("\n".join(out))
+    return 0
