@@ -133,6 +133,8 @@ class Settings:
     hook_failure: Literal["open", "closed"] = "open"
     """claw's own: whether a PreToolUse command hook that crashes or times out lets the
     call through (``open``, Claude Code's behaviour) or blocks it (``closed``)."""
+    model_aliases: dict[str, str] = attrs.field(factory=dict)
+    """Extra or replacement model aliases (``{"opus": "claude-opus-4-5-20251101"}``)."""
     trusted_directories: list[str] = attrs.field(factory=list)
     """Directories whose project settings apply in full (honoured in user settings only)."""
 

@@ -27,6 +27,7 @@ from claw_runtime.config import Settings
 from claw_runtime.errors import PluginError, ProviderConfigError
 from claw_runtime.events import Event, PluginFailed
 from claw_runtime.plugins import PluginHost, make_plugin_host
+from claw_runtime.providers.aliases import resolve_model_alias
 from claw_runtime.providers.base import Provider, ProviderOverrides, ProviderSettings
 from claw_runtime.registry import Registry, build_registry
 from claw_runtime.scheduler import Scheduler, open_scheduler
@@ -98,8 +99,11 @@ class Runtime:
         api_key = None
         if configured is not None and configured.api_key_env:
             api_key = self.environ.get(configured.api_key_env)
+        chosen_model = model or self.settings.model or (configured.model if configured else None)
+        if chosen_model is not None:
+            chosen_model = resolve_model_alias(chosen_model, self.settings.model_aliases)
         overrides = ProviderOverrides(
-            model=model or self.settings.model or (configured.model if configured else None),
+            model=chosen_model,
             base_url=configured.base_url if configured else None,
             api_key=api_key,
         )

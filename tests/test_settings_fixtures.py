@@ -138,3 +138,23 @@ async def test_doctor_shows_files_layers_trust_notes_rules_hooks_and_programs(
     trusted = await run_claw(["doctor", "--trust"], project, claw_env(tmp_path))
     assert f"Project: {project}  [trusted]" in trusted.stdout.decode()
     assert "PreToolUse: [Bash] python3" in trusted.stdout.decode()
+
+
+async def test_model_aliases_resolve_and_settings_extend_them(tmp_path: Path) -> None:
+    from claw_runtime.providers.aliases import resolve_model_alias
+    from claw_runtime.testing import Script, Turn, open_fake_model_server
+
+    assert resolve_model_alias("opus") == "claude-opus-4-5"
+    assert resolve_model_alias("Sonnet") == "claude-sonnet-4-5"
+    assert resolve_model_alias("claude-3-5-haiku-20241022") == "claude-3-5-haiku-20241022"
+    assert resolve_model_alias("opus", {"opus": "claude-opus-9"}) == "claude-opus-9"
+    project = tmp_path / "project"
+    project.mkdir()
+    user = tmp_path / "claw-home"
+    user.mkdir()
+    (user / "settings.json").write_text(json.dumps({"modelAliases": {"fast": "claude-haiku-4-5"}}))
+    async with open_fake_model_server(Script([Turn.say("a"), Turn.say("b")])) as server:
+        await run_claw(["-p", "x", "--model", "sonnet"], project, claw_env(tmp_path, server))
+        await run_claw(["-p", "x", "--model", "fast"], project, claw_env(tmp_path, server))
+        sent = [r.body["model"] for r in server.requests]
+    assert sent == ["claude-sonnet-4-5", "claude-haiku-4-5"]
