@@ -103,12 +103,18 @@ def _newest_matching(
     """The newest ``limit`` files matching ``pattern`` and not hidden; blocking (stats)."""
     pattern = pattern.removeprefix("./")
     match = _pattern_regex(pattern).match
-    anchored = "/" in pattern
+    if os.sep != "/":
+        rels = _relative(root, paths)
+        candidates = [r if "/" in pattern else r.rpartition("/")[2] for r in rels]
+        hits = [p for p, c in zip(paths, candidates, strict=True) if match(c)]
+    elif "/" in pattern:  # against the path relative to root, matched in place
+        cut = len(root.rstrip(os.sep)) + 1
+        hits = [p for p in paths if match(p, cut)]
+    else:  # against the file name
+        hits = [p for p in paths if match(p, p.rfind("/") + 1)]
     found = []
     stat = os.stat
-    for path, rel in zip(paths, _relative(root, paths), strict=True):
-        if not match(rel if anchored else rel.rpartition("/")[2]):
-            continue
+    for path in hits:
         try:
             found.append((-stat(path).st_mtime, path))
         except OSError:
