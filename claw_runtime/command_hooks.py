@@ -46,8 +46,11 @@ from claw_runtime.decisions import (
     PostToolUseOutcome,
     PreToolUseDecision,
     PromptDecision,
+    SessionStartOutcome,
+    StopDecision,
     ToolCall,
 )
+from claw_runtime.hook_payloads import tool_response
 from claw_runtime.hookspecs import hookimpl
 from claw_runtime.models import ToolResultBlock
 from claw_runtime.tooling import SessionState
@@ -136,6 +139,63 @@ async def _kill_group(process: trio.Process) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+def _end_run(outcomes: Sequence[HookOutcome]) -> str | None:
+    """The first ``continue: false`` among the answers, as the reason to end the run."""
+    for outcome in outcomes:
+        data = outcome.json() or {}
+        if data.get("continue") is False:
+            return str(data.get("stopReason") or "Stopped by a hook.")
+    return None
+
+
+_SESSION_END_REASONS = {"clear", "logout", "prompt_input_exit", "other"}
+
+
+def _session_end_reason(reason: str) -> str:
+    """Claude Code's SessionEnd reasons; claw's own stop reasons are all ``other``."""
+    return reason if reason in _SESSION_END_REASONS else "other"
+
+
+def _env_file_for(session: SessionState) -> Path:
+    from tempfile import gettempdir
+
+    directory = Path(gettempdir()) / f"claw-session-env-{os.getuid()}"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    path = directory / f"{session.session_id}.sh"
+    path.touch(mode=0o600)
+    return path
+
+
+def _apply_env_file(path: Path, session: SessionState) -> None:
+    """``export NAME=value`` lines a SessionStart hook wrote, applied to the session's env."""
+    import shlex
+
+    from claw_runtime.tools._environment import is_startup_variable
+
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    if not text.strip():
+        return
+    env = session.env or dict(os.environ)
+    for line in text.splitlines():
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:
+            continue
+        if words[:1] == ["export"]:
+            words = words[1:]
+        for word in words:
+            name, sep, value = word.partition("=")
+            if sep and name.isidentifier() and not is_startup_variable(name):
+                env[name] = value
+    session.env = env
+
+
 def _matches(matcher: str, tool_name: str | None) -> bool:
     if tool_name is None or matcher in ("", "*"):
         return True
@@ -161,12 +221,20 @@ class CommandHooks:
         )
 
     async def _run(
-        self, event: str, session: SessionState, tool_name: str | None = None, **fields: Any
+        self,
+        event: str,
+        session: SessionState,
+        tool_name: str | None = None,
+        *,
+        match: str | None = None,
+        extra_env: Mapping[str, str] | None = None,
+        **fields: Any,
     ) -> list[HookOutcome]:
+        subject = match if match is not None else tool_name
         commands = [
             hook
             for matcher in self.hooks.get(event, ())
-            if _matches(matcher.matcher, tool_name)
+            if _matches(matcher.matcher, subject)
             for hook in matcher.hooks
         ]
         if not commands:
@@ -175,6 +243,7 @@ class CommandHooks:
             "session_id": session.session_id,
             "transcript_path": str(session.extras.get("transcript_path", "")),
             "cwd": str(session.cwd),
+            "permission_mode": session.permission_mode,
             "hook_event_name": event,
             **({"tool_name": tool_name} if tool_name else {}),
             **fields,
@@ -183,6 +252,7 @@ class CommandHooks:
             **(session.env or {**os.environ, **self.env}),
             "CLAUDE_PROJECT_DIR": str(session.workspace_roots[0]),
             "CLAW_PROJECT_DIR": str(session.workspace_roots[0]),
+            **(extra_env or {}),
         }
         outcomes: list[HookOutcome | None] = [None] * len(commands)
 
@@ -209,7 +279,9 @@ class CommandHooks:
     async def pre_tool_use(
         self, call: ToolCall, session: SessionState
     ) -> PreToolUseDecision | None:
-        outcomes = await self._run("PreToolUse", session, call.name, tool_input=call.input)
+        outcomes = await self._run(
+            "PreToolUse", session, call.name, tool_input=call.input, tool_use_id=call.tool_use_id
+        )
         decision: PreToolUseDecision | None = None
         rank = {None: 0, "allow": 1, "ask": 2, "deny": 3}
         for outcome in outcomes:
@@ -237,9 +309,8 @@ class CommandHooks:
         if data is None:
             return None
         if data.get("continue") is False:
-            return PreToolUseDecision(
-                decision="deny", reason=str(data.get("stopReason") or "Stopped by a hook.")
-            )
+            reason = str(data.get("stopReason") or "Stopped by a hook.")
+            return PreToolUseDecision(decision="deny", reason=reason, end_run=reason)
         specific = data.get("hookSpecificOutput") or {}
         permission = specific.get("permissionDecision")
         reason = str(specific.get("permissionDecisionReason") or data.get("reason") or "")
@@ -258,11 +329,16 @@ class CommandHooks:
     async def post_tool_use(
         self, call: ToolCall, result: ToolResultBlock, session: SessionState
     ) -> PostToolUseOutcome | None:
-        response = {"content": result.text, "is_error": result.is_error}
         outcomes = await self._run(
-            "PostToolUse", session, call.name, tool_input=call.input, tool_response=response
+            "PostToolUse",
+            session,
+            call.name,
+            tool_input=call.input,
+            tool_response=tool_response(call, result),
+            tool_use_id=call.tool_use_id,
         )
         context = []
+        end_run = _end_run(outcomes)
         for outcome in outcomes:
             if outcome.blocking and outcome.stderr.strip():
                 context.append(outcome.stderr.strip())
@@ -272,9 +348,9 @@ class CommandHooks:
             extra = (data.get("hookSpecificOutput") or {}).get("additionalContext")
             if extra:
                 context.append(str(extra))
-        if not context:
+        if not context and end_run is None:
             return None
-        return PostToolUseOutcome(additional_context="\n".join(context))
+        return PostToolUseOutcome(additional_context="\n".join(context), end_run=end_run)
 
     # ----------------------------------------------------------------- prompts
 
@@ -307,24 +383,65 @@ class CommandHooks:
     # --------------------------------------------------------------- lifecycle
 
     @hookimpl
-    async def stop(self, session: SessionState) -> str | None:
-        outcomes = await self._run("Stop", session, stop_hook_active=False)
-        reasons = []
+    async def stop(
+        self, session: SessionState, stop_hook_active: bool, last_assistant_message: str
+    ) -> StopDecision | None:
+        outcomes = await self._run(
+            "Stop",
+            session,
+            stop_hook_active=stop_hook_active,
+            last_assistant_message=last_assistant_message,
+        )
+        block, reasons = False, []
         for outcome in outcomes:
             data = outcome.json() or {}
-            if outcome.blocking and outcome.stderr.strip():
+            if outcome.blocking:
+                block = True
                 reasons.append(outcome.stderr.strip())
-            elif data.get("decision") == "block" and data.get("reason"):
-                reasons.append(str(data["reason"]))
-        return "\n".join(reasons) or None
+            elif data.get("decision") == "block":
+                block = True
+                reasons.append(str(data.get("reason") or ""))
+        end_run = _end_run(outcomes)
+        if not block and end_run is None:
+            return None
+        reason = "\n".join(r for r in reasons if r) or "A Stop hook asked you to continue."
+        return StopDecision(block=block, reason=reason, end_run=end_run)
 
     @hookimpl
-    async def session_start(self, session: SessionState, source: str) -> None:
-        await self._run("SessionStart", session, source=source)
+    async def session_start(self, session: SessionState, source: str) -> SessionStartOutcome | None:
+        """Hooks matched by source; their stdout and ``additionalContext`` reach the model.
+
+        ``CLAUDE_ENV_FILE`` names a file the hooks may write ``export NAME=value``
+        lines to; those variables apply to the session's later Bash calls.
+        """
+        if not self.hooks.get("SessionStart"):
+            return None
+        env_file = _env_file_for(session)
+        outcomes = await self._run(
+            "SessionStart",
+            session,
+            match=source,
+            extra_env={"CLAUDE_ENV_FILE": str(env_file)},
+            source=source,
+        )
+        _apply_env_file(env_file, session)
+        context = []
+        for outcome in outcomes:
+            data = outcome.json()
+            if data is not None:
+                extra = (data.get("hookSpecificOutput") or {}).get("additionalContext")
+                if extra:
+                    context.append(str(extra))
+            elif outcome.exit_code == 0 and outcome.stdout.strip():
+                context.append(outcome.stdout.strip())
+        end_run = _end_run(outcomes)
+        if not context and end_run is None:
+            return None
+        return SessionStartOutcome(additional_context="\n".join(context), end_run=end_run)
 
     @hookimpl
     async def session_end(self, session: SessionState, reason: str) -> None:
-        await self._run("SessionEnd", session, reason=reason)
+        await self._run("SessionEnd", session, match=reason, reason=_session_end_reason(reason))
 
     @hookimpl
     async def subagent_stop(self, session: SessionState, agent: str, result: str) -> None:

@@ -20,6 +20,8 @@ __all__ = [
     "PostToolUseOutcome",
     "PreToolUseDecision",
     "PromptDecision",
+    "SessionStartOutcome",
+    "StopDecision",
     "ToolCall",
 ]
 
@@ -59,6 +61,8 @@ class PreToolUseDecision:
     decision: PermissionDecision | None = None
     reason: str = ""
     updated_input: dict[str, Any] | None = None
+    end_run: str | None = None
+    """End the whole run after this call, with this reason (Claude Code's ``continue: false``)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -67,6 +71,8 @@ class PostToolUseOutcome:
 
     additional_context: str = ""
     replace_result: ToolResultBlock | None = None
+    end_run: str | None = None
+    """End the whole run after this call, with this reason (Claude Code's ``continue: false``)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -76,3 +82,21 @@ class PromptDecision:
     block: bool = False
     reason: str = ""
     additional_context: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class SessionStartOutcome:
+    """A ``session_start`` answer: context for the model, or an end to the run."""
+
+    additional_context: str = ""
+    end_run: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class StopDecision:
+    """A ``stop`` answer: send the model back to work (``block``), or end the run."""
+
+    block: bool = False
+    reason: str = ""
+    """Why the model must go on; sent to it as a user message."""
+    end_run: str | None = None

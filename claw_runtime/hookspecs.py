@@ -91,8 +91,10 @@ def pre_tool_use(call: ToolCall, session: SessionState) -> MaybeAwaitable:
 
     ``deny`` blocks the call and its ``reason`` goes to the model as the tool
     result; ``ask`` forces a permission prompt; ``allow`` skips it;
-    ``updated_input`` replaces the input (it is validated again). When plugins
-    disagree the most restrictive decision wins: deny > ask > allow.
+    ``updated_input`` replaces the input (it is validated again); rewrites chain
+    in call order, each hook seeing the input the one before it left. When
+    plugins disagree the most restrictive decision wins: deny > ask > allow.
+    ``end_run`` ends the whole run after this call with that reason.
     """
 
 
@@ -101,7 +103,7 @@ def post_tool_use(call: ToolCall, result: ToolResultBlock, session: SessionState
     """See a tool's result before the model does; return a :class:`PostToolUseOutcome` or None.
 
     ``replace_result`` substitutes the result; ``additional_context`` is appended
-    to it for the model.
+    to it for the model; ``end_run`` ends the whole run after this call.
     """
 
 
@@ -112,8 +114,8 @@ def post_tool_use(call: ToolCall, result: ToolResultBlock, session: SessionState
 def user_prompt_submit(prompt: str, session: SessionState) -> MaybeAwaitable:
     """See a user prompt before the model does; return a :class:`PromptDecision` or None.
 
-    ``block=True`` stops the prompt (``reason`` is shown to the user);
-    ``additional_context`` is added after the prompt.
+    ``block=True`` stops the prompt (``reason`` is shown to the user: a clean
+    end, not an error); ``additional_context`` is added after the prompt.
     """
 
 
@@ -127,7 +129,11 @@ def pre_compact(context: PromptContext, trigger: str) -> MaybeAwaitable:
 
 @hookspec
 def session_start(session: SessionState, source: str) -> MaybeAwaitable:
-    """A session started (``source``: ``startup``, ``resume`` or ``clear``)."""
+    """A session started (``source``: ``startup``, ``resume``, ``clear`` or ``compact``).
+
+    Return a :class:`SessionStartOutcome` (or a plain string) to give the model
+    context for the whole session, or to end the run before it starts.
+    """
 
 
 @hookspec
@@ -136,11 +142,16 @@ def session_end(session: SessionState, reason: str) -> MaybeAwaitable:
 
 
 @hookspec
-def stop(session: SessionState) -> MaybeAwaitable:
-    """The model finished answering (no more tool calls). Return a str to make it go on.
+def stop(
+    session: SessionState, stop_hook_active: bool, last_assistant_message: str
+) -> MaybeAwaitable:
+    """The model finished answering (no more tool calls). Answer to make it go on.
 
-    A non-empty string is sent back to the model as a user message, so a
-    plugin can insist ("the tests still fail"); the runtime bounds how often.
+    Return a :class:`StopDecision` (or a non-empty string, the same as a block
+    with that reason): the reason is sent back to the model as a user message,
+    so a plugin can insist ("the tests still fail"). ``stop_hook_active`` is
+    True when the model is already continuing because a stop hook blocked;
+    the runtime bounds how often.
     """
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -29,6 +30,7 @@ from claw_runtime.decisions import (
     PostToolUseOutcome,
     PreToolUseDecision,
     PromptDecision,
+    StopDecision,
     ToolCall,
 )
 from claw_runtime.errors import ClawError, ProviderStreamError, TaskError
@@ -56,7 +58,7 @@ from claw_runtime.providers.base import (
 )
 from claw_runtime.providers.pricing import ModelPrice, cost_usd
 from claw_runtime.scheduler import Scheduler, TaskHandle
-from claw_runtime.tooling import SessionState, Tool, ToolContext
+from claw_runtime.tooling import FileStamp, SessionState, Tool, ToolContext
 from claw_runtime.transcript import Transcript
 
 __all__ = [
@@ -178,6 +180,10 @@ class Agent:
     num_turns: int = 0
     denials: list[PermissionDenial] = attrs.field(factory=list)
     last_text: str = ""
+    session_context: list[str] = attrs.field(factory=list)
+    """Context for the whole session (SessionStart hooks), added to the system prompt."""
+    _hook_ended: str | None = None
+    """Why a hook ended the run (Claude Code's ``continue: false``), once one has."""
     _started: float | None = None
     _specs: tuple[ToolSpec, ...] | None = None
 
@@ -191,11 +197,12 @@ class Agent:
         partial outcome. Everything recorded up to the cancel point stays valid.
         """
         self._started = time.perf_counter()
+        self._hook_ended = None
+        self.session.permission_mode = self.options.permissions.mode
         decision = await self._user_prompt_submit(prompt)
         if decision.block:
-            return self.result(
-                "blocked", is_error=True, text=decision.reason or "Prompt blocked by a hook."
-            )
+            # As in Claude Code: a clean, explained end, not an error.
+            return self.result("blocked", text=decision.reason or "Prompt blocked by a hook.")
         text = prompt
         if decision.additional_context:
             text = f"{prompt}\n\n{decision.additional_context}"
@@ -293,13 +300,17 @@ class Agent:
                 continue
             if not tool_uses:
                 if continuations < MAX_STOP_HOOK_CONTINUATIONS:
-                    more = await self._stop_hooks()
+                    more = await self._stop_hooks(active=continuations > 0)
+                    if self._hook_ended is not None:
+                        return self.result("hook_stopped", text=self._hook_ended)
                     if more:
                         continuations += 1
                         self._append(Message.user(more))
                         continue
                 return self.result(done.stop_reason or "end_turn")
             await self._run_tools(tool_uses)
+            if self._hook_ended is not None:
+                return self.result("hook_stopped", text=self._hook_ended)
             stop = self._over_budget()
             if stop is not None:
                 return self.result("max_budget", is_error=True, text=stop)
@@ -350,6 +361,7 @@ class Agent:
                 await processor.process(context)
             except Exception as exc:
                 self.host.fail(processor.plugin or processor.name, "context_processor", exc)
+        context.system_sections.extend(self.session_context)
         if self.options.append_system_prompt:
             context.system_sections.append(self.options.append_system_prompt)
         return context
@@ -458,6 +470,8 @@ class Agent:
         )
         call = with_targets(call, found, self.session.cwd)
         decision = await self._pre_tool_use(call)
+        if decision.end_run is not None:
+            self._hook_ended = self._hook_ended or decision.end_run
         if decision.updated_input is not None:
             call = with_targets(
                 attrs.evolve(call, input=decision.updated_input), found, self.session.cwd
@@ -488,7 +502,9 @@ class Agent:
         if self.publish is not None:
             ctx.publish = self.publish
         result = await found.invoke(call.input, ctx)
+        stamps = {path: self.session.file_reads.get(path) for path in call.writes}
         result = await self._post_tool_use(call, result)
+        result = self._absorb_hook_rewrites(result, stamps)
         await self._emit(
             ToolCallFinished(
                 tool_use_id=call.tool_use_id,
@@ -498,6 +514,36 @@ class Agent:
             )
         )
         return result
+
+    def _absorb_hook_rewrites(
+        self, result: ToolResultBlock, stamps: Mapping[Path, FileStamp | None]
+    ) -> ToolResultBlock:
+        """A file a PostToolUse hook rewrote (a formatter) is not "changed on disk" later.
+
+        The tool stamped what it wrote; if the file differs from that stamp after
+        the hooks ran, claw's own hooks changed it: the new state becomes the
+        stamp, and the model is told to read the file again before editing.
+        """
+        changed = []
+        for path, stamp in stamps.items():
+            if stamp is None:
+                continue
+            try:
+                info = path.stat()
+            except OSError:
+                continue
+            if (info.st_mtime_ns, info.st_size) != (stamp.mtime_ns, stamp.size):
+                self.session.file_reads[path] = FileStamp(
+                    mtime_ns=info.st_mtime_ns, size=info.st_size
+                )
+                changed.append(str(path))
+        if not changed:
+            return result
+        note = (
+            f"Note: {', '.join(changed)} was changed by a PostToolUse hook after this call "
+            "(a formatter, for example); read it again before editing it."
+        )
+        return attrs.evolve(result, content=(*result.content, TextBlock(text=note)))
 
     async def _permission(self, call: ToolCall, decision: PreToolUseDecision) -> str | None:
         """None if the call may run, else the reason it may not (for the model)."""
@@ -550,6 +596,8 @@ class Agent:
                 combined = attrs.evolve(combined, updated_input=answer.updated_input)
             if rank[answer.decision] > rank[combined.decision]:
                 combined = attrs.evolve(combined, decision=answer.decision, reason=answer.reason)
+            if answer.end_run is not None and combined.end_run is None:
+                combined = attrs.evolve(combined, end_run=answer.end_run)
         return combined
 
     async def _post_tool_use(self, call: ToolCall, result: ToolResultBlock) -> ToolResultBlock:
@@ -561,6 +609,8 @@ class Agent:
         for _plugin, answer in answers:
             if not isinstance(answer, PostToolUseOutcome):
                 continue
+            if answer.end_run is not None:
+                self._hook_ended = self._hook_ended or answer.end_run
             if answer.replace_result is not None:
                 result = attrs.evolve(answer.replace_result, tool_use_id=call.tool_use_id)
             if answer.additional_context:
@@ -585,8 +635,23 @@ class Agent:
             block=block, reason="; ".join(reasons), additional_context="\n".join(context)
         )
 
-    async def _stop_hooks(self) -> str:
+    async def _stop_hooks(self, *, active: bool) -> str:
+        """Why the model must go on ("" to stop); records a hook's end of the run."""
         if not self.host.has_implementations("stop"):
             return ""
-        answers = await self.host.call("stop", session=self.session)
-        return "\n".join(a for _p, a in answers if isinstance(a, str) and a.strip())
+        answers = await self.host.call(
+            "stop",
+            session=self.session,
+            stop_hook_active=active,
+            last_assistant_message=self.last_text,
+        )
+        reasons = []
+        for _plugin, answer in answers:
+            if isinstance(answer, StopDecision):
+                if answer.end_run is not None:
+                    self._hook_ended = self._hook_ended or answer.end_run
+                if answer.block:
+                    reasons.append(answer.reason or "A stop hook asked you to continue.")
+            elif isinstance(answer, str) and answer.strip():
+                reasons.append(answer)
+        return "\n".join(reasons)

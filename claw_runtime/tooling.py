@@ -110,6 +110,8 @@ class SessionState:
     workspace_roots: list[Path] = attrs.field(factory=list)
     file_reads: dict[Path, FileStamp] = attrs.field(factory=dict)
     todos: list[Todo] = attrs.field(factory=list)
+    permission_mode: str = "default"
+    """The mode the current run uses (hooks receive it as ``permission_mode``)."""
     env: dict[str, str] = attrs.field(factory=dict)
     """The environment for processes the session starts (Bash, command hooks): the
     runtime's environment with settings' ``env`` applied. Empty means the process's own."""

@@ -18,6 +18,7 @@ import trio
 from claw_runtime.cli._setup import CliContext
 from claw_runtime.cli.render import Renderer, make_renderer
 from claw_runtime.config import Settings
+from claw_runtime.decisions import SessionStartOutcome
 from claw_runtime.errors import ClawError, ConfigError, TaskCancelled, TaskError
 from claw_runtime.events import SessionEnded, SessionStarted
 from claw_runtime.loop import Agent, AgentOptions, Approver, RunResult
@@ -135,8 +136,11 @@ async def execute_run(
                 tools=tuple(sorted(runtime.registry.tools)),
             )
         )
-        await runtime.host.call("session_start", session=session, source="startup")
-        handle = runtime.scheduler.spawn(agent.run, prompt, name="agent")
+        started = await runtime.host.call("session_start", session=session, source="startup")
+        ended_by_hook = _session_start_context(agent, started)
+        handle = runtime.scheduler.spawn(
+            _run_unless_ended, agent, prompt, ended_by_hook, name="agent"
+        )
         agent.parent_task = handle
         nursery.start_soon(_cancel_on_signal, handle.cancel)
         try:
@@ -164,6 +168,25 @@ async def execute_run(
             )
         nursery.cancel_scope.cancel()  # stops the signal watcher; the renderer already ended
     return result
+
+
+def _session_start_context(agent: Agent, answers: list[tuple[str, object]]) -> str | None:
+    """SessionStart answers: context for the whole session; why a hook ended the run, if one did."""
+    ended = None
+    for _plugin, answer in answers:
+        if isinstance(answer, SessionStartOutcome):
+            if answer.additional_context:
+                agent.session_context.append(answer.additional_context)
+            ended = ended or answer.end_run
+        elif isinstance(answer, str) and answer.strip():
+            agent.session_context.append(answer)
+    return ended
+
+
+async def _run_unless_ended(agent: Agent, prompt: str, ended_by_hook: str | None) -> RunResult:
+    if ended_by_hook is not None:
+        return agent.result("hook_stopped", text=ended_by_hook)
+    return await agent.run(prompt)
 
 
 async def _cancel_on_signal(cancel: Callable[[], None]) -> None:
