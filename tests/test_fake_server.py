@@ -84,3 +84,23 @@ async def test_standalone_server_process_prints_its_url_and_serves(tmp_path: Pat
         finally:
             process.terminate()
     assert process.returncode is not None
+
+
+async def test_no_final_newline_raw_streams_and_new_turn_fields(fake_model_server: Any) -> None:
+    raw = 'event: ping\ndata: {"type": "ping"}\n\n'
+    raw += 'event: message_stop\ndata: {"type":"message_stop"}'
+    turns = [
+        Turn.say("hi").with_fault(no_final_newline=True),
+        Turn.say("hi").with_fault(no_final_newline=True),
+        Turn(raw_stream=raw),
+    ]
+    assert load_script(dump_script(turns)).turns == turns
+    server = await fake_model_server(Script(turns))
+    body = {"model": "m", "stream": True, "messages": []}
+    async with httpx.AsyncClient() as http:
+        anthropic = await http.post(f"{server.base_url}/v1/messages", json=body)
+        openai = await http.post(f"{server.base_url}/v1/chat/completions", json=body)
+        replay = await http.post(f"{server.base_url}/v1/messages", json=body)
+    assert anthropic.content.endswith(b'data: {"type":"message_stop"}')
+    assert openai.content.endswith(b"\n\ndata: [DONE]")
+    assert replay.text == raw
