@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from claw_runtime import serde
+from claw_runtime._version import __version__
 from claw_runtime.models import Message
 from claw_runtime.secrets import redact_json
 
@@ -43,7 +46,10 @@ class Transcript:
     """Appends records to ``path``; with ``path=None`` it keeps nothing (``--no-session``)."""
 
     path: Path | None
+    session_id: str = ""
+    cwd: str = ""
     _fd: int | None = attrs.field(default=None, init=False)
+    _last_uuid: str | None = attrs.field(default=None, init=False)
 
     def _open(self) -> int:
         if self._fd is None:
@@ -60,7 +66,26 @@ class Transcript:
         os.write(self._open(), serde.dumps(record) + b"\n")
 
     def append_message(self, message: Message) -> None:
-        self.append("message", message=message)
+        """One conversation line in Claude Code's shape, so hooks and tools can read it.
+
+        ``type`` is the role (``user`` lines also carry tool results), each line
+        has a ``uuid`` chained through ``parentUuid``, and ``message`` is the
+        message as the API sees it.
+        """
+        line_uuid = str(uuid.uuid4())
+        self.append(
+            message.role,
+            uuid=line_uuid,
+            parentUuid=self._last_uuid,
+            sessionId=self.session_id,
+            timestamp=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            cwd=self.cwd,
+            version=__version__,
+            isSidechain=False,
+            userType="external",
+            message=message,
+        )
+        self._last_uuid = line_uuid
 
     def close(self) -> None:
         if self._fd is not None:

@@ -110,7 +110,7 @@ async def test_transcript_is_written_privately(tmp_path: Path) -> None:
     [transcript] = (tmp_path / "claw-home" / "projects").glob(f"*/{session_id}.jsonl")
     assert transcript.stat().st_mode & 0o777 == 0o600
     records = [json.loads(line) for line in transcript.read_text().splitlines()]
-    assert [r["type"] for r in records] == ["message", "message", "result"]
+    assert [r["type"] for r in records] == ["user", "assistant", "result"]
 
 
 async def test_missing_key_says_which_variables_to_set(tmp_path: Path) -> None:

@@ -109,7 +109,9 @@ async def execute_run(
     transcript = Transcript(
         transcript_path(context.cwd, session.session_id, context.environ)
         if write_transcript
-        else None
+        else None,
+        session_id=session.session_id,
+        cwd=str(context.cwd),
     )
     session.extras["transcript_path"] = str(transcript.path or "")
     agent = Agent(
