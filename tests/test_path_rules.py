@@ -193,3 +193,48 @@ async def test_ordinary_files_are_still_reachable(repo: Path) -> None:
 def test_the_corpus_is_large_enough(repo: Path) -> None:
     sizes = [len(read_spellings(repo)), 3, len(SHELL_READS) * 2, 16, len(PROTECTED) + 5]
     assert sum(sizes) >= 70, json.dumps(sizes)
+
+
+@pytest.mark.parametrize("tool_name", ["Write", "Edit", "NotebookEdit"])
+async def test_a_symlink_swapped_in_after_the_check_cannot_send_a_write_outside(
+    tmp_path: Path, tool_name: str
+) -> None:
+    """The policy saw ``sub/`` as a directory; by the time the tool opens it, it is a link."""
+    from claw_runtime.tooling import SessionState, ToolContext
+    from claw_runtime.tools.edit import edit
+    from claw_runtime.tools.notebook_edit import notebook_edit
+    from claw_runtime.tools.write import write
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    notebook = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (outside / "f.txt").write_text("outside\n")
+    (outside / "n.ipynb").write_text(json.dumps(notebook))
+    (root / "sub").symlink_to(outside)  # swapped in after the permission check
+    ctx = ToolContext(session=SessionState(session_id="s", cwd=root))
+    tool, tool_input = {
+        "Write": (write, {"file_path": str(root / "sub" / "f.txt"), "content": "pwned\n"}),
+        "Edit": (
+            edit,
+            {"file_path": str(root / "sub" / "f.txt"), "old_string": "outside", "new_string": "x"},
+        ),
+        "NotebookEdit": (
+            notebook_edit,
+            {
+                "notebook_path": str(root / "sub" / "n.ipynb"),
+                "new_source": "x",
+                "cell_type": "code",
+                "edit_mode": "insert",
+            },
+        ),
+    }[tool_name]
+    ctx.session.file_reads.clear()
+    from claw_runtime.tools._files import record_read
+
+    for name in ("f.txt", "n.ipynb"):
+        record_read(ctx, root / "sub" / name)
+    result = await tool.invoke(tool_input, ctx)
+    assert result.is_error, result
+    assert (outside / "f.txt").read_text() == "outside\n"
+    assert json.loads((outside / "n.ipynb").read_text()) == notebook

@@ -82,7 +82,8 @@ async def _edit_file(ctx: ToolContext, file_path: str, specs: list[EditSpec], mu
     text = original.text
     for number, spec in enumerate(specs, start=1):
         text = apply_edit(text, spec, f"edit {number}" if multi else "")
-    await trio.to_thread.run_sync(write_atomic, path, encode_text(original, text))
+    roots = ctx.session.workspace_roots
+    await trio.to_thread.run_sync(write_atomic, path, encode_text(original, text), roots)
     record_read(ctx, path)
     snippet = _snippet(text, specs[-1].new_string)
     summary = f"Applied {len(specs)} edits to {path}." if multi else f"Edited {path}."

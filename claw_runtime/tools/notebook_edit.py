@@ -107,7 +107,7 @@ async def notebook_edit(
                 cell.pop("execution_count", None)
             done = f"Replaced the source of cell {cell_id}."
     data = (json.dumps(notebook, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
-    await trio.to_thread.run_sync(write_atomic, path, data)
+    await trio.to_thread.run_sync(write_atomic, path, data, ctx.session.workspace_roots)
     record_read(ctx, path)
     return done
 

@@ -43,7 +43,7 @@ async def write(
         data = encode_text(original, content)
     else:
         data = content.encode("utf-8")
-    await trio.to_thread.run_sync(write_atomic, path, data)
+    await trio.to_thread.run_sync(write_atomic, path, data, ctx.session.workspace_roots)
     record_read(ctx, path)
     lines = content.count("\n") + (0 if content.endswith("\n") or not content else 1)
     return f"{'Overwrote' if existed else 'Created'} {path} ({lines} lines)."
