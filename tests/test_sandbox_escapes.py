@@ -357,7 +357,12 @@ def test_a_symlink_swapped_in_during_writes_never_sends_a_byte_outside(tmp_path:
                 temp = work / "flip.tmp"
                 temp.unlink(missing_ok=True)
                 temp.symlink_to(target)
-                temp.replace(link)  # atomic swap of the symlink
+                try:
+                    temp.replace(link)  # atomic swap of the symlink
+                except IsADirectoryError:
+                    # A write that lost the race created a real directory there
+                    # (inside the workspace, which is fine): clear it, keep flipping.
+                    shutil.rmtree(link, ignore_errors=True)
 
     thread = threading.Thread(target=flipper, daemon=True)
     thread.start()
