@@ -58,6 +58,7 @@ from claw_runtime.providers.base import (
 )
 from claw_runtime.providers.pricing import ModelPrice, cost_usd
 from claw_runtime.scheduler import Scheduler, TaskHandle
+from claw_runtime.text import clean_text
 from claw_runtime.tooling import FileStamp, SessionState, Tool, ToolContext
 from claw_runtime.transcript import Transcript
 
@@ -196,6 +197,7 @@ class Agent:
         ``stop_reason="cancelled"`` from the cancelled scope's owner to get the
         partial outcome. Everything recorded up to the cancel point stays valid.
         """
+        prompt = clean_text(prompt)  # argv bytes that are not UTF-8: see claw_runtime.text
         self._started = time.perf_counter()
         self._hook_ended = None
         self.session.permission_mode = self.options.permissions.mode

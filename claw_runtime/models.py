@@ -153,7 +153,10 @@ class Message:
 
     @classmethod
     def user(cls, text: str) -> Message:
-        return cls(role="user", content=(TextBlock(text=text),))
+        """A user message; bytes that are not UTF-8 (a surrogate-escaped argv) become escapes."""
+        from claw_runtime.text import clean_text
+
+        return cls(role="user", content=(TextBlock(text=clean_text(text)),))
 
     @classmethod
     def assistant(cls, text: str) -> Message:

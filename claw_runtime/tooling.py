@@ -37,6 +37,7 @@ from cattrs.gen import make_dict_structure_fn, override
 from claw_runtime._strict import make_strict_converter
 from claw_runtime.errors import ToolError, ToolInputError
 from claw_runtime.models import ImageBlock, TextBlock, ToolResultBlock, ToolSpec
+from claw_runtime.text import clean_text
 
 if typing.TYPE_CHECKING:
     import httpx
@@ -397,7 +398,7 @@ class Tool:
 
 def _error_result(tool_use_id: str, message: str) -> ToolResultBlock:
     return ToolResultBlock(
-        tool_use_id=tool_use_id, content=(TextBlock(text=message),), is_error=True
+        tool_use_id=tool_use_id, content=(TextBlock(text=clean_text(message)),), is_error=True
     )
 
 
@@ -419,8 +420,10 @@ def _normalise(tool_use_id: str, output: ToolOutput, limit: int) -> ToolResultBl
         blocks, is_error = (output,), False
     else:
         blocks, is_error = tuple(output), False
+    # Text enters the conversation here: names that are not UTF-8 become escapes
+    # (claw_runtime.text), so the transcript and the request always serialise.
     blocks = tuple(
-        TextBlock(text=truncate_text(b.text, limit)) if isinstance(b, TextBlock) else b
+        TextBlock(text=clean_text(truncate_text(b.text, limit))) if isinstance(b, TextBlock) else b
         for b in blocks
     )
     return ToolResultBlock(tool_use_id=tool_use_id, content=blocks, is_error=is_error)

@@ -26,6 +26,7 @@ from claw_runtime import serde
 from claw_runtime._version import __version__
 from claw_runtime.models import Message
 from claw_runtime.secrets import redact_json
+from claw_runtime.text import clean_text
 
 __all__ = ["Transcript", "read_transcript", "transcript_path"]
 
@@ -47,7 +48,7 @@ class Transcript:
 
     path: Path | None
     session_id: str = ""
-    cwd: str = ""
+    cwd: str = attrs.field(default="", converter=clean_text)  # a non-UTF-8 name, escaped
     _fd: int | None = attrs.field(default=None, init=False)
     _last_uuid: str | None = attrs.field(default=None, init=False)
 
