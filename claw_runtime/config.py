@@ -22,6 +22,7 @@ new one must not stop claw from starting.
 from __future__ import annotations
 
 import json
+import math
 import os
 import typing
 from collections.abc import Mapping
@@ -100,6 +101,8 @@ class ProviderConfig:
     base_url: str | None = None
     api_key_env: str | None = None
     model: str | None = None
+    prompt_caching: bool | None = None
+    """Anthropic prompt caching (on by default; ``false`` turns it off)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -200,10 +203,53 @@ def _validate(data: Any, source: str) -> None:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a JSON object at the top level")
     try:
-        _CONVERTER.structure(data, Settings)
+        settings = _CONVERTER.structure(data, Settings)
     except cattrs.BaseValidationError as exc:
         problems = cattrs.transform_error(exc, path="$", format_exception=_describe)
         raise ConfigError(f"{source}: " + "; ".join(_readable(p) for p in problems)) from None
+    _check_numbers(settings, source)
+
+
+_POSITIVE_LIMITS = (
+    ("maxTurns", "max_turns", "a positive whole number"),
+    ("maxBudgetUsd", "max_budget_usd", "a positive number"),
+    ("maxBudgetTokens", "max_budget_tokens", "a positive whole number"),
+)
+
+
+def _check_numbers(settings: Settings, source: str) -> None:
+    """Limits are positive and finite (JSON allows 0, -1, ``1e400`` = inf and ``NaN``).
+
+    Raises:
+        ConfigError: ``<source>: maxTurns must be a positive whole number, got 0``.
+    """
+
+    def bad(value: float) -> bool:
+        return not math.isfinite(value) or value <= 0
+
+    problems = [
+        f"{key} must be {what}, got {json.dumps(value)}"
+        for key, name, what in _POSITIVE_LIMITS
+        if (value := getattr(settings, name)) is not None and bad(value)
+    ]
+    for event, matchers in settings.hooks.items():
+        for i, matcher in enumerate(matchers):
+            for j, hook in enumerate(matcher.hooks):
+                if hook.timeout is not None and bad(hook.timeout):
+                    problems.append(
+                        f"hooks.{event}[{i}].hooks[{j}].timeout must be a positive number of "
+                        f"seconds, got {json.dumps(hook.timeout)}"
+                    )
+    for model, price in settings.prices.items():
+        for name in ("input", "output", "cache_write", "cache_read"):
+            value = getattr(price, name)
+            if value is not None and (not math.isfinite(value) or value < 0):
+                problems.append(
+                    f"prices.{model}.{_camel(name)} must be a finite number, 0 or more, "
+                    f"got {json.dumps(value)}"
+                )
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems))
 
 
 def _readable(problem: str) -> str:
@@ -243,6 +289,10 @@ def _read_file(path: Path, *, notes: list[str]) -> dict[str, Any] | None:
         ) from None
     except RecursionError:
         raise ConfigError(f"{path}: JSON nested too deeply; the file was not used") from None
+    except ValueError as exc:  # an integer of thousands of digits
+        raise ConfigError(
+            f"{path}: invalid JSON: {str(exc).split(':')[0]}; the file was not used"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object at the top level")
     data, found = normalise(data, str(path), Settings)
@@ -295,7 +345,9 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
         try:
             layer["maxTurns"] = int(raw)
         except ValueError:
-            raise ConfigError(f"CLAW_MAX_TURNS: expected an integer, got {raw!r}") from None
+            layer["maxTurns"] = 0
+        if layer["maxTurns"] <= 0:
+            raise ConfigError(f"CLAW_MAX_TURNS must be a positive whole number, got {raw!r}")
     _validate(layer, "environment variables")
     return layer
 

@@ -106,6 +106,7 @@ class Runtime:
             model=chosen_model,
             base_url=configured.base_url if configured else None,
             api_key=api_key,
+            prompt_caching=configured.prompt_caching if configured else None,
         )
         return chosen, factory.resolve_settings(overrides, self.environ)
 

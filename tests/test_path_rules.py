@@ -238,3 +238,12 @@ async def test_a_symlink_swapped_in_after_the_check_cannot_send_a_write_outside(
     assert result.is_error, result
     assert (outside / "f.txt").read_text() == "outside\n"
     assert json.loads((outside / "n.ipynb").read_text()) == notebook
+
+
+def test_a_rule_covers_names_with_newlines(tmp_path: Path) -> None:
+    from claw_runtime.permissions import PermissionPolicy
+
+    policy = PermissionPolicy.from_rules("default", deny=["Read(**/*.pem)"], project=tmp_path)
+    assert policy.read_denied(tmp_path / "dir\n" / "c.pem")
+    assert policy.read_denied(tmp_path / "a\nb.pem")
+    assert not policy.read_denied(tmp_path / "a.pem\n.txt")

@@ -158,3 +158,19 @@ async def test_model_aliases_resolve_and_settings_extend_them(tmp_path: Path) ->
         await run_claw(["-p", "x", "--model", "fast"], project, claw_env(tmp_path, server))
         sent = [r.body["model"] for r in server.requests]
     assert sent == ["claude-sonnet-4-5", "claude-haiku-4-5"]
+
+
+async def test_prompt_caching_can_be_turned_off_in_settings(tmp_path: Path) -> None:
+    from claw_runtime.testing import Script, Turn, open_fake_model_server
+
+    project = tmp_path / "project"
+    project.mkdir()
+    user = tmp_path / "claw-home"
+    user.mkdir()
+    async with open_fake_model_server(Script([Turn.say("a"), Turn.say("b")])) as server:
+        await run_claw(["-p", "x"], project, claw_env(tmp_path, server))
+        settings = {"providers": {"anthropic": {"promptCaching": False}}}
+        (user / "settings.json").write_text(json.dumps(settings))
+        await run_claw(["-p", "x"], project, claw_env(tmp_path, server))
+        bodies = [json.dumps(r.body) for r in server.requests]
+    assert "cache_control" in bodies[0] and "cache_control" not in bodies[1]

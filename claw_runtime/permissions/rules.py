@@ -57,7 +57,7 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(char))
         i += 1
-    return re.compile("".join(out) + r"(?:/.*)?\Z")
+    return re.compile("".join(out) + r"(?:/.*)?\Z", re.DOTALL)  # names may hold newlines
 
 
 @attrs.frozen
