@@ -4,7 +4,9 @@
   the answer and to ``--output-format json``).
 * ``-v``: info, ``-vv``: debug, human-readable on stderr.
 * ``--log-json FILE``: every event at debug level as JSON lines in FILE,
-  created ``0600``.
+  created ``0600``. :func:`configure_logging` raises :class:`OSError` when FILE
+  cannot be opened (the CLI turns that into one line and exit 1); a write that
+  fails later (disk full) ends the JSON log with one warning, not the run.
 
 Secrets never reach a log: :func:`redact_processor` runs before rendering and
 masks API keys, tokens, passwords, private keys and values under secret-looking
@@ -15,8 +17,10 @@ re-exported here).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
+import stat
 import sys
 from collections.abc import MutableMapping
 from pathlib import Path
@@ -66,18 +70,34 @@ class _JsonAndConsole:
 
     def __call__(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> str:
         if self.json_file is not None:
-            self.json_file.write(str(self.json(logger, method_name, dict(event_dict))) + "\n")
-            self.json_file.flush()
+            try:
+                self.json_file.write(str(self.json(logger, method_name, dict(event_dict))) + "\n")
+                self.json_file.flush()
+            except OSError as exc:  # disk full, file system gone: stop logging, keep running
+                self.json_file = None
+                print(
+                    f"claw: warning: the JSON log stopped: {exc.strerror or exc}", file=sys.stderr
+                )
         if _LEVELS.get(method_name, 20) >= self.minimum_console:
             return str(self.console(logger, method_name, event_dict))
         raise structlog.DropEvent
 
 
 def _open_private(path: Path) -> TextIO:
+    """Open ``path`` for appending, created 0600.
+
+    Raises:
+        OSError: it cannot be written (a directory, under a file, no permission...).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.chmod(path, 0o600)
-    return os.fdopen(fd, "a", encoding="utf-8")
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.fchmod(fd, 0o600)  # never chmod /dev/stderr or a FIFO
+        return os.fdopen(fd, "a", encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 _json_stream: TextIO | None = None
@@ -87,8 +107,9 @@ def close_logging() -> None:
     """Close the JSON log file, if one is open (also run at exit)."""
     global _json_stream
     if _json_stream is not None:
-        _json_stream.close()
-        _json_stream = None
+        stream, _json_stream = _json_stream, None
+        with contextlib.suppress(OSError):  # already reported when a write failed
+            stream.close()
 
 
 atexit.register(close_logging)

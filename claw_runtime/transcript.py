@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,21 +42,46 @@ def transcript_path(cwd: Path, session_id: str, environ: Mapping[str, str]) -> P
     return root / "projects" / slug / f"{session_id}.jsonl"
 
 
+def _log_warning(message: str) -> None:
+    import structlog
+
+    structlog.get_logger("claw.transcript").warning(message)
+
+
 @attrs.define(eq=False)
 class Transcript:
-    """Appends records to ``path``; with ``path=None`` it keeps nothing (``--no-session``)."""
+    """Appends records to ``path``; with ``path=None`` it keeps nothing (``--no-session``).
+
+    A transcript that cannot be created (``~/.claw`` is a file, a read-only or
+    full disk) does not stop the run: ``path`` becomes None, ``unsaved`` says
+    why, and ``warn`` is called once with a one-line message.
+    """
 
     path: Path | None
     session_id: str = ""
     cwd: str = attrs.field(default="", converter=clean_text)  # a non-UTF-8 name, escaped
+    warn: Callable[[str], None] = attrs.field(default=_log_warning, kw_only=True)
+    unsaved: str | None = attrs.field(default=None, init=False)
+    """Why the transcript could not be created; None if it was (or was not wanted)."""
     _fd: int | None = attrs.field(default=None, init=False)
     _last_uuid: str | None = attrs.field(default=None, init=False)
 
-    def _open(self) -> int:
-        if self._fd is None:
-            assert self.path is not None
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    def open(self) -> bool:
+        """Create the file now (else it is created with the first record); False if unsaved."""
+        return self._open() is not None
+
+    def _open(self) -> int | None:
+        if self._fd is None and self.path is not None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            except OSError as exc:
+                self.unsaved = f"{exc.filename or self.path}: {exc.strerror or exc}"
+                self.path = None
+                self.warn(
+                    f"cannot save this session ({self.unsaved}); "
+                    "the run goes on without a transcript"
+                )
         return self._fd
 
     def append(self, record_type: str, **fields: Any) -> None:
@@ -64,7 +89,9 @@ class Transcript:
         if self.path is None:
             return
         record = redact_json({"type": record_type, **serde.unstructure(fields)})
-        os.write(self._open(), serde.dumps(record) + b"\n")
+        fd = self._open()
+        if fd is not None:
+            os.write(fd, serde.dumps(record) + b"\n")
 
     def append_message(self, message: Message) -> None:
         """One conversation line in Claude Code's shape, so hooks and tools can read it.

@@ -16,6 +16,7 @@ below it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -38,6 +39,14 @@ def _covers(root: Path, directory: Path) -> bool:
     return directory == root or root in directory.parents
 
 
+def _covers_safely(root: Path, directory: Path) -> bool:
+    """:func:`_covers` for a root from a file; one that cannot be resolved covers nothing."""
+    try:
+        return _covers(root.expanduser().resolve(), directory)
+    except (OSError, RuntimeError, ValueError):  # unknown ~user, a NUL byte, a symlink loop
+        return False
+
+
 @attrs.define(eq=False)
 class TrustStore:
     """The remembered list of trusted directories (a JSON list of absolute paths)."""
@@ -53,13 +62,17 @@ class TrustStore:
         """
         try:
             text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{self.path}: cannot be read ({exc}); trusting nothing") from None
+        except (FileNotFoundError, NotADirectoryError):
+            return []  # no file, or a file where its directory should be: nothing trusted yet
+        except UnicodeDecodeError:
+            text = "\x00"  # not UTF-8: reported below as not a list
+        except OSError as exc:
+            raise ConfigError(
+                f"{self.path}: cannot be read ({exc.strerror or exc}); trusting nothing"
+            ) from None
         try:
             data = json.loads(text) if text.strip() else []
-        except ValueError:
+        except (ValueError, RecursionError):
             data = None
         if not isinstance(data, list) or not all(isinstance(p, str) for p in data):
             raise ConfigError(
@@ -75,9 +88,7 @@ class TrustStore:
             roots = self.roots()
         except ConfigError:
             roots = []
-        return any(
-            _covers(root.expanduser().resolve(), resolved) for root in [*roots, *extra_roots]
-        )
+        return any(_covers_safely(root, resolved) for root in [*roots, *extra_roots])
 
     def trust(self, directory: Path) -> None:
         """Remember ``directory`` as trusted.
@@ -105,16 +116,20 @@ class TrustStore:
             return []
 
     def _write(self, roots: list[str]) -> None:
+        temporary = self.path.with_name(self.path.name + ".tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.path.with_name(self.path.name + ".tmp")
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 out.write(json.dumps(roots, indent=2) + "\n")
             os.replace(temporary, self.path)
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
             raise ConfigError(
-                f"cannot remember trust in {self.path}: {exc.strerror or exc}"
+                f"cannot remember trust in {self.path}: {exc.strerror or exc}; "
+                "make that path a writable file, or list the directory under "
+                "trustedDirectories in your user settings"
             ) from None
 
 

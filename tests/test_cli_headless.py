@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from functools import partial
@@ -12,34 +11,10 @@ from typing import Any
 
 import trio
 
-from claw_runtime.testing.fake_server import FakeModelServer, open_fake_model_server
+from claw_runtime.testing.fake_server import open_fake_model_server
 from claw_runtime.testing.script import Script, ToolCallSpec, Turn
 
-
-def claw_env(tmp_path: Path, server: FakeModelServer | None = None, **extra: str) -> dict[str, str]:
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path / "home"),
-        "CLAW_CONFIG_DIR": str(tmp_path / "claw-home"),
-        "CLAUDE_CONFIG_DIR": str(tmp_path / "claude-home"),
-    }
-    if server is not None:
-        env |= {"ANTHROPIC_BASE_URL": server.base_url, "ANTHROPIC_API_KEY": "test-key"}
-    return env | extra
-
-
-async def run_claw(
-    args: list[str], cwd: Path, env: dict[str, str]
-) -> subprocess.CompletedProcess[bytes]:
-    with trio.fail_after(60):
-        return await trio.run_process(
-            [sys.executable, "-m", "claw_runtime", *args],
-            cwd=cwd,
-            env=env,
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-        )
+from _harness import claw_env, run_claw
 
 
 async def test_json_output_is_one_result_object_on_the_last_line(tmp_path: Path) -> None:

@@ -63,16 +63,48 @@ def _split_rules(values: list[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
+def _working_directory(flag: str | None) -> Path | None:
+    """``--cwd`` or the current directory, resolved; None after one line on stderr."""
+    try:
+        cwd = Path(flag).expanduser().resolve() if flag else Path.cwd()
+    except OSError:  # os.getcwd() fails: the directory was deleted under us
+        print(
+            "claw: the current directory no longer exists (deleted?); "
+            "cd to one that does, or pass --cwd DIR",
+            file=sys.stderr,
+        )
+        return None
+    try:
+        is_dir = cwd.is_dir()
+    except OSError:
+        is_dir = False
+    if not is_dir:
+        what = "does not exist" if not os.path.lexists(cwd) else "is not a directory"
+        print(f"claw: --cwd {cwd} {what}", file=sys.stderr)
+        return None
+    return cwd
+
+
 def prepare(args: argparse.Namespace, *, may_ask: bool = False) -> CliContext | None:
     """Configure logging and load settings; None (after one line on stderr) on a config error.
 
     With ``may_ask`` and a person at the terminal, an untrusted project whose
     settings ask for more power leads to a question: trust it or not.
     """
-    configure_logging(args.verbose, Path(args.log_json) if args.log_json else None)
-    cwd = Path(args.cwd).resolve() if args.cwd else Path.cwd()
-    if not cwd.is_dir():
-        print(f"claw: --cwd {cwd} is not a directory", file=sys.stderr)
+    log_json = Path(args.log_json) if args.log_json else None
+    try:
+        configure_logging(args.verbose, log_json)
+    except OSError as exc:
+        # Asked for, so not silently dropped: the run does not start without its log.
+        print(
+            f"claw: --log-json {log_json}: cannot write the log there ({exc.strerror or exc}); "
+            "choose a file in a writable directory",
+            file=sys.stderr,
+        )
+        configure_logging(args.verbose, None)
+        return None
+    cwd = _working_directory(args.cwd)
+    if cwd is None:
         return None
     environ = dict(os.environ)
     try:

@@ -8,8 +8,12 @@ imported by the subcommand that needs them.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
+import os
 import sys
-from collections.abc import Sequence
+import typing
+from collections.abc import Callable, Sequence
 
 from claw_runtime._version import __version__
 
@@ -19,6 +23,35 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+STDIN_WAIT_S = 3.0
+"""With a prompt argument, how long to wait for piped text before going on without it."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``claw: --max-turns must be ..., got 0`` (exit 2)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        head, sep, rest = message.partition(": ")
+        if sep and head.startswith("argument ") and rest.startswith("-"):
+            message = rest  # the type function's message already names the flag
+        self.exit(EXIT_USAGE, f"claw: {message} (see {self.prog} --help)\n")
+
+
+def _positive(flag: str, kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    """An argparse ``type=`` that accepts only positive finite numbers of ``kind``."""
+    what = "a positive whole number" if kind is int else "a positive number"
+
+    def convert(raw: str) -> int | float:
+        try:
+            value = kind(raw)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"{flag} must be {what}, got {raw}")
+        return value
+
+    return convert
 
 
 def _add_common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
@@ -71,24 +104,30 @@ def _add_run_options(parser: argparse.ArgumentParser, *, top: bool = False) -> N
     )
     add("--model", default=default(None), help="model name (default: settings, then provider's)")
     add("--provider", default=default(None), help="anthropic, openai, or a provider plugin")
-    add("--max-turns", type=int, metavar="N", default=default(None), help="stop after N turns")
+    add(
+        "--max-turns",
+        type=_positive("--max-turns", int),
+        metavar="N",
+        default=default(None),
+        help="stop after N turns",
+    )
     add(
         "--max-budget-usd",
-        type=float,
+        type=_positive("--max-budget-usd", float),
         metavar="USD",
         default=default(None),
         help="stop once the run cost this much",
     )
     add(
         "--thinking-budget",
-        type=int,
+        type=_positive("--thinking-budget", int),
         metavar="N",
         default=default(None),
         help="let the model think (extended thinking) with up to N tokens",
     )
     add(
         "--max-budget-tokens",
-        type=int,
+        type=_positive("--max-budget-tokens", int),
         metavar="N",
         default=default(None),
         help="stop once the run used this many tokens",
@@ -131,20 +170,27 @@ def _add_run_options(parser: argparse.ArgumentParser, *, top: bool = False) -> N
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="claw",
         description="claw: an agent harness that wires a language model to real tools.",
     )
     parser.add_argument("--version", action="version", version=f"claw {__version__}")
     parser.add_argument(
-        "-p", "--print", dest="print_prompt", metavar="PROMPT", help="run PROMPT headless and exit"
+        "-p",
+        "--print",
+        dest="print_prompt",
+        metavar="PROMPT",
+        nargs="?",
+        const="-",
+        help="run PROMPT headless and exit; without PROMPT (or with -) the prompt is read from "
+        "standard input, and text piped in alongside a PROMPT is appended to it",
     )
     _add_common(parser, top=True)
     _add_run_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a prompt headless (same as -p)")
-    run.add_argument("prompt")
+    run.add_argument("prompt", nargs="?", default="-", help="the prompt; - or none: stdin")
     _add_common(run)
     _add_run_options(run)
 
@@ -181,7 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``claw`` console script; returns the exit code."""
+    """Entry point of the ``claw`` console script; returns the exit code.
+
+    Whatever goes wrong ends in one ``claw: ...`` line on stderr and a non-zero
+    exit, never a traceback (``CLAW_DEBUG=1`` shows the traceback of an
+    unexpected error).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -191,10 +242,87 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (``claw doctor | head``): not an error worth a traceback.
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except BaseException as exc:  # the last line of defence
+        if isinstance(exc, SystemExit | GeneratorExit) or os.environ.get("CLAW_DEBUG") == "1":
+            raise
+        return _report_unexpected(exc)
+
+
+def _report_unexpected(exc: BaseException) -> int:
+    """One line for an error nothing else caught (exit 1; 130 for an interrupt)."""
+    from claw_runtime.errors import ClawError
+
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    if isinstance(exc, KeyboardInterrupt):
+        print("claw: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if isinstance(exc, ClawError):
+        message = str(exc)
+    elif isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        message = f"{exc.strerror or exc}{where}"
+    elif isinstance(exc, RecursionError):
+        message = "input nested too deeply to process"
+    else:
+        message = (
+            f"unexpected error: {type(exc).__name__}: {exc} "
+            "(a bug: set CLAW_DEBUG=1 to see where, and please report it)"
+        )
+    with contextlib.suppress(OSError):  # stderr itself is gone
+        print(f"claw: {' '.join(message.split())}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def read_prompt(
+    argument: str | None, *, stdin: typing.BinaryIO | None = None, wait_s: float = STDIN_WAIT_S
+) -> str:
+    """The prompt of a headless run: the argument, standard input, or both.
+
+    ``-`` or no argument: the prompt is all of standard input. A prompt argument
+    with text piped in alongside it: the prompt, a blank line, then the piped
+    text (``cat log.txt | claw -p "why does this fail?"``). Standard input is
+    read only when it is not a terminal; with a prompt argument claw waits at
+    most ``wait_s`` for the first byte, so a stdin nobody writes to or closes
+    does not hang the run. Returns "" when there is no prompt at all.
+    """
+    source = sys.stdin.buffer if stdin is None and sys.stdin is not None else stdin
+    from_stdin = argument in (None, "-")
+    text = "" if from_stdin else (argument or "")
+    if source is None or _isatty(source):
+        return text
+    if not from_stdin and not _readable_within(source, wait_s):
+        print(
+            f"claw: warning: no input on standard input after {wait_s:g} s; going on without "
+            "it (redirect stdin from /dev/null to skip the wait)",
+            file=sys.stderr,
+        )
+        return text
+    piped = source.read().decode("utf-8", "replace").rstrip("\r\n")
+    if not piped.strip():
+        return text
+    if from_stdin:
+        return piped
+    return f"{text}\n\n{piped}"
+
+
+def _isatty(stream: typing.BinaryIO) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):
+        return True  # closed or unusable: nothing to read
+
+
+def _readable_within(stream: typing.BinaryIO, seconds: float) -> bool:
+    import select
+
+    try:
+        ready, _, _ = select.select([stream], [], [], seconds)
+    except (OSError, ValueError, TypeError):
+        return True  # not selectable (a file): reading will not block for long
+    return bool(ready)
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -208,13 +336,21 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from claw_runtime.cli.trust import run_trust_command
 
         return run_trust_command(args)
+    prompt = ""
+    if command in (None, "run"):
+        prompt = read_prompt(args.print_prompt if command is None else args.prompt)
+        if not prompt.strip():
+            print(
+                "claw: no prompt: give one (claw -p PROMPT) or pipe it in (echo PROMPT | claw -p)",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
     context = _setup.prepare(args, may_ask=command in (None, "run"))
     if context is None:
         return EXIT_ERROR
     if command in (None, "run"):
         from claw_runtime.cli.headless import run_headless
 
-        prompt = args.print_prompt if command is None else args.prompt
         return run_headless(context, args, prompt)
     if command == "demo":
         from claw_runtime.cli.demo import run_demo
