@@ -388,3 +388,39 @@ def test_a_corrupt_trust_file_trusts_nothing_and_says_so(tmp_path: Path) -> None
     loaded = load_settings(paths.project, environ=environ, home=tmp_path)
     assert not loaded.trusted and loaded.settings.permissions.allow == []
     assert any("trusted-projects.json: not a JSON list" in w for w in loaded.warnings)
+
+
+@pytest.mark.parametrize("answer", ["y", "n"])
+async def test_claw_asks_at_a_terminal_whether_to_trust(tmp_path: Path, answer: str) -> None:
+    import os
+    import pty
+    import sys
+
+    paths = _paths(tmp_path)
+    _plant(paths, ".claw/settings.json", {"permissions": {"allow": ["Bash(touch:*)"]}}, "")
+    script = Script([bash(f"touch {paths.marker}"), Turn.say("done")])
+    async with open_fake_model_server(script) as server:
+        leader, follower = pty.openpty()
+        os.write(leader, f"{answer}\nn\n".encode())  # typed ahead: trust?, then any approval
+        with trio.fail_after(60):
+            result = await trio.run_process(
+                [sys.executable, "-m", "claw_runtime", "-p", "go", "--no-session"],
+                cwd=paths.project,
+                stdin=follower,
+                stderr=follower,
+                capture_stdout=True,
+                env=claw_env(tmp_path, server),
+                check=False,
+            )
+        os.close(follower)
+        shown = os.read(leader, 65536).decode(errors="replace")
+        os.close(leader)
+    assert result.returncode == 0
+    assert "claw ignores until you trust it" in shown
+    assert "permissions.allow" in shown and "Trust this folder? [y/N]" in shown
+    stored = tmp_path / "claw-home" / "trusted-projects.json"
+    if answer == "y":
+        assert paths.marker.exists()
+        assert json.loads(stored.read_text()) == [str(paths.project.resolve())]
+    else:
+        assert not paths.marker.exists() and not stored.exists()

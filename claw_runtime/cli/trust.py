@@ -66,9 +66,10 @@ def ask_to_trust(directory: Path, withheld: Sequence[str]) -> bool:
         "Trust this folder only if you trust its authors: its hooks run commands as you.",
         file=sys.stderr,
     )
+    print("Trust this folder? [y/N] ", end="", file=sys.stderr, flush=True)
     try:
-        answer = input("Trust this folder? [y/N] ")
-    except (EOFError, KeyboardInterrupt):
+        answer = sys.stdin.readline()  # the prompt went to stderr: stdout is for the answer
+    except KeyboardInterrupt:
         print(file=sys.stderr)
         return False
     if answer.strip().lower() not in ("y", "yes"):
