@@ -135,6 +135,7 @@ async def test_doctor_shows_files_layers_trust_notes_rules_hooks_and_programs(
     assert "deny: Read(.env), Read(**/*.keystore)" in out
     assert "Stop: [*] cd $CLAUDE_PROJECT_DIR" in out  # the user's hook is in force
     assert "bwrap" in out and "git" in out and "rg" in out
+    assert "Bash(curl:*)" in out and "no Bash tool" not in out
     trusted = await run_claw(["doctor", "--trust"], project, claw_env(tmp_path))
     assert f"Project: {project}  [trusted]" in trusted.stdout.decode()
     assert "PreToolUse: [Bash] python3" in trusted.stdout.decode()
@@ -174,3 +175,16 @@ async def test_prompt_caching_can_be_turned_off_in_settings(tmp_path: Path) -> N
         await run_claw(["-p", "x"], project, claw_env(tmp_path, server))
         bodies = [json.dumps(r.body) for r in server.requests]
     assert "cache_control" in bodies[0] and "cache_control" not in bodies[1]
+
+
+async def test_doctor_lists_rules_for_tools_claw_does_not_have_yet(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    user = tmp_path / "claude-home"
+    user.mkdir()
+    shutil.copy(FIXTURES / "tool-rules.json", user / "settings.json")
+    result = await run_claw(["doctor"], project, claw_env(tmp_path))
+    out = result.stdout.decode()
+    assert "Task(Explore): no Task tool here yet; the rule is kept for when it is" in out
+    assert "Skill(pdf): no Skill tool here yet" in out
+    assert "mcp__github: no" not in out and "Read: no" not in out

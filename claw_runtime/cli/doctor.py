@@ -32,6 +32,19 @@ def _find(name: str) -> str | None:
     return shutil.which(name) or (str(beside) if beside.is_file() else None)
 
 
+def _tool_names(context: CliContext) -> set[str]:
+    """The tools this claw has (built-ins and installed plugins); empty if plugins fail."""
+    from claw_runtime.runtime import load_plugins
+
+    try:
+        _host, registry = load_plugins(
+            context.settings, environ=context.environ, no_plugins=context.no_plugins
+        )
+    except Exception:  # doctor reports; it never crashes on a broken plugin
+        return set()
+    return set(registry.tools)
+
+
 def run_doctor(context: CliContext) -> int:
     loaded = context.loaded
     assert loaded is not None
@@ -57,9 +70,14 @@ def run_doctor(context: CliContext) -> int:
     settings = context.settings
     permissions = settings.permissions
     out.append(f"Permission mode: {permissions.default_mode or 'default'}")
+    tools = _tool_names(context)
     for kind in ("deny", "ask", "allow"):
         rules = getattr(permissions, kind)
         out.append(f"  {kind}: {', '.join(rules) if rules else '(none)'}")
+        for rule in rules:
+            name = rule.split("(", 1)[0].strip()
+            if tools and name not in tools and not name.startswith("mcp__"):
+                out.append(f"    {rule}: no {name} tool here yet; the rule is kept for when it is")
     if permissions.additional_directories:
         out.append(f"  additional directories: {', '.join(permissions.additional_directories)}")
     out.append("")
