@@ -63,10 +63,20 @@ def _split_rules(values: list[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
+def _getcwd_works() -> bool:
+    try:
+        os.getcwd()
+    except OSError:
+        return False
+    return True
+
+
 def _working_directory(flag: str | None) -> Path | None:
     """``--cwd`` or the current directory, resolved; None after one line on stderr."""
     try:
         cwd = Path(flag).expanduser().resolve() if flag else Path.cwd()
+        if flag and cwd.is_dir() and not _getcwd_works():
+            os.chdir(cwd)  # deleted under us: work from --cwd (code that asks getcwd works)
     except OSError:  # os.getcwd() fails: the directory was deleted under us
         print(
             "claw: the current directory no longer exists (deleted?); "
