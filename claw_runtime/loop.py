@@ -25,12 +25,11 @@ import attrs
 import structlog
 import trio
 
+from claw_runtime import hook_answers
 from claw_runtime.context import ContextProcessor, PromptContext
 from claw_runtime.decisions import (
-    PostToolUseOutcome,
     PreToolUseDecision,
     PromptDecision,
-    StopDecision,
     ToolCall,
 )
 from claw_runtime.errors import ClawError, ProviderStreamError, TaskError
@@ -584,76 +583,38 @@ class Agent:
     # ------------------------------------------------------------------ hooks
 
     async def _pre_tool_use(self, call: ToolCall) -> PreToolUseDecision:
+        """Every ``pre_tool_use`` answer combined (see :mod:`claw_runtime.hook_answers`)."""
         if not self.host.has_implementations("pre_tool_use"):
             return PreToolUseDecision()
-        rank = {"deny": 3, "ask": 2, "allow": 1, None: 0}
-        combined = PreToolUseDecision()
-        for _plugin, answer in await self.host.call(
-            "pre_tool_use", call=call, session=self.session
-        ):
-            if not isinstance(answer, PreToolUseDecision):
-                continue
-            if answer.updated_input is not None:
-                call = attrs.evolve(call, input=answer.updated_input)
-                combined = attrs.evolve(combined, updated_input=answer.updated_input)
-            if rank[answer.decision] > rank[combined.decision]:
-                combined = attrs.evolve(combined, decision=answer.decision, reason=answer.reason)
-            if answer.end_run is not None and combined.end_run is None:
-                combined = attrs.evolve(combined, end_run=answer.end_run)
-        return combined
+        found = self.tools.get(call.name)
+
+        def retarget(rewritten: ToolCall) -> ToolCall:
+            return rewritten if found is None else with_targets(rewritten, found, self.session.cwd)
+
+        return await hook_answers.combine_pre_tool_use(self.host, call, self.session, retarget)
 
     async def _post_tool_use(self, call: ToolCall, result: ToolResultBlock) -> ToolResultBlock:
         if not self.host.has_implementations("post_tool_use"):
             return result
-        answers = await self.host.call(
-            "post_tool_use", call=call, result=result, session=self.session
+        result, end_run = await hook_answers.combine_post_tool_use(
+            self.host, call, result, self.session
         )
-        for _plugin, answer in answers:
-            if not isinstance(answer, PostToolUseOutcome):
-                continue
-            if answer.end_run is not None:
-                self._hook_ended = self._hook_ended or answer.end_run
-            if answer.replace_result is not None:
-                result = attrs.evolve(answer.replace_result, tool_use_id=call.tool_use_id)
-            if answer.additional_context:
-                result = attrs.evolve(
-                    result, content=(*result.content, TextBlock(text=answer.additional_context))
-                )
+        if end_run is not None:
+            self._hook_ended = self._hook_ended or end_run
         return result
 
     async def _user_prompt_submit(self, prompt: str) -> PromptDecision:
         if not self.host.has_implementations("user_prompt_submit"):
             return PromptDecision()
-        answers = await self.host.call("user_prompt_submit", prompt=prompt, session=self.session)
-        block, reasons, context = False, [], []
-        for _plugin, answer in answers:
-            if isinstance(answer, PromptDecision):
-                block = block or answer.block
-                if answer.reason:
-                    reasons.append(answer.reason)
-                if answer.additional_context:
-                    context.append(answer.additional_context)
-        return PromptDecision(
-            block=block, reason="; ".join(reasons), additional_context="\n".join(context)
-        )
+        return await hook_answers.combine_user_prompt_submit(self.host, prompt, self.session)
 
     async def _stop_hooks(self, *, active: bool) -> str:
         """Why the model must go on ("" to stop); records a hook's end of the run."""
         if not self.host.has_implementations("stop"):
             return ""
-        answers = await self.host.call(
-            "stop",
-            session=self.session,
-            stop_hook_active=active,
-            last_assistant_message=self.last_text,
+        more, end_run = await hook_answers.combine_stop(
+            self.host, self.session, active=active, last_assistant_message=self.last_text
         )
-        reasons = []
-        for _plugin, answer in answers:
-            if isinstance(answer, StopDecision):
-                if answer.end_run is not None:
-                    self._hook_ended = self._hook_ended or answer.end_run
-                if answer.block:
-                    reasons.append(answer.reason or "A stop hook asked you to continue.")
-            elif isinstance(answer, str) and answer.strip():
-                reasons.append(answer)
-        return "\n".join(reasons)
+        if end_run is not None:
+            self._hook_ended = self._hook_ended or end_run
+        return more
