@@ -312,30 +312,26 @@ async def _main(context: CliContext, args: argparse.Namespace, prompt: str) -> i
     async with trio.open_nursery() as watcher:
         # Watching from the start: a signal while plugins load or a hook runs is handled too.
         await watcher.start(interrupts.watch)
-        with interrupts.cancellable():
-            async with open_runtime(
-                context.settings, environ=context.environ, no_plugins=context.no_plugins
-            ) as runtime:
-                # A person at a terminal is asked; piped or machine-readable runs are not.
-                approver = None
-                if args.output_format == "text" and _isatty(sys.stdin):
-                    from claw_runtime.cli.approval import TerminalApprover
+        async with open_runtime(
+            context.settings, environ=context.environ, no_plugins=context.no_plugins
+        ) as runtime:
+            # A person at a terminal is asked; piped or machine-readable runs are not.
+            approver = None
+            if args.output_format == "text" and _isatty(sys.stdin):
+                from claw_runtime.cli.approval import TerminalApprover
 
-                    approver = TerminalApprover()
-                result = await execute_run(
-                    runtime,
-                    context,
-                    args,
-                    prompt,
-                    renderer,
-                    write_transcript=not args.no_session,
-                    approver=approver,
-                    interrupts=interrupts,
-                )
+                approver = TerminalApprover()
+            result = await execute_run(
+                runtime,
+                context,
+                args,
+                prompt,
+                renderer,
+                write_transcript=not args.no_session,
+                approver=approver,
+                interrupts=interrupts,
+            )
         watcher.cancel_scope.cancel()
-    if result is None and interrupts.received:
-        _warn("interrupted before the run started")
-        return EXIT_CANCELLED
     if result is None:
         return 1
     with contextlib.suppress(OSError):  # stdout is gone (the terminal closed): the code tells
