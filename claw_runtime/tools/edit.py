@@ -2,7 +2,10 @@
 
 An edit names text that must appear exactly once (or ``replace_all``); it is
 applied to the file's text with ``\\n`` newlines and written back in the
-file's own encoding and line endings, so a CRLF file stays CRLF. MultiEdit
+file's own encoding and line endings, so a CRLF file stays CRLF. The encoding
+is the one Read showed (``_encoding.detect_encoding``: BOM, UTF-8, else
+Latin-1), so what Read showed is what Edit matches. Files over
+``MAX_EDIT_BYTES`` (256 MB) are refused in one line, never loaded. MultiEdit
 applies its edits in order to the text in memory and writes only if all of
 them apply.
 """
@@ -19,13 +22,8 @@ import trio
 from claw_runtime.errors import ToolError
 from claw_runtime.hookspecs import hookimpl
 from claw_runtime.tooling import Param, Tool, ToolContext, tool
-from claw_runtime.tools._files import (
-    check_fresh,
-    decode_text,
-    encode_text,
-    record_read,
-    write_atomic,
-)
+from claw_runtime.tools._encoding import check_editable_size, decode_file, encode_file
+from claw_runtime.tools._files import check_fresh, record_read, write_atomic
 
 __all__ = ["EditSpec", "edit", "multi_edit"]
 
@@ -78,12 +76,16 @@ async def _edit_file(ctx: ToolContext, file_path: str, specs: list[EditSpec], mu
     if not await trio.Path(path).exists():
         raise ToolError(f"File does not exist: {path}. Use Write to create it.")
     check_fresh(ctx, path)
-    original = decode_text(await trio.Path(path).read_bytes())
+    check_editable_size(
+        (await trio.Path(path).stat()).st_size, path, "MultiEdit" if multi else "Edit"
+    )
+    original = decode_file(await trio.Path(path).read_bytes(), path)
     text = original.text
     for number, spec in enumerate(specs, start=1):
         text = apply_edit(text, spec, f"edit {number}" if multi else "")
+    data = encode_file(original, text, path)
     roots = ctx.session.workspace_roots
-    await trio.to_thread.run_sync(write_atomic, path, encode_text(original, text), roots)
+    await trio.to_thread.run_sync(write_atomic, path, data, roots)
     record_read(ctx, path)
     snippet = _snippet(text, specs[-1].new_string)
     summary = f"Applied {len(specs)} edits to {path}." if multi else f"Edited {path}."

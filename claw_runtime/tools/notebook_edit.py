@@ -17,6 +17,7 @@ import trio
 from claw_runtime.errors import ToolError
 from claw_runtime.hookspecs import hookimpl
 from claw_runtime.tooling import Param, Tool, ToolContext, tool
+from claw_runtime.tools._encoding import MAX_NOTEBOOK_BYTES
 from claw_runtime.tools._files import check_fresh, record_read, write_atomic
 
 __all__ = ["notebook_edit"]
@@ -75,6 +76,13 @@ async def notebook_edit(
     if not path.exists():
         raise ToolError(f"Notebook does not exist: {path}")
     check_fresh(ctx, path)
+    size = (await trio.Path(path).stat()).st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        raise ToolError(
+            f"{path} is a notebook of {size // 1024**2} MB; NotebookEdit loads notebooks up to "
+            f"{MAX_NOTEBOOK_BYTES // 1024**2} MB. Clear its outputs (jupyter nbconvert "
+            "--clear-output) in Bash first."
+        )
     try:
         notebook = json.loads(await trio.Path(path).read_text(encoding="utf-8"))
         cells: list[dict[str, Any]] = notebook["cells"]

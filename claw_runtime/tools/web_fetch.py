@@ -93,11 +93,13 @@ async def _fetch(client: httpx.AsyncClient, url: str) -> tuple[str, str, bytes, 
                 raise ToolError(f"Fetching {url} failed: HTTP {response.status_code}.")
             body = bytearray()
             truncated = False
+            # The cap holds while streaming: never more than MAX_BYTES kept (a chunk
+            # is sliced before it is added), and the rest of the body is not read.
             async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_BYTES:
+                room = MAX_BYTES - len(body)
+                body += chunk[:room]
+                if len(chunk) > room:
                     truncated = True
-                    del body[MAX_BYTES:]
                     break
             return url, response.headers.get("content-type", ""), bytes(body), truncated
     raise ToolError(f"Fetching {url} took more than {MAX_REDIRECTS} redirects.")

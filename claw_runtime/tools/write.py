@@ -10,13 +10,8 @@ import trio
 from claw_runtime.errors import ToolError
 from claw_runtime.hookspecs import hookimpl
 from claw_runtime.tooling import Param, Tool, ToolContext, tool
-from claw_runtime.tools._files import (
-    check_fresh,
-    decode_text,
-    encode_text,
-    record_read,
-    write_atomic,
-)
+from claw_runtime.tools._encoding import Encoding, FileText, encode_file, probe_file
+from claw_runtime.tools._files import check_fresh, record_read, write_atomic
 
 __all__ = ["write"]
 
@@ -37,16 +32,22 @@ async def write(
     if path.is_dir():
         raise ToolError(f"{path} is a directory.")
     existed = path.exists()
+    note = ""
     if existed:
         check_fresh(ctx, path)
-        original = decode_text(await trio.Path(path).read_bytes())
-        data = encode_text(original, content)
+        # Only the first block: the old text is replaced, its encoding and newlines kept.
+        original = await trio.to_thread.run_sync(probe_file, path)
+        try:
+            data = encode_file(original, content, path)
+        except ToolError:  # e.g. a Latin-1 file given characters Latin-1 lacks
+            data = encode_file(FileText("", Encoding("utf-8"), original.newline), content, path)
+            note = f" It was {original.encoding.label}; it is now UTF-8, which can hold the text."
     else:
         data = content.encode("utf-8")
     await trio.to_thread.run_sync(write_atomic, path, data, ctx.session.workspace_roots)
     record_read(ctx, path)
     lines = content.count("\n") + (0 if content.endswith("\n") or not content else 1)
-    return f"{'Overwrote' if existed else 'Created'} {path} ({lines} lines)."
+    return f"{'Overwrote' if existed else 'Created'} {path} ({lines} lines).{note}"
 
 
 @hookimpl
