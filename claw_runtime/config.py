@@ -96,6 +96,11 @@ class ModelPriceOverride:
     cache_read: float | None = None
 
 
+def _positive_seconds(_instance: Any, attribute: Any, value: float | None) -> None:
+    if value is not None and not (isinstance(value, int | float) and value > 0):
+        raise ValueError(f"{_camel(attribute.name)} must be a positive number of seconds")
+
+
 @attrs.frozen(kw_only=True)
 class ProviderConfig:
     base_url: str | None = None
@@ -103,6 +108,10 @@ class ProviderConfig:
     model: str | None = None
     prompt_caching: bool | None = None
     """Anthropic prompt caching (on by default; ``false`` turns it off)."""
+    idle_timeout_s: float | None = attrs.field(default=None, validator=_positive_seconds)
+    """``idleTimeoutS``: longest silence between two chunks of a response (default 90)."""
+    attempt_timeout_s: float | None = attrs.field(default=None, validator=_positive_seconds)
+    """``attemptTimeoutS``: longest one model attempt may take, end to end (default 600)."""
 
 
 @attrs.frozen(kw_only=True)

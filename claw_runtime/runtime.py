@@ -23,12 +23,17 @@ import httpx
 import trio
 
 from claw_runtime.bus import EventBus
-from claw_runtime.config import Settings
+from claw_runtime.config import ProviderConfig, Settings
 from claw_runtime.errors import PluginError, ProviderConfigError
 from claw_runtime.events import Event, PluginFailed
 from claw_runtime.plugins import PluginHost, make_plugin_host
 from claw_runtime.providers.aliases import resolve_model_alias
-from claw_runtime.providers.base import Provider, ProviderOverrides, ProviderSettings
+from claw_runtime.providers.base import (
+    Provider,
+    ProviderOverrides,
+    ProviderSettings,
+    RetryPolicy,
+)
 from claw_runtime.registry import Registry, build_registry
 from claw_runtime.scheduler import Scheduler, open_scheduler
 from claw_runtime.tooling import SessionState
@@ -107,6 +112,7 @@ class Runtime:
             base_url=configured.base_url if configured else None,
             api_key=api_key,
             prompt_caching=configured.prompt_caching if configured else None,
+            retry=_retry_policy(configured),
         )
         return chosen, factory.resolve_settings(overrides, self.environ)
 
@@ -126,6 +132,21 @@ class Runtime:
             enabled=sandbox.enabled, network=sandbox.network
         )
         return session
+
+
+def _retry_policy(configured: ProviderConfig | None) -> RetryPolicy | None:
+    """The default policy with the configured model timeouts, or None if none is set."""
+    if (
+        configured is None
+        or (configured.idle_timeout_s, configured.attempt_timeout_s) == (None,) * 2
+    ):
+        return None
+    policy = RetryPolicy()
+    if configured.idle_timeout_s is not None:
+        policy = attrs.evolve(policy, idle_timeout_s=configured.idle_timeout_s)
+    if configured.attempt_timeout_s is not None:
+        policy = attrs.evolve(policy, attempt_timeout_s=configured.attempt_timeout_s)
+    return policy
 
 
 async def _deliver_to_plugins(host: PluginHost, bus: EventBus, task_status: Any) -> None:

@@ -1,23 +1,28 @@
 """What every streaming provider shares: the attempt loop, POST, status, SSE.
 
 A non-200 answer becomes the right provider error (retryable or final) with
-the provider's own hint; a 200 answer is read as server-sent events under the
-idle timeout, and whatever is left after the consumer stops (the bytes after
-the end marker) is drained so the connection goes back to the pool.
+the provider's own hint; a 200 answer that is not an event stream (an HTML
+page, plain JSON: a wrong base URL) is a final error naming its content type;
+a 200 event stream is read as server-sent events under the idle timeout and
+the attempt's overall deadline (``RetryPolicy.attempt_timeout_s``), and
+whatever is left after the consumer stops (the bytes after the end marker) is
+drained so the connection goes back to the pool.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing, asynccontextmanager
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager, suppress
 from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 import httpx
 import orjson
+import trio
 
+from claw_runtime.errors import ProviderHTTPError, ProviderStreamError
 from claw_runtime.providers.base import (
     ModelRequest,
     ProviderSettings,
@@ -29,6 +34,57 @@ from claw_runtime.providers.retry import classify_http_error, stream_with_retrie
 from claw_runtime.providers.sse import ServerSentEvent, drain, iter_sse
 
 __all__ = ["StreamState", "StreamingProvider", "open_event_stream"]
+
+
+BASE_URL_VARS = {"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL"}
+"""The env var that says where each built-in provider's server is (for error hints)."""
+
+
+def _over_deadline(policy: RetryPolicy) -> ProviderStreamError:
+    return ProviderStreamError(
+        f"the model attempt did not finish within {policy.attempt_timeout_s:g} s "
+        "(attemptTimeoutS): the server kept the response open without ending it"
+    )
+
+
+async def _chunks_before(
+    chunks: AsyncIterator[bytes], deadline: float, policy: RetryPolicy
+) -> AsyncGenerator[bytes, None]:
+    """``chunks``, each read bounded by the attempt's deadline (trio clock)."""
+    iterator = aiter(chunks)
+    try:
+        while True:
+            try:
+                with trio.fail_at(deadline):
+                    chunk = await anext(iterator)
+            except StopAsyncIteration:
+                return
+            except trio.TooSlowError:
+                raise _over_deadline(policy) from None
+            yield chunk
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def _not_an_event_stream(
+    r: httpx.Response, content_type: str, provider: str
+) -> ProviderHTTPError:
+    """The final error for a 200 answer that is not ``text/event-stream``, in one line."""
+    head = b""
+    with trio.move_on_after(2.0):
+        async for piece in r.aiter_bytes():
+            head += piece
+            if len(head) >= 120:
+                break
+    snippet = " ".join(head[:120].decode("utf-8", "replace").split())
+    where = BASE_URL_VARS.get(provider, "the provider's base URL")
+    return ProviderHTTPError(
+        f"{provider}: the model server answered 200 with {content_type}, not an event stream: "
+        f"is {where} right?" + (f" (the body starts: {snippet!r})" if snippet else ""),
+        status_code=200,
+    )
 
 
 @asynccontextmanager
@@ -44,20 +100,40 @@ async def open_event_stream(
 ) -> AsyncIterator[AsyncGenerator[ServerSentEvent, None]]:
     """``async with open_event_stream(...) as events: async for sse in events: ...``
 
+    The attempt's deadline (``policy.attempt_timeout_s``) bounds the wait for
+    the response headers and every read after it; past it the attempt fails
+    with ``ProviderStreamError`` (retried like any broken stream).
+
     Raises:
-        RetryableError / ProviderHTTPError: the server answered with an error status.
+        RetryableError / ProviderHTTPError: the server answered with an error
+            status, or with 200 and a body that is not an event stream (final).
+        ProviderStreamError: silent past the idle timeout, or past the attempt deadline.
     """
+    deadline = trio.current_time() + policy.attempt_timeout_s
     timeout = httpx.Timeout(policy.connect_timeout_s, read=None, write=60.0, pool=60.0)
-    async with http.stream("POST", url, content=content, headers=headers, timeout=timeout) as r:
+    async with AsyncExitStack() as stack:
+        try:
+            with trio.fail_at(deadline):
+                r = await stack.enter_async_context(
+                    http.stream("POST", url, content=content, headers=headers, timeout=timeout)
+                )
+        except trio.TooSlowError:
+            raise _over_deadline(policy) from None
         if r.status_code != 200:
             body = (await r.aread()).decode("utf-8", "replace")
             raise classify_http_error(
                 r.status_code, body, r.headers, provider=provider, key_hint=key_hint
             )
-        events = iter_sse(r.aiter_bytes(), idle_timeout=policy.idle_timeout_s)
+        content_type = r.headers.get("content-type", "")
+        if content_type and not content_type.lower().startswith("text/event-stream"):
+            raise await _not_an_event_stream(r, content_type.split(";")[0].strip(), provider)
+        chunks = _chunks_before(r.aiter_bytes(), deadline, policy)
+        events = iter_sse(chunks, idle_timeout=policy.idle_timeout_s)
         async with aclosing(events):
             yield events
-            await drain(events)
+            # The message already ended: what trails it does not matter.
+            with suppress(ProviderStreamError):
+                await drain(events)
 
 
 class StreamState(Protocol):

@@ -89,7 +89,10 @@ class RetryPolicy:
     """How often and how patiently a provider retries a failed attempt.
 
     ``idle_timeout_s`` bounds the silence between two chunks of a stream;
+    ``attempt_timeout_s`` bounds one whole attempt, from the request to the end
+    marker (a server trickling keep-alive bytes never trips the idle timeout);
     ``max_retry_after_s`` caps how long a server's ``retry-after`` may make us wait.
+    Both timeouts are settings: ``providers.<name>.idleTimeoutS`` / ``attemptTimeoutS``.
     """
 
     max_retries: int = 4
@@ -98,6 +101,7 @@ class RetryPolicy:
     max_retry_after_s: float = 60.0
     jitter: float = 0.25
     idle_timeout_s: float = 90.0
+    attempt_timeout_s: float = 600.0
     connect_timeout_s: float = 10.0
 
 

@@ -583,11 +583,29 @@ def _apply_stream_faults(
 # -------------------------------------------------------------------- handlers
 
 
+_NOT_AN_API_PAGE = "<!DOCTYPE html>\n<html><body><h1>Welcome to nginx!</h1></body></html>\n"
+KEEPALIVE_LINE = b": ping\n\n"
+
+
+async def _respond_raw(
+    stream: trio.SocketStream, conn: h11.Connection, content_type: str, payload: bytes
+) -> None:
+    """A 200 answer that is not an event stream (``Fault.content_type`` / ``Fault.body``)."""
+    headers = [("content-type", content_type), ("content-length", str(len(payload)))]
+    await _send(stream, conn, h11.Response(status_code=200, headers=headers))
+    await _send(stream, conn, h11.Data(data=payload))
+    await _send(stream, conn, h11.EndOfMessage())
+
+
 async def _stream_response(
     stream: trio.SocketStream, conn: h11.Connection, plan: list[bytes | float], turn: Turn
 ) -> None:
     headers = [("content-type", "text/event-stream"), ("cache-control", "no-cache")]
     await _send(stream, conn, h11.Response(status_code=200, headers=headers))
+    keepalive = turn.fault.keepalive_s if turn.fault is not None else None
+    if keepalive is not None:
+        # A few real events, then keep-alive comments forever: never an end marker.
+        plan = [item for item in plan[:2] if isinstance(item, bytes)]
     for position, item in enumerate(plan):
         if isinstance(item, float):
             await trio.sleep(item)
@@ -599,6 +617,9 @@ async def _stream_response(
                 await _send(stream, conn, h11.Data(data=item[i : i + turn.byte_chunk]))
         else:
             await _send(stream, conn, h11.Data(data=item))
+    while keepalive is not None:
+        await trio.sleep(keepalive)
+        await _send(stream, conn, h11.Data(data=KEEPALIVE_LINE))
     await _send(stream, conn, h11.EndOfMessage())
 
 
@@ -652,6 +673,14 @@ async def _answer(
         message = f"fake model server: scripted HTTP {fault.status}"
         await _respond_json(
             stream, conn, fault.status, _error_body(protocol, fault.status, fault, message), extra
+        )
+        return
+    if fault is not None and (fault.content_type is not None or fault.body is not None):
+        await _respond_raw(
+            stream,
+            conn,
+            fault.content_type or "text/html; charset=utf-8",
+            (fault.body if fault.body is not None else _NOT_AN_API_PAGE).encode(),
         )
         return
     model = str(body.get("model", "fake-model"))

@@ -4,7 +4,8 @@ A :class:`Script` is a list of :class:`Turn` values; each request to the
 server consumes the next one. A turn is text, tool calls, or both, with
 optional thinking, pacing (``chunk_size``, ``delay_s``, ``byte_chunk``) and a
 fault (``status``, ``truncate_after_events``, ``error_event``,
-``garbage_lines``, ``stall_s``) that breaks the response on purpose. A turn
+``garbage_lines``, ``stall_s``, ``keepalive_s``, ``content_type``) that
+breaks the response on purpose. A turn
 with ``stop_reason="max_tokens"`` and tool calls cuts the last call's JSON in
 half, as the API does when the limit strikes mid call; ``raw_stream`` replays
 a recorded stream verbatim.
@@ -56,6 +57,12 @@ class Fault:
         no_final_newline: not a failure: end the stream right after the end
             marker's data line, with no newline (``data: [DONE]<EOF>``), as the
             SDKs' recorded fixtures end. A client must take it as complete.
+        keepalive_s: after the first events, never finish: send an SSE comment
+            line (``: ping``) every this many seconds, forever (a server that
+            holds a run without tripping any idle timeout).
+        content_type: answer 200 with this content type and ``body`` instead
+            of an event stream (an HTML error page, a JSON API at the wrong URL).
+        body: the body sent with ``content_type`` (default: a small HTML page).
     """
 
     status: int | None = None
@@ -68,6 +75,9 @@ class Fault:
     garbage_lines: bool = False
     stall_s: float | None = None
     no_final_newline: bool = False
+    keepalive_s: float | None = None
+    content_type: str | None = None
+    body: str | None = None
 
 
 @attrs.frozen(kw_only=True)
