@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from claw_runtime._version import __version__
 
 if TYPE_CHECKING:
+    from claw_runtime.aio import run_asyncio
     from claw_runtime.bus import EventBus, Subscription
     from claw_runtime.commands import Command, CommandResult
     from claw_runtime.context import ContextProcessor, PromptContext
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
         PromptDecision,
         ToolCall,
     )
+    from claw_runtime.embed import run_sync
     from claw_runtime.errors import (
         ClawError,
         ConfigError,
@@ -52,6 +54,8 @@ if TYPE_CHECKING:
     from claw_runtime.providers.base import ModelRequest, Provider, ProviderFactory
     from claw_runtime.runtime import Runtime, open_runtime
     from claw_runtime.scheduler import Scheduler, TaskHandle, open_scheduler
+    from claw_runtime.sessions import LoadedSession, SessionNotFound
+    from claw_runtime.sessions.session import Session, open_session
     from claw_runtime.tooling import Param, SessionState, Tool, ToolContext, tool
 
 _EXPORTS: dict[str, str] = {
@@ -78,7 +82,10 @@ _EXPORTS: dict[str, str] = {
     "RunResult": "claw_runtime.loop",
     "Runtime": "claw_runtime.runtime",
     "Scheduler": "claw_runtime.scheduler",
+    "Session": "claw_runtime.sessions.session",
+    "SessionNotFound": "claw_runtime.sessions",
     "SessionState": "claw_runtime.tooling",
+    "LoadedSession": "claw_runtime.sessions",
     "Subscription": "claw_runtime.bus",
     "TaskCancelled": "claw_runtime.errors",
     "TaskFailed": "claw_runtime.errors",
@@ -99,6 +106,9 @@ _EXPORTS: dict[str, str] = {
     "hookimpl": "claw_runtime.hookspecs",
     "hookspec": "claw_runtime.hookspecs",
     "open_runtime": "claw_runtime.runtime",
+    "open_session": "claw_runtime.sessions.session",
+    "run_asyncio": "claw_runtime.aio",
+    "run_sync": "claw_runtime.embed",
     "open_scheduler": "claw_runtime.scheduler",
     "tool": "claw_runtime.tooling",
 }

@@ -14,14 +14,15 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import httpx
 import trio
 
+from claw_runtime._groups import sole_error
 from claw_runtime.bus import EventBus
 from claw_runtime.config import ProviderConfig, Settings
 from claw_runtime.errors import PluginError, ProviderConfigError
@@ -38,6 +39,9 @@ from claw_runtime.registry import Registry, build_registry
 from claw_runtime.scheduler import Scheduler, open_scheduler
 from claw_runtime.tooling import SessionState
 from claw_runtime.tools._sandbox import SANDBOX_KEY, SandboxConfig
+
+if TYPE_CHECKING:
+    from claw_runtime.sessions.session import Session
 
 __all__ = ["DEFAULT_PROVIDER", "Runtime", "load_plugins", "open_runtime"]
 
@@ -119,6 +123,17 @@ class Runtime:
     def make_provider(self, name: str, settings: ProviderSettings) -> Provider:
         return self.registry.providers[name].create(settings, self.http)
 
+    def open_session(self, **options: Any) -> AbstractAsyncContextManager[Session]:
+        """Open a :class:`~claw_runtime.sessions.Session` on this runtime.
+
+        The options are those of :func:`claw_runtime.sessions.open_session`
+        (``cwd``, ``model``, ``permission_mode``, ``allowed_tools``,
+        ``system_prompt``, ``resume``...).
+        """
+        from claw_runtime.sessions.session import open_session
+
+        return open_session(self, **options)
+
     def new_session(self, cwd: Path, *, session_id: str | None = None) -> SessionState:
         roots = [cwd, *(Path(d) for d in self.settings.permissions.additional_directories)]
         session = SessionState(
@@ -159,8 +174,9 @@ async def _deliver_to_plugins(host: PluginHost, bus: EventBus, task_status: Any)
 
 @asynccontextmanager
 async def open_runtime(
-    settings: Settings,
+    settings: Settings | None = None,
     *,
+    cwd: Path | None = None,
     environ: Mapping[str, str] | None = None,
     no_plugins: bool = False,
     extra_plugins: Sequence[tuple[str, object]] = (),
@@ -170,10 +186,42 @@ async def open_runtime(
     """Start a runtime; on exit cancel its tasks, close the bus, close HTTP.
 
     Args:
+        settings: the settings to use; without them, the layered settings files
+            for ``cwd`` (default: the current directory) are read, as the CLI does.
         transport: an httpx transport to use instead of the network (tests).
         loaded: plugins already loaded with :func:`load_plugins` (skip loading twice).
+
+    Raises:
+        ClawError: as the body raised it; an error inside the runtime's nursery
+            leaves as itself, never wrapped in an ``ExceptionGroup``.
     """
+    try:
+        async with _open_runtime(
+            settings, cwd, environ, no_plugins, extra_plugins, transport, loaded
+        ) as runtime:
+            yield runtime
+    except BaseExceptionGroup as group:
+        error = sole_error(group)
+        if error is None:
+            raise
+        raise error from error.__cause__
+
+
+@asynccontextmanager
+async def _open_runtime(
+    settings: Settings | None,
+    cwd: Path | None,
+    environ: Mapping[str, str] | None,
+    no_plugins: bool,
+    extra_plugins: Sequence[tuple[str, object]],
+    transport: httpx.AsyncBaseTransport | None,
+    loaded: tuple[PluginHost, Registry] | None,
+) -> AsyncIterator[Runtime]:
     env = dict(os.environ if environ is None else environ)
+    if settings is None:
+        from claw_runtime.config import load_settings
+
+        settings = load_settings(cwd or Path.cwd(), environ=env).settings
     host, registry = loaded or load_plugins(
         settings, environ=env, no_plugins=no_plugins, extra_plugins=extra_plugins
     )

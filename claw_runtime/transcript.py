@@ -48,6 +48,17 @@ def _log_warning(message: str) -> None:
     structlog.get_logger("claw.transcript").warning(message)
 
 
+def _start_on_a_fresh_line(fd: int, path: Path) -> None:
+    """A file whose last line was torn (killed mid-write) gets a newline first,
+    so the next record is a whole line of its own and readers skip only the torn one."""
+    size = os.fstat(fd).st_size
+    if size:
+        with open(path, "rb") as existing:
+            existing.seek(size - 1)
+            if existing.read(1) != b"\n":
+                os.write(fd, b"\n")
+
+
 @attrs.define(eq=False)
 class Transcript:
     """Appends records to ``path``; with ``path=None`` it keeps nothing (``--no-session``).
@@ -75,6 +86,7 @@ class Transcript:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                _start_on_a_fresh_line(self._fd, self.path)
             except OSError as exc:
                 self.unsaved = f"{exc.filename or self.path}: {exc.strerror or exc}"
                 self.path = None
@@ -114,6 +126,14 @@ class Transcript:
             message=message,
         )
         self._last_uuid = line_uuid
+
+    def sync(self) -> None:
+        """Make what was written durable (the end of a turn): ``fsync``."""
+        if self._fd is not None:
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                self.warn(f"cannot sync the session file: {exc.strerror or exc}")
 
     def close(self) -> None:
         if self._fd is not None:

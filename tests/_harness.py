@@ -163,3 +163,41 @@ def builtin_call(name: str, cwd: Path, read_only: bool | None = None, **tool_inp
         read_only=found.read_only if read_only is None else read_only,
     )
     return with_targets(call, found, cwd)
+
+
+class _ThreadServer:
+    """A fake model server running in its own thread and trio run (for sync/asyncio tests)."""
+
+    def __init__(self, script: Script) -> None:
+        import threading
+
+        self.script = script
+        self.ready = threading.Event()
+        self.server: FakeModelServer | None = None
+        self.token: trio.lowlevel.TrioToken | None = None
+        self.stop: trio.Event | None = None
+        self.thread = threading.Thread(target=trio.run, args=(self._main,), daemon=True)
+
+    async def _main(self) -> None:
+        self.token = trio.lowlevel.current_trio_token()
+        self.stop = trio.Event()
+        async with open_fake_model_server(self.script) as server:
+            self.server = server
+            self.ready.set()
+            await self.stop.wait()
+
+    def __enter__(self) -> FakeModelServer:
+        self.thread.start()
+        assert self.ready.wait(30), "the fake server did not start"
+        assert self.server is not None
+        return self.server
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.token is not None and self.stop is not None
+        trio.from_thread.run_sync(self.stop.set, trio_token=self.token)
+        self.thread.join(30)
+
+
+def fake_server_in_thread(script: Script) -> _ThreadServer:
+    """``with fake_server_in_thread(Script(...)) as server:`` from synchronous code."""
+    return _ThreadServer(script)

@@ -1,0 +1,360 @@
+"""A session: one conversation, its state, its file on disk, and its life.
+
+The CLI, a program embedding claw, a sub-agent and a server all need the same
+things around the agent loop: options built from settings, a provider, the
+session state, the transcript, ``session_start``/``session_end`` hooks and
+events, background work that ends with the session, and a result record per
+run. :func:`open_session` is that, once; callers only say what differs::
+
+    async with claw_runtime.open_runtime(cwd=project) as runtime:
+        async with runtime.open_session(model="sonnet", permission_mode="acceptEdits") as session:
+            result = await session.run("fix the failing test")
+            again = await session.run("now add a test for it")  # same conversation
+
+Each :meth:`Session.run` returns that run's own :class:`RunResult` (its turns,
+usage and cost; its own ``max_turns`` budget), and continues the conversation.
+
+Lifetime: the session owns a scheduler task; each run is a child of it, and so
+is background work a tool starts (``run_in_background`` shells), so that work
+outlives a run but never the session: closing the session cancels it and kills
+its processes. Signal handling is the caller's (the CLI's), so a session works
+off the main thread and many sessions share one runtime.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+import structlog
+import trio
+
+from claw_runtime.decisions import SessionStartOutcome
+from claw_runtime.errors import ConfigError, TaskCancelled, TaskError
+from claw_runtime.events import SessionEnded, SessionStarted
+from claw_runtime.loop import Agent, AgentOptions, Approver, RunResult
+from claw_runtime.models import Usage
+from claw_runtime.permissions import PermissionMode, PermissionPolicy
+from claw_runtime.providers.pricing import ModelPrice
+from claw_runtime.scheduler import TaskHandle
+from claw_runtime.sessions.store import LoadedSession, load_session
+from claw_runtime.tooling import SessionState
+from claw_runtime.transcript import Transcript, transcript_path
+
+if TYPE_CHECKING:
+    from claw_runtime.config import Settings
+    from claw_runtime.runtime import Runtime
+
+__all__ = ["Session", "agent_options_from_settings", "open_session"]
+
+log = structlog.get_logger(__name__)
+
+SESSION_END_DEADLINE_S = 10.0
+"""How long ``session_end`` hooks may take before the session closes anyway."""
+
+
+def agent_options_from_settings(
+    settings: Settings,
+    *,
+    model: str,
+    project: Path,
+    permission_mode: PermissionMode | None = None,
+    allowed_tools: Sequence[str] = (),
+    disallowed_tools: Sequence[str] = (),
+    system_prompt: str | None = None,
+    append_system_prompt: str | None = None,
+    thinking_budget: int | None = None,
+) -> AgentOptions:
+    """Loop options from layered settings plus what the caller says for this session.
+
+    Raises:
+        ConfigError: a rule cannot be understood, or bypass mode is turned off.
+    """
+    permissions = settings.permissions
+    mode = permission_mode or permissions.default_mode or "default"
+    if mode == "bypassPermissions" and permissions.disable_bypass_permissions_mode == "disable":
+        raise ConfigError(
+            "bypassPermissions is turned off by permissions.disableBypassPermissionsMode in "
+            "settings; choose another --permission-mode"
+        )
+    try:
+        policy = PermissionPolicy.from_rules(
+            mode,
+            allow=[*permissions.allow, *allowed_tools],
+            deny=[*permissions.deny, *disallowed_tools],
+            ask=permissions.ask,
+            project=project,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"permissions: {exc}") from None
+    return AgentOptions(
+        model=model,
+        max_turns=settings.max_turns,
+        max_budget_usd=settings.max_budget_usd,
+        max_budget_tokens=settings.max_budget_tokens,
+        system_prompt=system_prompt,
+        thinking_budget=thinking_budget,
+        # Anthropic requires max_tokens above the thinking budget.
+        max_tokens=max(8192, (thinking_budget or 0) + 4096),
+        append_system_prompt=append_system_prompt,
+        permissions=policy,
+        prices=_price_overrides(settings),
+    )
+
+
+def _price_overrides(settings: Settings) -> dict[str, ModelPrice] | None:
+    if not settings.prices:
+        return None
+    return {
+        prefix: ModelPrice(
+            input=p.input,
+            output=p.output,
+            cache_write=p.cache_write if p.cache_write is not None else p.input * 1.25,
+            cache_read=p.cache_read if p.cache_read is not None else p.input * 0.1,
+        )
+        for prefix, p in settings.prices.items()
+    }
+
+
+@attrs.define(eq=False, kw_only=True)
+class Session:
+    """A live session. Get one from :func:`open_session` (or ``Runtime.open_session``)."""
+
+    runtime: Runtime
+    state: SessionState
+    agent: Agent
+    transcript: Transcript
+    provider_name: str
+    loaded: LoadedSession | None = None
+    """What was read back when the session resumed (its warnings, its records)."""
+    ended_by_hook: str | None = None
+    """Set when a ``session_start`` hook ended the session before it began."""
+    _task: TaskHandle[Any] | None = None
+    _current: TaskHandle[RunResult] | None = None
+    _totals: list[RunResult] = attrs.field(factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.state.session_id
+
+    @property
+    def model(self) -> str:
+        return self.agent.options.model
+
+    @property
+    def results(self) -> tuple[RunResult, ...]:
+        """Every run's result so far, in order."""
+        return tuple(self._totals)
+
+    async def run(self, prompt: str) -> RunResult:
+        """Run ``prompt`` to the end of its turn; that run's own result.
+
+        Cancelling the caller (or :meth:`cancel`) stops the run: its tools and
+        their processes are stopped, unfinished calls get "aborted" results, and
+        the result says ``cancelled``. Failures inside the run come back as an
+        error result, not an exception.
+        """
+        agent = self.agent
+        if self.ended_by_hook is not None:
+            return agent.result("hook_stopped", text=self.ended_by_hook)
+        agent.num_turns, agent.usage, agent.cost_usd = 0, Usage(), 0.0
+        agent.denials.clear()
+        handle = self.runtime.scheduler.spawn(agent.run, prompt, name="agent", parent=self._task)
+        self._current = handle
+        try:
+            result = await handle.result()
+        except TaskCancelled:
+            result = agent.result("cancelled", is_error=True, text="Cancelled by the user.")
+        except TaskError as exc:
+            result = agent.result(
+                "error", is_error=True, text=f"The run crashed: {exc.__cause__ or exc}"
+            )
+        except trio.Cancelled:
+            handle.cancel()
+            with trio.CancelScope(shield=True):
+                await handle.wait()
+                self._record(agent.result("cancelled", is_error=True, text="Cancelled."))
+            raise
+        finally:
+            self._current = None
+        self._record(result)
+        return result
+
+    def cancel(self) -> None:
+        """Cancel the run in progress, if any (what Ctrl-C does)."""
+        if self._current is not None:
+            self._current.cancel()
+
+    def _record(self, result: RunResult) -> None:
+        self._totals.append(result)
+        self.transcript.append("result", result=result)
+        self.transcript.sync()
+
+
+async def _session_task(running: trio.Event) -> None:
+    """The session's own task: the parent of its runs and of its background work."""
+    running.set()
+    await trio.sleep_forever()
+
+
+def _session_start_context(agent: Agent, answers: list[tuple[str, Any]]) -> str | None:
+    """SessionStart answers become session context; the first ``end_run`` ends it."""
+    ended = None
+    for _plugin, answer in answers:
+        if isinstance(answer, SessionStartOutcome):
+            if answer.additional_context:
+                agent.session_context.append(answer.additional_context)
+            ended = ended or answer.end_run
+        elif isinstance(answer, str) and answer.strip():
+            agent.session_context.append(answer)
+    return ended
+
+
+@asynccontextmanager
+async def open_session(
+    runtime: Runtime,
+    *,
+    cwd: Path | None = None,
+    model: str | None = None,
+    provider: str | None = None,
+    permission_mode: PermissionMode | None = None,
+    allowed_tools: Sequence[str] = (),
+    disallowed_tools: Sequence[str] = (),
+    system_prompt: str | None = None,
+    append_system_prompt: str | None = None,
+    thinking_budget: int | None = None,
+    max_turns: int | None = None,
+    approver: Approver | None = None,
+    persist: bool = True,
+    resume: Path | None = None,
+    fork: bool = False,
+    session_id: str | None = None,
+    source: Literal["startup", "resume", "clear", "compact"] | None = None,
+    on_background_stopped: Callable[[str], None] | None = None,
+) -> AsyncIterator[Session]:
+    """Open a session on ``runtime``; on exit, end it (hooks, events, background work).
+
+    Args:
+        cwd: the workspace (default: the current directory).
+        resume: a session file to continue (claw's or Claude Code's); with
+            ``fork`` the conversation is copied into a new session id.
+        persist: write the session file (``False``: nothing on disk).
+        on_background_stopped: told the name of each background task the
+            session's end stopped (the CLI prints a notice).
+
+    Raises:
+        ConfigError: settings or options that cannot be used.
+        ProviderConfigError: no credentials for the provider.
+        SessionNotFound: ``resume`` cannot be read.
+    """
+    cwd = (cwd or Path.cwd()).resolve()
+    settings = runtime.settings
+    if max_turns is not None:
+        settings = attrs.evolve(settings, max_turns=max_turns)
+    provider_name, provider_settings = runtime.provider_settings(provider, model=model)
+    options = agent_options_from_settings(
+        settings,
+        model=provider_settings.model,
+        project=cwd,
+        permission_mode=permission_mode,
+        allowed_tools=allowed_tools,
+        disallowed_tools=disallowed_tools,
+        system_prompt=system_prompt,
+        append_system_prompt=append_system_prompt,
+        thinking_budget=thinking_budget,
+    )
+    loaded = load_session(resume) if resume is not None else None
+    if session_id is None:
+        session_id = loaded.session_id if loaded is not None and not fork else str(uuid.uuid4())
+    state = runtime.new_session(cwd, session_id=session_id)
+    path = transcript_path(cwd, session_id, runtime.environ) if persist else None
+    transcript = Transcript(path, session_id=session_id, cwd=str(cwd))
+    state.extras["transcript_path"] = str(path or "")
+    agent = Agent(
+        provider=runtime.make_provider(provider_name, provider_settings),
+        tools=runtime.registry.tools,
+        host=runtime.host,
+        session=state,
+        options=options,
+        scheduler=runtime.scheduler,
+        processors=runtime.registry.context_processors,
+        publish=runtime.publish,
+        transcript=transcript,
+        http=runtime.http,
+        approver=approver,
+    )
+    if loaded is not None:
+        agent.messages.extend(loaded.messages)
+        if fork or loaded.path != path:
+            for message in loaded.messages:  # the new file starts with the history
+                transcript.append_message(message)
+    session = Session(
+        runtime=runtime,
+        state=state,
+        agent=agent,
+        transcript=transcript,
+        provider_name=provider_name,
+        loaded=loaded,
+    )
+    running = trio.Event()
+    session._task = runtime.scheduler.spawn(
+        _session_task, running, name=f"session:{session_id}"
+    )
+    await running.wait()
+    agent.parent_task = session._task
+    await runtime.publish(
+        SessionStarted(
+            session_id=session_id,
+            cwd=str(cwd),
+            model=provider_settings.model,
+            provider=provider_name,
+            tools=tuple(sorted(runtime.registry.tools)),
+        )
+    )
+    try:
+        answers = await runtime.host.call(
+            "session_start",
+            session=state,
+            source=source or ("resume" if loaded is not None else "startup"),
+        )
+        session.ended_by_hook = _session_start_context(agent, answers)
+        yield session
+    finally:
+        with trio.CancelScope(shield=True):
+            await _close(session, on_background_stopped)
+
+
+async def _close(session: Session, on_stopped: Callable[[str], None] | None) -> None:
+    runtime = session.runtime
+    task = session._task
+    assert task is not None
+    background = [c for c in task.children if not c.done]
+    task.cancel()
+    with trio.move_on_after(10):
+        await task.wait()
+    for child in background:
+        log.info("background task stopped with the session", task=child.name)
+        if on_stopped is not None:
+            on_stopped(child.name)
+    last = session._totals[-1] if session._totals else None
+    reason = last.stop_reason if last is not None else "other"
+    with trio.move_on_after(SESSION_END_DEADLINE_S) as deadline:
+        await runtime.host.call("session_end", session=session.state, reason=reason)
+    if deadline.cancelled_caught:
+        log.warning("session_end hooks did not finish in time", deadline_s=SESSION_END_DEADLINE_S)
+    await runtime.publish(
+        SessionEnded(
+            session_id=session.id,
+            stop_reason=reason,
+            num_turns=sum(r.num_turns for r in session._totals),
+            usage=sum((r.usage for r in session._totals), Usage()),
+            total_cost_usd=round(sum(r.total_cost_usd for r in session._totals), 6),
+            is_error=last.is_error if last is not None else False,
+            result=last.result if last is not None else "",
+        )
+    )
+    session.transcript.close()

@@ -1,0 +1,175 @@
+"""The Session API: one conversation across runs, many sessions per runtime, and claw
+from trio, synchronous and asyncio code. Real HTTP to the fake model on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+import trio
+
+import claw_runtime
+from claw_runtime.errors import ProviderConfigError
+from claw_runtime.testing import Script, ToolCallSpec, Turn, open_fake_model_server
+
+from _harness import fake_server_in_thread
+
+
+def env_for(server_url: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        "ANTHROPIC_BASE_URL": server_url,
+        "ANTHROPIC_API_KEY": "test-key",
+        "HOME": str(tmp_path / "home"),
+        "CLAW_CONFIG_DIR": str(tmp_path / "claw-home"),
+        "CLAUDE_CONFIG_DIR": str(tmp_path / "claude-home"),
+        "PATH": os.environ["PATH"],
+    }
+
+
+async def test_a_second_run_continues_the_conversation_with_fresh_counters(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "notes.txt").write_text("remember the milk\n")
+    read = ToolCallSpec("Read", {"file_path": str(tmp_path / "notes.txt")})
+    script = Script([Turn.call(read), Turn.say("milk"), Turn.say("eggs")])
+    async with open_fake_model_server(script) as server:
+        environ = env_for(server.base_url, tmp_path)
+        async with (
+            claw_runtime.open_runtime(cwd=tmp_path, environ=environ) as runtime,
+            runtime.open_session(cwd=tmp_path, max_turns=2) as session,
+        ):
+            first = await session.run("what should I buy?")
+            second = await session.run("and then?")
+            sent = server.requests[2].body["messages"]
+    assert (first.result, first.num_turns) == ("milk", 2)
+    assert (second.result, second.num_turns) == ("eggs", 1)  # its own counter and budget
+    assert second.usage.input_tokens < first.usage.input_tokens + second.usage.input_tokens
+    assert [m["role"] for m in sent] == ["user", "assistant", "user", "assistant", "user"]
+    assert sent[-1]["content"][0]["text"] == "and then?"
+    assert session.results == (first, second)
+    path = next((tmp_path / "claw-home" / "projects").glob(f"*/{session.id}.jsonl"))
+    kinds = [json.loads(line)["type"] for line in path.read_text().splitlines()]
+    assert kinds.count("result") == 2 and path.stat().st_mode & 0o777 == 0o600
+
+
+async def test_many_sessions_share_one_runtime(tmp_path: Path) -> None:
+    script = Script(responder=lambda body: Turn.say(f"seen {len(body['messages'])}"))
+    async with open_fake_model_server(script) as server:
+        environ = env_for(server.base_url, tmp_path)
+        results: dict[int, str] = {}
+        async with claw_runtime.open_runtime(cwd=tmp_path, environ=environ) as runtime:
+
+            async def one(number: int) -> None:
+                async with runtime.open_session(cwd=tmp_path, persist=False) as session:
+                    await session.run(f"hello {number}")
+                    results[number] = (await session.run("again")).result
+
+            async with trio.open_nursery() as nursery:
+                for number in range(50):
+                    nursery.start_soon(one, number)
+    assert results == {n: "seen 3" for n in range(50)}
+
+
+async def test_a_background_shell_does_not_hold_the_session_open(tmp_path: Path) -> None:
+    marker = f"claw-bg-{os.getpid()}-{time.monotonic_ns()}"
+    start = ToolCallSpec("Bash", {"command": f"sleep 300; echo {marker}", "run_in_background": True})
+    script = Script([Turn.call(start), Turn.say("server started")])
+    stopped: list[str] = []
+    async with open_fake_model_server(script) as server:
+        environ = env_for(server.base_url, tmp_path)
+        with trio.fail_after(30):
+            async with (
+                claw_runtime.open_runtime(cwd=tmp_path, environ=environ) as runtime,
+                runtime.open_session(
+                    cwd=tmp_path,
+                    permission_mode="bypassPermissions",
+                    on_background_stopped=stopped.append,
+                ) as session,
+            ):
+                result = await session.run("start the dev server")
+                assert result.result == "server started", session.agent.messages
+                assert _processes(marker), session.agent.messages[2]  # still running
+    assert stopped  # the session's end stopped it, and said so
+    for _ in range(50):
+        if not _processes(marker):
+            break
+        await trio.sleep(0.1)
+    assert _processes(marker) == []
+
+
+def _processes(marker: str) -> list[str]:
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker.encode() in f.read():
+                    found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+async def test_errors_leave_the_public_api_unwrapped(tmp_path: Path) -> None:
+    environ = {"HOME": str(tmp_path), "CLAW_CONFIG_DIR": str(tmp_path / "c")}
+    with pytest.raises(ProviderConfigError):
+        async with (
+            claw_runtime.open_runtime(cwd=tmp_path, environ=environ) as runtime,
+            runtime.open_session(cwd=tmp_path),
+        ):
+            pass
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom):
+        async with claw_runtime.open_runtime(cwd=tmp_path, environ=environ) as runtime:
+            runtime.scheduler.spawn(trio.sleep_forever, name="busy")
+            raise Boom
+
+
+def test_run_sync_from_plain_code(tmp_path: Path) -> None:
+    with fake_server_in_thread(Script([Turn.say("synchronous answer")])) as server:
+        result = claw_runtime.run_sync(
+            "hi", cwd=tmp_path, environ=env_for(server.base_url, tmp_path), persist=False
+        )
+    assert result.result == "synchronous answer" and not result.is_error
+
+
+def test_run_asyncio_concurrently_without_blocking_the_loop(tmp_path: Path) -> None:
+    script = Script(responder=lambda body: Turn.say("ok", delay_s=0.3, chunk_size=1))
+    with fake_server_in_thread(script) as server:
+        environ = env_for(server.base_url, tmp_path)
+
+        async def main() -> tuple[list[str], int]:
+            ticks = 0
+            done = asyncio.Event()
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while not done.is_set():
+                    ticks += 1
+                    await asyncio.sleep(0.01)
+
+            ticking = asyncio.create_task(ticker())
+            results = await asyncio.gather(
+                *(
+                    claw_runtime.run_asyncio(
+                        f"prompt {n}", cwd=tmp_path, environ=environ, persist=False
+                    )
+                    for n in range(4)
+                )
+            )
+            done.set()
+            await ticking
+            return [r.result for r in results], ticks
+
+        started = time.monotonic()
+        texts, ticks = asyncio.run(main())
+        elapsed = time.monotonic() - started
+    assert texts == ["ok"] * 4
+    assert ticks > 20  # the asyncio loop kept running other tasks meanwhile
+    assert elapsed < 4 * 0.6 + 5  # concurrent, not one after another (generous for CI)
