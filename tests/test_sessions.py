@@ -76,7 +76,9 @@ async def test_many_sessions_share_one_runtime(tmp_path: Path) -> None:
 
 async def test_a_background_shell_does_not_hold_the_session_open(tmp_path: Path) -> None:
     marker = f"claw-bg-{os.getpid()}-{time.monotonic_ns()}"
-    start = ToolCallSpec("Bash", {"command": f"sleep 300; echo {marker}", "run_in_background": True})
+    start = ToolCallSpec(
+        "Bash", {"command": f"sleep 300; echo {marker}", "run_in_background": True}
+    )
     script = Script([Turn.call(start), Turn.say("server started")])
     stopped: list[str] = []
     async with open_fake_model_server(script) as server:
