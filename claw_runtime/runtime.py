@@ -39,6 +39,7 @@ from claw_runtime.registry import Registry, build_registry
 from claw_runtime.scheduler import Scheduler, open_scheduler
 from claw_runtime.tooling import SessionState
 from claw_runtime.tools._sandbox import SANDBOX_KEY, SandboxConfig
+from claw_runtime.watchdog import watch_event_loop
 
 if TYPE_CHECKING:
     from claw_runtime.sessions.session import Session
@@ -232,7 +233,10 @@ async def _open_runtime(
 
     host.on_error = report
     timeout = httpx.Timeout(connect=10.0, read=None, write=60.0, pool=60.0)
-    async with httpx.AsyncClient(transport=transport, timeout=timeout) as http:
+    async with (
+        httpx.AsyncClient(transport=transport, timeout=timeout) as http,
+        watch_event_loop(env),  # warns when a tool or hook blocks the loop (watchdog.py)
+    ):
         try:
             async with trio.open_nursery() as services, open_scheduler(bus) as scheduler:
                 if host.has_implementations("on_event"):
