@@ -5,9 +5,13 @@ from __future__ import annotations
 import inspect
 import re
 from pathlib import Path
+from typing import Any
+
+import trio
 
 import claw_runtime
 from claw_runtime import hookspecs
+from claw_runtime.hookspecs import hookimpl
 from claw_runtime.plugins import BUILTIN_PLUGINS, make_plugin_host
 from claw_runtime.registry import build_registry
 
@@ -39,16 +43,100 @@ def test_hooks_not_called_yet_really_have_no_caller() -> None:
         assert f'"{name}"' not in source, f"{name} now has a caller: test it and drop it here"
 
 
-def test_every_hook_is_exercised_by_a_test() -> None:
-    tests = "\n".join(
-        p.read_text() for p in (REPO / "tests").glob("test_*.py") if p.name != Path(__file__).name
-    )
-    untested = [
-        name
-        for name in HOOKS
-        if name not in NOT_CALLED_YET and not re.search(rf"\b{name}\b", tests)
+FIRED_BY_THE_CLI = {"session_start", "session_end"}
+"""Called by ``claw -p`` around a run (not by the loop): checked through the CLI below."""
+
+
+class Recorder:
+    """A plugin implementing every hookspec; records which ones the runtime really calls."""
+
+    def __init__(self) -> None:
+        self.called: set[str] = set()
+
+
+def _recording_plugin(recorder: Recorder) -> object:
+    namespace: dict[str, Any] = {}
+    for name in HOOKS:
+        spec = inspect.signature(getattr(hookspecs, name))
+        # pluggy passes arguments by name: declare the spec's names, accept them all.
+        params = ", ".join(spec.parameters)
+        source = f"def {name}({params}):\n    _record({name!r})\n"
+        scope: dict[str, Any] = {"_record": recorder.called.add}
+        exec(source, scope)  # a function per hookspec, with its exact argnames
+        namespace[name] = hookimpl(scope[name])
+    return type("RecordEverything", (), {k: staticmethod(v) for k, v in namespace.items()})()
+
+
+async def test_every_hook_is_called_during_a_real_run(tmp_path: Path) -> None:
+    """Each hookspec is called by the runtime, not merely named in a test."""
+    from claw_runtime.config import Settings
+    from claw_runtime.loop import Agent, AgentOptions, Approval
+    from claw_runtime.permissions import PermissionPolicy
+    from claw_runtime.runtime import open_runtime
+    from claw_runtime.testing import Script, ToolCallSpec, Turn, open_fake_model_server
+
+    recorder = Recorder()
+    turns = [
+        Turn.call(ToolCallSpec("Write", {"file_path": str(tmp_path / "f.txt"), "content": "x"})),
+        Turn.say("done"),
     ]
-    assert untested == [], f"hooks with no test mentioning them: {untested}"
+
+    async def approve(call: Any, reason: str) -> Approval:
+        return Approval(allowed=True)
+
+    async with open_fake_model_server(Script(turns)) as server:
+        environ = {"ANTHROPIC_BASE_URL": server.base_url, "ANTHROPIC_API_KEY": "k"}
+        async with open_runtime(
+            Settings(),
+            environ=environ,
+            no_plugins=True,
+            extra_plugins=[("recorder", _recording_plugin(recorder))],
+        ) as runtime:
+            name, settings = runtime.provider_settings("anthropic")
+            agent = Agent(
+                provider=runtime.make_provider(name, settings),
+                tools=runtime.registry.tools,
+                host=runtime.host,
+                session=runtime.new_session(tmp_path),
+                options=AgentOptions(
+                    model=settings.model,
+                    permissions=PermissionPolicy.from_rules("default", project=tmp_path),
+                ),
+                scheduler=runtime.scheduler,
+                publish=runtime.publish,
+                http=runtime.http,
+                approver=approve,
+            )
+            result = await agent.run("go")
+            await trio.sleep(0.05)  # let the on_event subscriber catch up
+            assert runtime.host.is_active("recorder"), runtime.host.errors
+    assert result.result == "done"
+    expected = set(HOOKS) - NOT_CALLED_YET - FIRED_BY_THE_CLI
+    assert expected - recorder.called == set(), "hooks the runtime never called"
+    assert recorder.called & NOT_CALLED_YET == set(), "now called: drop it from NOT_CALLED_YET"
+
+
+async def test_session_hooks_are_called_by_claw_p(tmp_path: Path) -> None:
+    """SessionStart/SessionEnd fire for real: settings command hooks (a session_start /
+    session_end implementation) leave marks from a ``claw -p`` run."""
+    import json
+
+    from claw_runtime.testing import Script, Turn, open_fake_model_server
+    from tests._harness import claw_env, run_claw
+
+    project = tmp_path / "project"
+    (project / ".claw").mkdir(parents=True)
+    marks = tmp_path / "marks"
+    hooks = {
+        event: [{"hooks": [{"type": "command", "command": f"echo {event} >> {marks}"}]}]
+        for event in ("SessionStart", "SessionEnd")
+    }
+    (project / ".claw" / "settings.json").write_text(json.dumps({"hooks": hooks}))
+    async with open_fake_model_server(Script([Turn.say("ok")])) as server:
+        done = await run_claw(["-p", "x", "--trust"], project, claw_env(tmp_path, server))
+    assert done.returncode == 0, done.stderr
+    assert marks.read_text().split() == ["SessionStart", "SessionEnd"]
+    assert {"session_start", "session_end"} == FIRED_BY_THE_CLI
 
 
 def test_every_builtin_loads_cleanly_and_registers_something() -> None:

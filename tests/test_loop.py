@@ -293,10 +293,15 @@ async def test_cancellation_gives_every_call_an_aborted_result(
     turns = [Turn.call(ToolCallSpec("Hang", {}), ToolCallSpec("Peek", {"key": "a", "wait": 100.0}))]
     async with make_harness(turns) as h:
         agent = h.agent()
-        with trio.move_on_after(10):
-            await agent.run("go")
-        result = agent.result("cancelled", is_error=True)
-    assert result.stop_reason == "cancelled"
+        finished: list[RunResult] = []
+        with trio.move_on_after(10) as scope:
+            finished.append(await agent.run("go"))
+    # The run really was cancelled mid-tools (it did not return on its own)...
+    assert scope.cancelled_caught and finished == []
+    # ...after both calls started, and the partial outcome says so.
+    assert sorted(name for name, _ in h.log.calls) == ["hang", "peek:a"]
+    result = agent.result("cancelled", is_error=True)
+    assert (result.num_turns, result.stop_reason) == (1, "cancelled")
     last = agent.messages[-1]
     assert last.role == "user"
     assert [b.text for b in last.content] == [
