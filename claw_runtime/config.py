@@ -354,7 +354,7 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
         try:
             layer["maxTurns"] = int(raw)
         except ValueError:
-            layer["maxTurns"] = 0
+            raise ConfigError(f"CLAW_MAX_TURNS: expected an integer, got {raw!r}") from None
         if layer["maxTurns"] <= 0:
             raise ConfigError(f"CLAW_MAX_TURNS must be a positive whole number, got {raw!r}")
     _validate(layer, "environment variables")

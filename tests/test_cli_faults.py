@@ -226,7 +226,12 @@ CASES = [
         ERROR,
         ("hooks.Stop[0].hooks[0].timeout must be a positive number of seconds, got -1",),
     ),
-    Case("CLAW_MAX_TURNS=abc", _env(CLAW_MAX_TURNS="abc"), ERROR, ("CLAW_MAX_TURNS must be",)),
+    Case(
+        "CLAW_MAX_TURNS=abc",
+        _env(CLAW_MAX_TURNS="abc"),
+        ERROR,
+        ("CLAW_MAX_TURNS: expected an integer",),
+    ),
     Case("CLAW_MAX_TURNS=0", _env(CLAW_MAX_TURNS="0"), ERROR, ("CLAW_MAX_TURNS must be",)),
     Case(
         "CLAW_SESSION_END_TIMEOUT=soon",
