@@ -19,6 +19,7 @@ from pathlib import Path
 
 from claw_runtime.context import ContextProcessor, PromptContext
 from claw_runtime.hookspecs import hookimpl
+from claw_runtime.text import clean_text
 
 __all__ = ["ENVIRONMENT", "MEMORY", "memory_files"]
 
@@ -52,7 +53,7 @@ def _read_memory(cwd: Path) -> str:
         except OSError:
             continue
         if text:
-            parts.append(f"Contents of {path}:\n\n{text}")
+            parts.append(clean_text(f"Contents of {path}:\n\n{text}"))
     if not parts:
         return ""
     return "# Memory (instructions from the user's CLAUDE.md / CLAW.md files)\n\n" + "\n\n".join(
@@ -71,7 +72,7 @@ def _describe_environment(cwd: Path) -> str:
     is_git = any((d / ".git").exists() for d in (cwd, *cwd.parents))
     return (
         "# Environment\n"
-        f"Working directory: {cwd}\n"
+        f"Working directory: {clean_text(str(cwd))}\n"
         f"Is a git repository: {'yes' if is_git else 'no'}\n"
         f"Platform: {platform.system().lower()}\n"
         f"Today's date: {datetime.date.today().isoformat()}"

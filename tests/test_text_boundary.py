@@ -230,6 +230,8 @@ async def test_cli_in_an_odd_directory_with_an_odd_prompt(tmp_path: Path) -> Non
     assert done.returncode == 0, (done.stdout, done.stderr)
     assert b"Traceback" not in done.stderr
     assert orjson.loads(done.stdout)["result"] == "listed"
+    assert "Working directory: " in strings_in(bodies[0]["system"])
+    assert "dir\\xe9" in strings_in(bodies[0]["system"])  # the cwd, escaped
     first = bodies[0]["messages"][0]["content"]
     assert any(f"list {SHOWN}" in block.get("text", "") for block in first)
     assert SHOWN in tool_result_texts(bodies)[0]
