@@ -393,7 +393,14 @@ class Tool:
                 ctx.tool_use_id,
                 f"Tool {self.name} crashed: {type(exc).__name__}: {exc}",
             )
-        return _normalise(ctx.tool_use_id, output, self.max_output_chars)
+        try:
+            return _normalise(ctx.tool_use_id, output, self.max_output_chars)
+        except (TypeError, ValueError) as exc:  # it ran, but returned something unusable
+            return _error_result(
+                ctx.tool_use_id,
+                f"Tool {self.name} ran but returned {type(output).__name__}, which is not a "
+                f"tool result (str, TextBlock, ImageBlock or a list of them): {exc}",
+            )
 
 
 def _error_result(tool_use_id: str, message: str) -> ToolResultBlock:

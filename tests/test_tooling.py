@@ -190,3 +190,16 @@ def test_resolve_makes_paths_absolute_against_the_session_cwd(
 ) -> None:
     assert ctx.resolve("a/b.txt") == tmp_path / "a" / "b.txt"
     assert ctx.resolve("/etc/hosts") == Path("/etc/hosts")
+
+
+async def test_a_tool_returning_an_unusable_value_is_one_clear_error() -> None:
+    from claw_runtime.tooling import SessionState, ToolContext, tool
+
+    @tool
+    async def broken() -> int:  # type: ignore[type-var]
+        """Returns a number, which is not a tool result."""
+        return 42
+
+    ctx = ToolContext(session=SessionState(session_id="s", cwd=Path.cwd()), tool_use_id="t")
+    result = await broken.invoke({}, ctx)
+    assert result.is_error and "ran but returned int" in result.text
