@@ -48,6 +48,31 @@ def _log_warning(message: str) -> None:
     structlog.get_logger("claw.transcript").warning(message)
 
 
+_SIGNED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
+
+
+def _signed(block: Any) -> bool:
+    """Thinking blocks are signed: the API rejects a resumed conversation that altered one."""
+    if not isinstance(block, dict):
+        return False
+    kind = block.get("type")
+    if kind == "raw" and isinstance(block.get("data"), dict):
+        kind = block["data"].get("type")
+    return kind in _SIGNED_BLOCKS
+
+
+def _redacted(record: dict[str, Any]) -> Any:
+    """The record with secrets masked everywhere except inside signed blocks."""
+    message = record.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list) or not any(_signed(b) for b in content):
+        return redact_json(record)
+    kept = [b if _signed(b) else redact_json(b) for b in content]
+    rest = redact_json({**record, "message": {**message, "content": []}})
+    rest["message"]["content"] = kept
+    return rest
+
+
 def _start_on_a_fresh_line(fd: int, path: Path) -> None:
     """A file whose last line was torn (killed mid-write) gets a newline first,
     so the next record is a whole line of its own and readers skip only the torn one."""
@@ -100,7 +125,7 @@ class Transcript:
         """Write one record: ``{"type": record_type, **fields}`` as a line."""
         if self.path is None:
             return
-        record = redact_json({"type": record_type, **serde.unstructure(fields)})
+        record = _redacted({"type": record_type, **serde.unstructure(fields)})
         fd = self._open()
         if fd is not None:
             os.write(fd, serde.dumps(record) + b"\n")

@@ -94,3 +94,24 @@ def test_listing_finding_and_latest(tmp_path: Path) -> None:
     with pytest.raises(SessionNotFound, match="no session 'zzz'"):
         find_session("zzz", cwd, environ)
     assert latest_session(tmp_path, environ) is None
+
+
+def test_secrets_are_masked_in_the_file_but_signed_thinking_stays_byte_exact(
+    tmp_path: Path,
+) -> None:
+    from claw_runtime.models import Message
+
+    secret = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    path = tmp_path / "s.jsonl"
+    transcript = Transcript(path, session_id="abc", cwd=str(tmp_path))
+    thinking = ThinkingBlock(thinking=f"the token {secret} is in .env", signature="sig==")
+    raw = RawBlock(data={"type": "redacted_thinking", "data": f"opaque-{secret}"})
+    text = TextBlock(text=f"I found {secret} in .env")
+    transcript.append_message(Message(role="assistant", content=(thinking, raw, text)))
+    transcript.close()
+    written = path.read_text()
+    assert written.count(secret) == 2  # inside the two signed blocks only
+    [line] = [json.loads(line) for line in written.splitlines()]
+    assert secret not in line["message"]["content"][2]["text"]
+    loaded = load_session(path)
+    assert loaded.messages[0].content[:2] == (thinking, raw)
