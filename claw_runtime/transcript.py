@@ -64,7 +64,9 @@ def _signed(block: Any) -> bool:
 def _redacted(record: dict[str, Any]) -> Any:
     """The record with secrets masked everywhere except inside signed blocks."""
     message = record.get("message")
-    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(message, dict):
+        return redact_json(record)
+    content = message.get("content")
     if not isinstance(content, list) or not any(_signed(b) for b in content):
         return redact_json(record)
     kept = [b if _signed(b) else redact_json(b) for b in content]

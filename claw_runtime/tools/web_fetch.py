@@ -105,7 +105,7 @@ async def _fetch(client: httpx.AsyncClient, url: str) -> tuple[str, str, bytes, 
     raise ToolError(f"Fetching {url} took more than {MAX_REDIRECTS} redirects.")
 
 
-@tool(name="WebFetch", read_only=True, max_output_chars=MAX_CHARS + 2_000)
+@tool(name="WebFetch", read_only=True, max_output_chars=MAX_CHARS + 2_000, urls=("url",))
 async def web_fetch(
     url: Annotated[str, Param(description="The URL to fetch")],
     prompt: Annotated[str, Param(description="What to look for in the page")],
