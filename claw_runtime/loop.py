@@ -153,7 +153,7 @@ def _aborted(tool_use_id: str) -> ToolResultBlock:
 
 def _error(tool_use_id: str, message: str) -> ToolResultBlock:
     return ToolResultBlock(
-        tool_use_id=tool_use_id, content=(TextBlock(text=message),), is_error=True
+        tool_use_id=tool_use_id, content=(TextBlock(text=clean_text(message)),), is_error=True
     )
 
 

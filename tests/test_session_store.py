@@ -115,3 +115,29 @@ def test_secrets_are_masked_in_the_file_but_signed_thinking_stays_byte_exact(
     assert secret not in line["message"]["content"][2]["text"]
     loaded = load_session(path)
     assert loaded.messages[0].content[:2] == (thinking, raw)
+
+
+async def test_claw_sessions_lists_shows_and_exports(tmp_path: Path) -> None:
+    from claw_runtime.testing import Script, Turn, open_fake_model_server
+
+    from _harness import claw_env, run_claw
+
+    project = tmp_path / "project"
+    project.mkdir()
+    async with open_fake_model_server(Script([Turn.say("the answer is 42")])) as server:
+        env = claw_env(tmp_path, server)
+        ran = await run_claw(["-p", "what is the answer?"], project, env)
+    assert ran.returncode == 0, ran.stderr
+    listed = await run_claw(["sessions"], project, env)
+    [line] = listed.stdout.decode().splitlines()
+    session_id = line.split()[0]
+    assert "1 turns" in line and "what is the answer?" in line
+    shown = await run_claw(["sessions", "show", session_id[:8]], project, env)
+    assert "## User\n\nwhat is the answer?" in shown.stdout.decode()
+    assert "## Assistant\n\nthe answer is 42" in shown.stdout.decode()
+    exported = await run_claw(["sessions", "export", session_id, "--format", "json"], project, env)
+    document = json.loads(exported.stdout)
+    assert document["session_id"] == session_id
+    assert [r["type"] for r in document["records"]] == ["user", "assistant", "result"]
+    missing = await run_claw(["sessions", "show", "nope"], project, env)
+    assert missing.returncode == 1 and b"no session 'nope'" in missing.stderr

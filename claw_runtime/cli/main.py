@@ -205,6 +205,16 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = sub.add_parser("inspect", help="print the runtime manifest as JSON")
     _add_common(inspect)
 
+    sessions = sub.add_parser("sessions", help="this workspace's sessions: list, show, export")
+    _add_common(sessions)
+    sessions_sub = sessions.add_subparsers(dest="sessions_command", metavar="ACTION")
+    sessions_sub.add_parser("list", help="sessions, newest first")
+    show = sessions_sub.add_parser("show", help="a session's conversation")
+    show.add_argument("session", help="an id, a unique prefix, or a session file")
+    export = sessions_sub.add_parser("export", help="a session as Markdown or JSON")
+    export.add_argument("session", help="an id, a unique prefix, or a session file")
+    export.add_argument("--format", choices=("markdown", "json"), default="markdown")
+
     doctor = sub.add_parser("doctor", help="what claw read and decided: settings, rules, hooks")
     _add_common(doctor)
 
@@ -356,6 +366,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from claw_runtime.cli.demo import run_demo
 
         return run_demo(context, args)
+    if command == "sessions":
+        from claw_runtime.cli.sessions import run_sessions_command
+
+        return run_sessions_command(context, args)
     if command == "doctor":
         from claw_runtime.cli.doctor import run_doctor
 
