@@ -122,8 +122,10 @@ async def test_missing_bwrap_is_a_clear_error(
     dirs: tuple[Path, Path], scheduler: Scheduler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root, _ = dirs
+    session = SessionState(session_id="s", cwd=root)
+    session.extras[SANDBOX_KEY] = SandboxConfig(enabled=True)
     monkeypatch.setenv("PATH", str(root))  # a PATH where no bwrap can be found
-    result = await run(sandboxed(root, scheduler), "echo hi")
+    result = await run(ToolContext(session=session, scheduler=scheduler), "echo hi")
     assert result.is_error
     assert (
         "bubblewrap (bwrap) is not installed" in result.text
