@@ -12,7 +12,7 @@ runs one session with one prompt, and closes everything: no processes or
 background work outlive it. It runs ``trio.run`` in the calling thread, so it
 must not be called from inside a running trio or asyncio loop; use
 ``open_runtime``/``open_session`` from trio, and :func:`claw_runtime.aio.run_asyncio`
-from asyncio.
+in asyncio programs.
 """
 
 from __future__ import annotations

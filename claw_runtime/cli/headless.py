@@ -27,13 +27,11 @@ import trio
 from claw_runtime.cli._setup import CliContext
 from claw_runtime.cli.render import Renderer, make_renderer
 from claw_runtime.config import Settings
-from claw_runtime.decisions import SessionStartOutcome
 from claw_runtime.errors import ClawError, ConfigError, TaskCancelled, TaskError
 from claw_runtime.events import SessionEnded, SessionStarted
 from claw_runtime.loop import Agent, AgentOptions, Approver, RunResult
-from claw_runtime.permissions import PermissionPolicy
-from claw_runtime.providers.pricing import ModelPrice
 from claw_runtime.runtime import Runtime, open_runtime
+from claw_runtime.sessions.session import agent_options_from_settings, session_start_context
 from claw_runtime.transcript import Transcript, transcript_path
 
 __all__ = ["Interrupts", "agent_options", "execute_run", "run_headless", "session_end_timeout"]
@@ -50,56 +48,19 @@ SESSION_END_TIMEOUT_S = 10.0
 def agent_options(
     settings: Settings, model: str, args: argparse.Namespace, project: Path
 ) -> AgentOptions:
-    """Settings (flags already layered in) as loop options.
+    """Settings (flags already layered in) as loop options: the core's, from the flags.
 
     Raises:
-        ConfigError: a permission rule is malformed.
+        ConfigError: a permission rule is malformed, or bypass mode is turned off.
     """
-    permissions = settings.permissions
-    mode = permissions.default_mode or "default"
-    if mode == "bypassPermissions" and permissions.disable_bypass_permissions_mode == "disable":
-        raise ConfigError(
-            "bypassPermissions is turned off by permissions.disableBypassPermissionsMode in "
-            "settings; choose another --permission-mode"
-        )
-    try:
-        policy = PermissionPolicy.from_rules(
-            mode,
-            allow=permissions.allow,
-            deny=permissions.deny,
-            ask=permissions.ask,
-            project=project,
-        )
-    except ValueError as exc:
-        raise ConfigError(f"permissions: {exc}") from None
-    thinking = getattr(args, "thinking_budget", None)
-    return AgentOptions(
+    return agent_options_from_settings(
+        settings,
         model=model,
-        max_turns=settings.max_turns,
-        max_budget_usd=settings.max_budget_usd,
-        max_budget_tokens=settings.max_budget_tokens,
+        project=project,
         system_prompt=getattr(args, "system_prompt", None),
-        thinking_budget=thinking,
-        # Anthropic requires max_tokens above the thinking budget.
-        max_tokens=max(8192, (thinking or 0) + 4096),
         append_system_prompt=getattr(args, "append_system_prompt", None),
-        permissions=policy,
-        prices=_price_overrides(settings),
+        thinking_budget=getattr(args, "thinking_budget", None),
     )
-
-
-def _price_overrides(settings: Settings) -> dict[str, ModelPrice] | None:
-    if not settings.prices:
-        return None
-    return {
-        prefix: ModelPrice(
-            input=p.input,
-            output=p.output,
-            cache_write=p.cache_write if p.cache_write is not None else p.input * 1.25,
-            cache_read=p.cache_read if p.cache_read is not None else p.input * 0.1,
-        )
-        for prefix, p in settings.prices.items()
-    }
 
 
 @attrs.define(eq=False)
@@ -240,7 +201,7 @@ async def execute_run(
         with interrupts.cancellable():
             started = await runtime.host.call("session_start", session=session, source="startup")
         if not interrupts.hurry:
-            ended_by_hook = _session_start_context(agent, started)
+            ended_by_hook = session_start_context(agent, started)
             handle = runtime.scheduler.spawn(
                 _run_unless_ended, agent, prompt, ended_by_hook, name="agent"
             )
@@ -285,19 +246,6 @@ async def execute_run(
 def _warn(message: str) -> None:
     with contextlib.suppress(OSError):  # the terminal is gone (SIGHUP)
         print(f"claw: warning: {message}", file=sys.stderr)
-
-
-def _session_start_context(agent: Agent, answers: list[tuple[str, object]]) -> str | None:
-    """SessionStart answers: context for the whole session; why a hook ended the run, if one did."""
-    ended = None
-    for _plugin, answer in answers:
-        if isinstance(answer, SessionStartOutcome):
-            if answer.additional_context:
-                agent.session_context.append(answer.additional_context)
-            ended = ended or answer.end_run
-        elif isinstance(answer, str) and answer.strip():
-            agent.session_context.append(answer)
-    return ended
 
 
 async def _run_unless_ended(agent: Agent, prompt: str, ended_by_hook: str | None) -> RunResult:

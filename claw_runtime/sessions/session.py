@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from claw_runtime.config import Settings
     from claw_runtime.runtime import Runtime
 
-__all__ = ["Session", "agent_options_from_settings", "open_session"]
+__all__ = ["Session", "agent_options_from_settings", "open_session", "session_start_context"]
 
 log = structlog.get_logger(__name__)
 
@@ -201,7 +201,7 @@ async def _session_task(running: trio.Event) -> None:
     await trio.sleep_forever()
 
 
-def _session_start_context(agent: Agent, answers: list[tuple[str, Any]]) -> str | None:
+def session_start_context(agent: Agent, answers: list[tuple[str, Any]]) -> str | None:
     """SessionStart answers become session context; the first ``end_run`` ends it."""
     ended = None
     for _plugin, answer in answers:
@@ -301,9 +301,7 @@ async def open_session(
         loaded=loaded,
     )
     running = trio.Event()
-    session._task = runtime.scheduler.spawn(
-        _session_task, running, name=f"session:{session_id}"
-    )
+    session._task = runtime.scheduler.spawn(_session_task, running, name=f"session:{session_id}")
     await running.wait()
     agent.parent_task = session._task
     await runtime.publish(
@@ -321,7 +319,7 @@ async def open_session(
             session=state,
             source=source or ("resume" if loaded is not None else "startup"),
         )
-        session.ended_by_hook = _session_start_context(agent, answers)
+        session.ended_by_hook = session_start_context(agent, answers)
         yield session
     finally:
         with trio.CancelScope(shield=True):
