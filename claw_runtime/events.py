@@ -34,9 +34,17 @@ __all__ = [
 
 @attrs.frozen(kw_only=True)
 class Event:
-    """Base class of every event; ``type`` names it on the wire."""
+    """Base class of every event; ``type`` names it on the wire.
+
+    ``session_id`` and ``task_id`` say where an event comes from, so a renderer
+    watching a runtime with several sessions (or sub-agents) can tell them
+    apart: a session stamps them on everything it publishes (the task is the
+    scheduler task that was running: the agent's run, or one tool call).
+    """
 
     type: ClassVar[str] = "event"
+    session_id: str | None = None
+    task_id: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -44,7 +52,6 @@ class TaskStateChanged(Event):
     """A scheduled task moved from one state to another."""
 
     type: ClassVar[str] = "task_state"
-    task_id: int
     name: str
     parent_id: int | None
     old: TaskState
@@ -73,7 +80,6 @@ class PluginFailed(Event):
 @attrs.frozen(kw_only=True)
 class SessionStarted(Event):
     type: ClassVar[str] = "session_started"
-    session_id: str
     cwd: str
     model: str
     provider: str
@@ -83,7 +89,6 @@ class SessionStarted(Event):
 @attrs.frozen(kw_only=True)
 class SessionEnded(Event):
     type: ClassVar[str] = "session_ended"
-    session_id: str
     stop_reason: str
     num_turns: int
     usage: Usage

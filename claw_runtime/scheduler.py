@@ -23,6 +23,8 @@ a task cancelled while pending goes straight to ``CANCELLED``.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -36,7 +38,7 @@ from claw_runtime.errors import ClawError, TaskCancelled, TaskFailed, TaskTimedO
 from claw_runtime.events import TaskStateChanged
 from claw_runtime.models import TaskState
 
-__all__ = ["DEFAULT_GROUP_CAPACITY", "Scheduler", "TaskHandle", "open_scheduler"]
+__all__ = ["DEFAULT_GROUP_CAPACITY", "Scheduler", "TaskHandle", "current_task", "open_scheduler"]
 
 T = TypeVar("T")
 
@@ -44,6 +46,15 @@ DEFAULT_GROUP_CAPACITY = 8
 """Slots of a capacity group that was used before ``set_capacity`` named it."""
 
 _NO_VALUE: Any = object()
+
+_current: contextvars.ContextVar[TaskHandle[Any] | None] = contextvars.ContextVar(
+    "claw_current_task", default=None
+)
+
+
+def current_task() -> TaskHandle[Any] | None:
+    """The scheduler task the caller runs in (its innermost one), or None outside any."""
+    return _current.get()
 
 
 def _describe(error: BaseException) -> str:
@@ -61,7 +72,10 @@ class TaskHandle(Generic[T]):
     group: str | None = None
     timeout: float | None = None
     fail_fast: bool = False
+    session_id: str | None = None
+    """The session the task works for (inherited from the parent when not given)."""
     children: list[TaskHandle[Any]] = attrs.field(factory=list)
+    """The children that have not finished yet (a finished child is let go)."""
     state: TaskState = TaskState.PENDING
     error: BaseException | None = None
     """The exception the task raised (FAILED), or its failed child's (fail-fast)."""
@@ -142,6 +156,7 @@ class Scheduler:
         timeout: float | None = None,
         group: str | None = None,
         fail_fast: bool = False,
+        session_id: str | None = None,
     ) -> TaskHandle[T]:
         """Start ``fn(*args)`` as a task and return its handle at once.
 
@@ -168,6 +183,7 @@ class Scheduler:
             group=group,
             timeout=timeout,
             fail_fast=fail_fast,
+            session_id=session_id or (parent.session_id if parent is not None else None),
         )
         if parent is not None:
             parent.children.append(handle)
@@ -188,6 +204,7 @@ class Scheduler:
             error = _describe(handle.error) if handle.error is not None else None
             await self._bus.publish(
                 TaskStateChanged(
+                    session_id=handle.session_id,
                     task_id=handle.id,
                     name=handle.name,
                     parent_id=handle.parent.id if handle.parent else None,
@@ -202,6 +219,7 @@ class Scheduler:
     ) -> None:
         final = TaskState.CANCELLED
         timeout_scope = trio.CancelScope()
+        _current.set(handle)  # this trio task's own context: its children inherit it
         try:
             with handle._scope:
                 limiter = self._limiter(handle.group)
@@ -246,6 +264,11 @@ class Scheduler:
         self._live.pop(handle.id, None)
         handle._done.set()
         parent = handle.parent
+        if parent is not None:
+            # Let the handle go: a long-lived parent (a session) must not keep
+            # every tool call it ever ran. The caller that awaits it holds it.
+            with contextlib.suppress(ValueError):
+                parent.children.remove(handle)
         if (
             parent is not None
             and parent.fail_fast

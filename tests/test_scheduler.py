@@ -13,7 +13,7 @@ from claw_runtime.bus import EventBus
 from claw_runtime.errors import ClawError, TaskCancelled, TaskFailed, TaskTimedOut
 from claw_runtime.events import TaskStateChanged
 from claw_runtime.models import TaskState
-from claw_runtime.scheduler import Scheduler, TaskHandle, open_scheduler
+from claw_runtime.scheduler import Scheduler, TaskHandle, current_task, open_scheduler
 
 
 @pytest.fixture
@@ -86,15 +86,17 @@ async def test_a_failing_child_leaves_siblings_and_parent_alone(
 async def test_fail_fast_cancels_siblings_and_fails_the_parent(
     sched: Scheduler, autojump_clock: trio.testing.MockClock
 ) -> None:
+    kids: list[TaskHandle[Any]] = []
+
     async def parent() -> None:
-        sched.spawn(trio.sleep_forever, name="sibling", parent=me)
-        sched.spawn(fail_after_delay, 1.0, "child broke", name="bad", parent=me)
+        kids.append(sched.spawn(trio.sleep_forever, name="sibling", parent=me))
+        kids.append(sched.spawn(fail_after_delay, 1.0, "child broke", name="bad", parent=me))
         await trio.sleep_forever()
 
     me = sched.spawn(parent, name="parent", fail_fast=True)
     with pytest.raises(TaskFailed, match="child broke"):
         await me.result()
-    states = {c.name: c.state for c in me.children}
+    states = {c.name: c.state for c in kids}
     assert states == {"sibling": TaskState.CANCELLED, "bad": TaskState.FAILED}
 
 
@@ -141,8 +143,10 @@ async def test_a_parent_is_final_only_after_its_children(
 async def test_timeout_ends_timed_out_and_cancels_children(
     sched: Scheduler, autojump_clock: trio.testing.MockClock
 ) -> None:
+    kids: list[TaskHandle[Any]] = []
+
     async def parent() -> None:
-        sched.spawn(trio.sleep_forever, name="child", parent=me)
+        kids.append(sched.spawn(trio.sleep_forever, name="child", parent=me))
         await trio.sleep_forever()
 
     me = sched.spawn(parent, name="slow", timeout=2.0)
@@ -151,7 +155,7 @@ async def test_timeout_ends_timed_out_and_cancels_children(
         await me.result()
     assert trio.current_time() - start == pytest.approx(2.0, abs=0.05)
     assert me.state is TaskState.TIMED_OUT
-    assert me.children[0].state is TaskState.CANCELLED
+    assert kids[0].state is TaskState.CANCELLED
 
 
 async def test_capacity_group_bounds_concurrency_and_pending_time_is_not_timeout(
@@ -224,3 +228,28 @@ async def test_leaving_the_scheduler_cancels_what_is_still_running(
 async def test_thousands_of_tasks(sched: Scheduler, autojump_clock: trio.testing.MockClock) -> None:
     handles = [sched.spawn(value_after, 0.001 * (i % 7), i, name=f"t{i}") for i in range(3000)]
     assert [await h.result() for h in handles] == list(range(3000))
+
+
+async def test_finished_children_are_released_and_know_their_task_and_session(
+    sched: Scheduler, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A long-lived parent (a session) does not keep every finished call it ran."""
+    seen: list[tuple[int | None, str | None]] = []
+
+    async def child() -> None:
+        task = current_task()
+        seen.append((task.id if task else None, task.session_id if task else None))
+
+    async def parent() -> None:
+        for _ in range(50):
+            await sched.spawn(child, name="call", parent=me).result()
+        await trio.sleep_forever()
+
+    me = sched.spawn(parent, name="session", session_id="s-1")
+    await trio.sleep(1)
+    assert me.children == []
+    assert len(seen) == 50
+    assert all(session == "s-1" for _, session in seen)
+    assert len({task for task, _ in seen}) == 50 and me.id not in {t for t, _ in seen}
+    me.cancel()
+    assert current_task() is None

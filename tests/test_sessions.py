@@ -89,7 +89,7 @@ async def test_a_background_shell_does_not_hold_the_session_open(tmp_path: Path)
                 runtime.open_session(
                     cwd=tmp_path,
                     permission_mode="bypassPermissions",
-                    on_background_stopped=stopped.append,
+                    notify=stopped.append,
                 ) as session,
             ):
                 result = await session.run("start the dev server")

@@ -44,7 +44,7 @@ async def _demo(context: CliContext, args: argparse.Namespace) -> int:
             context.settings.permissions, default_mode="acceptEdits", allow=["Bash"]
         ),
     )
-    run_args = argparse.Namespace(system_prompt=None, append_system_prompt=None)
+    run_args = argparse.Namespace(no_session=True)
     try:
         async with open_fake_model_server(demo_script(project)) as server:
             environ = {
@@ -60,7 +60,6 @@ async def _demo(context: CliContext, args: argparse.Namespace) -> int:
                     run_args,
                     "Fix the failing test.",
                     renderer,
-                    write_transcript=False,
                 )
     finally:
         if not getattr(args, "keep", False):

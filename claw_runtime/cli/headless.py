@@ -26,15 +26,18 @@ import trio
 
 from claw_runtime.cli._setup import CliContext
 from claw_runtime.cli.render import Renderer, make_renderer
-from claw_runtime.config import Settings
-from claw_runtime.errors import ClawError, ConfigError, TaskCancelled, TaskError
-from claw_runtime.events import SessionEnded, SessionStarted
-from claw_runtime.loop import Agent, AgentOptions, Approver, RunResult
+from claw_runtime.errors import ClawError, ConfigError
+from claw_runtime.loop import Approver, RunResult
 from claw_runtime.runtime import Runtime, open_runtime
-from claw_runtime.sessions.session import agent_options_from_settings, session_start_context
-from claw_runtime.transcript import Transcript, transcript_path
+from claw_runtime.sessions.store import SessionNotFound, find_session, latest_session
 
-__all__ = ["Interrupts", "agent_options", "execute_run", "run_headless", "session_end_timeout"]
+__all__ = [
+    "Interrupts",
+    "execute_run",
+    "run_headless",
+    "session_end_timeout",
+    "session_to_resume",
+]
 
 EXIT_CANCELLED = 130
 """Any run a signal stopped: SIGINT (Ctrl-C), SIGTERM or SIGHUP."""
@@ -43,24 +46,6 @@ HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 SESSION_END_TIMEOUT_S = 10.0
 """How long SessionEnd hooks may take before they are stopped (CLAW_SESSION_END_TIMEOUT)."""
-
-
-def agent_options(
-    settings: Settings, model: str, args: argparse.Namespace, project: Path
-) -> AgentOptions:
-    """Settings (flags already layered in) as loop options: the core's, from the flags.
-
-    Raises:
-        ConfigError: a permission rule is malformed, or bypass mode is turned off.
-    """
-    return agent_options_from_settings(
-        settings,
-        model=model,
-        project=project,
-        system_prompt=getattr(args, "system_prompt", None),
-        append_system_prompt=getattr(args, "append_system_prompt", None),
-        thinking_budget=getattr(args, "thinking_budget", None),
-    )
 
 
 @attrs.define(eq=False)
@@ -134,6 +119,31 @@ def session_end_timeout(environ: Mapping[str, str]) -> float:
     return value
 
 
+def session_to_resume(context: CliContext, args: argparse.Namespace) -> Path | None:
+    """The session file ``-c`` or ``-r`` names, or None for a new session.
+
+    Raises:
+        SessionNotFound: nothing to continue, or the reference matches nothing.
+        ConfigError: the flags do not go together.
+    """
+    continuing = bool(getattr(args, "continue_session", False))
+    reference = getattr(args, "resume", None)
+    if getattr(args, "fork_session", False) and not (continuing or reference):
+        raise ConfigError("--fork-session forks the session -c or -r resumes; give one of them")
+    if continuing and reference:
+        raise ConfigError("give -c (the latest session) or -r SESSION, not both")
+    if reference:
+        return find_session(reference, context.cwd, context.environ)
+    if not continuing:
+        return None
+    latest = latest_session(context.cwd, context.environ)
+    if latest is None:
+        raise SessionNotFound(
+            f"no session to continue in {context.cwd}; start one with claw -p PROMPT"
+        )
+    return latest
+
+
 async def execute_run(
     runtime: Runtime,
     context: CliContext,
@@ -141,117 +151,73 @@ async def execute_run(
     prompt: str,
     renderer: Renderer,
     *,
-    write_transcript: bool = True,
     approver: Approver | None = None,
     interrupts: Interrupts | None = None,
 ) -> RunResult | None:
-    """Run one prompt to completion on ``runtime``; None if it could not start.
+    """Run one prompt in a session on ``runtime``; None if it could not start.
 
     Without ``interrupts`` the run watches SIGINT, SIGTERM and SIGHUP itself.
+    The life of the run (hooks, events, the session file, background work)
+    is the core's :class:`~claw_runtime.sessions.session.Session`; this only
+    maps flags to its options and signals to cancelling it.
     """
-    try:
-        provider_name, provider_settings = runtime.provider_settings()
-        options = agent_options(runtime.settings, provider_settings.model, args, context.cwd)
-        end_timeout = session_end_timeout(context.environ)
-    except ClawError as exc:
-        print(f"claw: {exc}", file=sys.stderr)
-        return None
-    provider = runtime.make_provider(provider_name, provider_settings)
-    session = runtime.new_session(context.cwd)
-    transcript = Transcript(
-        transcript_path(context.cwd, session.session_id, context.environ)
-        if write_transcript
-        else None,
-        session_id=session.session_id,
-        cwd=str(context.cwd),
-        warn=_warn,
-    )
-    transcript.open()
-    session.extras["transcript_path"] = str(transcript.path or "")
-    agent = Agent(
-        provider=provider,
-        tools=runtime.registry.tools,
-        host=runtime.host,
-        session=session,
-        options=options,
-        scheduler=runtime.scheduler,
-        processors=runtime.registry.context_processors,
-        publish=runtime.publish,
-        transcript=transcript,
-        http=runtime.http,
-        approver=approver,
-    )
-    make_result = agent.result
     async with trio.open_nursery() as nursery:
         if interrupts is None:
             interrupts = Interrupts()
             await nursery.start(interrupts.watch)
         await nursery.start(renderer.consume, runtime.bus)
-        await runtime.publish(
-            SessionStarted(
-                session_id=session.session_id,
-                cwd=str(session.cwd),
-                model=provider_settings.model,
-                provider=provider_name,
-                tools=tuple(sorted(runtime.registry.tools)),
-            )
-        )
-        result: RunResult | None = None
-        started: list[tuple[str, object]] = []
-        with interrupts.cancellable():
-            started = await runtime.host.call("session_start", session=session, source="startup")
-        if not interrupts.hurry:
-            ended_by_hook = session_start_context(agent, started)
-            handle = runtime.scheduler.spawn(
-                _run_unless_ended, agent, prompt, ended_by_hook, name="agent"
-            )
-            agent.parent_task = handle
-            interrupts.graceful = handle.cancel
-            with interrupts.cancellable():  # a second signal stops waiting for the agent
-                try:
-                    result = await handle.result()
-                except TaskCancelled:
-                    pass
-                except TaskError as exc:
-                    result = make_result(
-                        "error", is_error=True, text=f"The run crashed: {exc.__cause__ or exc}"
-                    )
-            interrupts.graceful = None
-            if result is None:
-                handle.cancel()
-        if result is None:
-            result = make_result("cancelled", is_error=True, text="Cancelled by the user.")
-        with trio.CancelScope(shield=True):
-            transcript.append("result", result=result)
-            transcript.close()
-            with interrupts.cancellable(timeout=end_timeout) as ending:
-                await runtime.host.call("session_end", session=session, reason=result.stop_reason)
-            if ending.cancelled_caught and not interrupts.hurry:
-                _warn(f"SessionEnd hooks did not finish within {end_timeout:g} s; stopped them")
-            await runtime.publish(
-                SessionEnded(
-                    session_id=session.session_id,
-                    stop_reason=result.stop_reason,
-                    num_turns=result.num_turns,
-                    usage=result.usage,
-                    total_cost_usd=result.total_cost_usd,
-                    is_error=result.is_error,
-                    result=result.result,
+        try:
+            result = await _run_in_session(runtime, context, args, prompt, approver, interrupts)
+        finally:
+            nursery.cancel_scope.cancel()  # the signal watcher; the renderer already ended
+    return result
+
+
+async def _run_in_session(
+    runtime: Runtime,
+    context: CliContext,
+    args: argparse.Namespace,
+    prompt: str,
+    approver: Approver | None,
+    interrupts: Interrupts,
+) -> RunResult | None:
+    result: RunResult | None = None
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            resume = session_to_resume(context, args)
+            session = await stack.enter_async_context(
+                runtime.open_session(
+                    cwd=context.cwd,
+                    system_prompt=getattr(args, "system_prompt", None),
+                    append_system_prompt=getattr(args, "append_system_prompt", None),
+                    thinking_budget=getattr(args, "thinking_budget", None),
+                    approver=approver,
+                    persist=not getattr(args, "no_session", False),
+                    resume=resume,
+                    fork=bool(getattr(args, "fork_session", False)),
+                    session_id=getattr(args, "session_id", None),
+                    notify=_warn,
+                    hook_scope=interrupts.cancellable,
+                    session_end_timeout=session_end_timeout(context.environ),
                 )
             )
-        nursery.cancel_scope.cancel()  # stops the signal watcher; the renderer already ended
+        except ClawError as exc:
+            print(f"claw: {exc}", file=sys.stderr)
+            return None
+        interrupts.graceful = session.cancel
+        with interrupts.cancellable():  # a second signal stops waiting for the run
+            await session.run(prompt)
+        interrupts.graceful = None
+        if session.results:
+            result = session.results[-1]
+        else:  # stopped before the run began (a signal during SessionStart hooks)
+            result = session.agent.result("cancelled", is_error=True, text="Cancelled by the user.")
     return result
 
 
 def _warn(message: str) -> None:
     with contextlib.suppress(OSError):  # the terminal is gone (SIGHUP)
         print(f"claw: warning: {message}", file=sys.stderr)
-
-
-async def _run_unless_ended(agent: Agent, prompt: str, ended_by_hook: str | None) -> RunResult:
-    if ended_by_hook is not None:
-        return agent.result("hook_stopped", text=ended_by_hook)
-    return await agent.run(prompt)
 
 
 async def _main(context: CliContext, args: argparse.Namespace, prompt: str) -> int:
@@ -270,14 +236,7 @@ async def _main(context: CliContext, args: argparse.Namespace, prompt: str) -> i
 
                 approver = TerminalApprover()
             result = await execute_run(
-                runtime,
-                context,
-                args,
-                prompt,
-                renderer,
-                write_transcript=not args.no_session,
-                approver=approver,
-                interrupts=interrupts,
+                runtime, context, args, prompt, renderer, approver=approver, interrupts=interrupts
             )
         watcher.cancel_scope.cancel()
     if result is None:

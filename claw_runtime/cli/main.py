@@ -54,6 +54,17 @@ def _positive(flag: str, kind: type[int] | type[float]) -> Callable[[str], int |
     return convert
 
 
+def _uuid(raw: str) -> str:
+    import uuid
+
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--session-id must be a UUID (like {uuid.uuid4()}), got {raw!r}"
+        ) from None
+
+
 def _add_common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
     """Options accepted before and after the subcommand.
 
@@ -165,7 +176,35 @@ def _add_run_options(parser: argparse.ArgumentParser, *, top: bool = False) -> N
         "--no-session",
         action="store_true",
         default=default(False),
-        help="do not write a transcript for this run",
+        help="do not write a session file for this run",
+    )
+    add(
+        "-c",
+        "--continue",
+        dest="continue_session",
+        action="store_true",
+        default=default(False),
+        help="continue this directory's most recent session",
+    )
+    add(
+        "-r",
+        "--resume",
+        metavar="SESSION",
+        default=default(None),
+        help="resume a session: its id, a unique prefix, or a session file (Claude Code's too)",
+    )
+    add(
+        "--fork-session",
+        action="store_true",
+        default=default(False),
+        help="with -c or -r: continue the history under a new session id, leaving the old one",
+    )
+    add(
+        "--session-id",
+        type=_uuid,
+        metavar="UUID",
+        default=default(None),
+        help="the id of the new session (a UUID)",
     )
 
 

@@ -23,9 +23,10 @@ off the main thread and many sessions share one runtime.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -35,12 +36,12 @@ import trio
 
 from claw_runtime.decisions import SessionStartOutcome
 from claw_runtime.errors import ConfigError, TaskCancelled, TaskError
-from claw_runtime.events import SessionEnded, SessionStarted
+from claw_runtime.events import Event, SessionEnded, SessionStarted
 from claw_runtime.loop import Agent, AgentOptions, Approver, RunResult
 from claw_runtime.models import Usage
 from claw_runtime.permissions import PermissionMode, PermissionPolicy
 from claw_runtime.providers.pricing import ModelPrice
-from claw_runtime.scheduler import TaskHandle
+from claw_runtime.scheduler import TaskHandle, current_task
 from claw_runtime.sessions.store import LoadedSession, load_session
 from claw_runtime.tooling import SessionState
 from claw_runtime.transcript import Transcript, transcript_path
@@ -49,12 +50,21 @@ if TYPE_CHECKING:
     from claw_runtime.config import Settings
     from claw_runtime.runtime import Runtime
 
-__all__ = ["Session", "agent_options_from_settings", "open_session", "session_start_context"]
+__all__ = [
+    "HookScope",
+    "Session",
+    "agent_options_from_settings",
+    "open_session",
+    "session_start_context",
+]
 
 log = structlog.get_logger(__name__)
 
 SESSION_END_DEADLINE_S = 10.0
 """How long ``session_end`` hooks may take before the session closes anyway."""
+
+HookScope = Callable[[float | None], AbstractContextManager[trio.CancelScope]]
+"""Makes the cancel scope session hooks run in, given their time limit (None: none)."""
 
 
 def agent_options_from_settings(
@@ -133,6 +143,10 @@ class Session:
     """What was read back when the session resumed (its warnings, its records)."""
     ended_by_hook: str | None = None
     """Set when a ``session_start`` hook ended the session before it began."""
+    notify: Callable[[str], None]
+    """Where one-line notices for the person go (see :func:`open_session`)."""
+    hook_scope: HookScope
+    session_end_timeout: float
     _task: TaskHandle[Any] | None = None
     _current: TaskHandle[RunResult] | None = None
     _totals: list[RunResult] = attrs.field(factory=list)
@@ -160,9 +174,16 @@ class Session:
         """
         agent = self.agent
         if self.ended_by_hook is not None:
-            return agent.result("hook_stopped", text=self.ended_by_hook)
+            ended = agent.result("hook_stopped", text=self.ended_by_hook)
+            self._record(ended)
+            return ended
         agent.num_turns, agent.usage, agent.cost_usd = 0, Usage(), 0.0
         agent.denials.clear()
+        try:  # cancelled already (a signal while hooks ran): do not start at all
+            await trio.lowlevel.checkpoint_if_cancelled()
+        except trio.Cancelled:
+            self._record(agent.result("cancelled", is_error=True, text="Cancelled."))
+            raise
         handle = self.runtime.scheduler.spawn(agent.run, prompt, name="agent", parent=self._task)
         self._current = handle
         try:
@@ -183,6 +204,15 @@ class Session:
             self._current = None
         self._record(result)
         return result
+
+    async def publish(self, event: Event) -> None:
+        """Publish ``event`` on the runtime's bus, stamped with this session and the task."""
+        if event.session_id is None:
+            task = current_task()
+            event = attrs.evolve(
+                event, session_id=self.id, task_id=task.id if task is not None else None
+            )
+        await self.runtime.publish(event)
 
     def cancel(self) -> None:
         """Cancel the run in progress, if any (what Ctrl-C does)."""
@@ -214,6 +244,14 @@ def session_start_context(agent: Agent, answers: list[tuple[str, Any]]) -> str |
     return ended
 
 
+def _timed_scope(timeout: float | None) -> AbstractContextManager[trio.CancelScope]:
+    return trio.move_on_after(math.inf if timeout is None else timeout)
+
+
+def _log_notice(message: str) -> None:
+    log.warning(message)
+
+
 @asynccontextmanager
 async def open_session(
     runtime: Runtime,
@@ -234,7 +272,9 @@ async def open_session(
     fork: bool = False,
     session_id: str | None = None,
     source: Literal["startup", "resume", "clear", "compact"] | None = None,
-    on_background_stopped: Callable[[str], None] | None = None,
+    notify: Callable[[str], None] | None = None,
+    hook_scope: HookScope | None = None,
+    session_end_timeout: float = SESSION_END_DEADLINE_S,
 ) -> AsyncIterator[Session]:
     """Open a session on ``runtime``; on exit, end it (hooks, events, background work).
 
@@ -242,9 +282,16 @@ async def open_session(
         cwd: the workspace (default: the current directory).
         resume: a session file to continue (claw's or Claude Code's); with
             ``fork`` the conversation is copied into a new session id.
+        session_id: the new session's id (default: a fresh UUID, or the
+            resumed session's own id when not forking).
         persist: write the session file (``False``: nothing on disk).
-        on_background_stopped: told the name of each background task the
-            session's end stopped (the CLI prints a notice).
+        notify: told each one-line notice meant for the person (a torn line
+            skipped on resume, a background task the session's end stopped,
+            hooks that overran); default: the log.
+        hook_scope: the scope ``session_start`` and ``session_end`` hooks run
+            in, given their time limit (None: none). The CLI passes one its
+            signal handler can cancel; default: just the time limit.
+        session_end_timeout: how long ``session_end`` hooks may take in all.
 
     Raises:
         ConfigError: settings or options that cannot be used.
@@ -252,6 +299,8 @@ async def open_session(
         SessionNotFound: ``resume`` cannot be read.
     """
     cwd = (cwd or Path.cwd()).resolve()
+    tell = notify or _log_notice
+    scope = hook_scope or _timed_scope
     settings = runtime.settings
     if max_turns is not None:
         settings = attrs.evolve(settings, max_turns=max_turns)
@@ -268,11 +317,14 @@ async def open_session(
         thinking_budget=thinking_budget,
     )
     loaded = load_session(resume) if resume is not None else None
+    if loaded is not None:
+        for warning in loaded.warnings:
+            tell(warning)
     if session_id is None:
         session_id = loaded.session_id if loaded is not None and not fork else str(uuid.uuid4())
     state = runtime.new_session(cwd, session_id=session_id)
     path = transcript_path(cwd, session_id, runtime.environ) if persist else None
-    transcript = Transcript(path, session_id=session_id, cwd=str(cwd))
+    transcript = Transcript(path, session_id=session_id, cwd=str(cwd), warn=tell)
     state.extras["transcript_path"] = str(path or "")
     agent = Agent(
         provider=runtime.make_provider(provider_name, provider_settings),
@@ -282,16 +334,10 @@ async def open_session(
         options=options,
         scheduler=runtime.scheduler,
         processors=runtime.registry.context_processors,
-        publish=runtime.publish,
         transcript=transcript,
         http=runtime.http,
         approver=approver,
     )
-    if loaded is not None:
-        agent.messages.extend(loaded.messages)
-        if fork or loaded.path != path:
-            for message in loaded.messages:  # the new file starts with the history
-                transcript.append_message(message)
     session = Session(
         runtime=runtime,
         state=state,
@@ -299,34 +345,45 @@ async def open_session(
         transcript=transcript,
         provider_name=provider_name,
         loaded=loaded,
+        notify=tell,
+        hook_scope=scope,
+        session_end_timeout=session_end_timeout,
     )
-    running = trio.Event()
-    session._task = runtime.scheduler.spawn(_session_task, running, name=f"session:{session_id}")
-    await running.wait()
-    agent.parent_task = session._task
-    await runtime.publish(
+    agent.publish = session.publish  # events carry the session id and the task id
+    if loaded is not None:
+        agent.messages.extend(loaded.messages)
+        if fork or loaded.path != path:
+            for message in loaded.messages:  # the new file starts with the history
+                transcript.append_message(message)
+    await session.publish(  # first: a stream-json reader sees the session before its tasks
         SessionStarted(
-            session_id=session_id,
             cwd=str(cwd),
             model=provider_settings.model,
             provider=provider_name,
             tools=tuple(sorted(runtime.registry.tools)),
         )
     )
+    running = trio.Event()
+    session._task = runtime.scheduler.spawn(
+        _session_task, running, name=f"session:{session_id}", session_id=session_id
+    )
+    await running.wait()
+    agent.parent_task = session._task
     try:
-        answers = await runtime.host.call(
-            "session_start",
-            session=state,
-            source=source or ("resume" if loaded is not None else "startup"),
-        )
-        session.ended_by_hook = session_start_context(agent, answers)
+        with scope(None):
+            answers = await runtime.host.call(
+                "session_start",
+                session=state,
+                source=source or ("resume" if loaded is not None else "startup"),
+            )
+            session.ended_by_hook = session_start_context(agent, answers)
         yield session
     finally:
         with trio.CancelScope(shield=True):
-            await _close(session, on_background_stopped)
+            await _close(session)
 
 
-async def _close(session: Session, on_stopped: Callable[[str], None] | None) -> None:
+async def _close(session: Session) -> None:
     runtime = session.runtime
     task = session._task
     assert task is not None
@@ -336,17 +393,17 @@ async def _close(session: Session, on_stopped: Callable[[str], None] | None) -> 
         await task.wait()
     for child in background:
         log.info("background task stopped with the session", task=child.name)
-        if on_stopped is not None:
-            on_stopped(child.name)
+        session.notify(f"stopped {child.name} (still running when the session ended)")
     last = session._totals[-1] if session._totals else None
     reason = last.stop_reason if last is not None else "other"
-    with trio.move_on_after(SESSION_END_DEADLINE_S) as deadline:
+    session.transcript.close()
+    timeout = session.session_end_timeout
+    with session.hook_scope(timeout) as ending:
         await runtime.host.call("session_end", session=session.state, reason=reason)
-    if deadline.cancelled_caught:
-        log.warning("session_end hooks did not finish in time", deadline_s=SESSION_END_DEADLINE_S)
-    await runtime.publish(
+    if ending.cancelled_caught and trio.current_time() >= ending.deadline:
+        session.notify(f"SessionEnd hooks did not finish within {timeout:g} s; stopped them")
+    await session.publish(
         SessionEnded(
-            session_id=session.id,
             stop_reason=reason,
             num_turns=sum(r.num_turns for r in session._totals),
             usage=sum((r.usage for r in session._totals), Usage()),
@@ -355,4 +412,3 @@ async def _close(session: Session, on_stopped: Callable[[str], None] | None) -> 
             result=last.result if last is not None else "",
         )
     )
-    session.transcript.close()
