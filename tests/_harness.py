@@ -26,7 +26,14 @@ from claw_runtime.testing import Script, ToolCallSpec, Turn, open_fake_model_ser
 from claw_runtime.testing.fake_server import FakeModelServer
 from claw_runtime.transcript import Transcript
 
-__all__ = ["CallOutcome", "claw_env", "require_binary", "run_calls", "run_claw"]
+__all__ = [
+    "CallOutcome",
+    "claw_env",
+    "processes_with",
+    "require_binary",
+    "run_calls",
+    "run_claw",
+]
 
 
 def claw_env(tmp_path: Path, server: FakeModelServer | None = None, **extra: str) -> dict[str, str]:
@@ -201,3 +208,16 @@ class _ThreadServer:
 def fake_server_in_thread(script: Script) -> _ThreadServer:
     """``with fake_server_in_thread(Script(...)) as server:`` from synchronous code."""
     return _ThreadServer(script)
+
+
+def processes_with(marker: str) -> list[str]:
+    """PIDs of live processes whose command line contains ``marker`` (orphan checks)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker.encode() in f.read():
+                    found.append(pid)
+        except OSError:
+            continue
+    return found

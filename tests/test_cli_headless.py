@@ -14,7 +14,7 @@ import trio
 from claw_runtime.testing.fake_server import open_fake_model_server
 from claw_runtime.testing.script import Script, ToolCallSpec, Turn
 
-from _harness import claw_env, run_claw
+from _harness import claw_env, processes_with, run_claw
 
 
 async def test_json_output_is_one_result_object_on_the_last_line(tmp_path: Path) -> None:
@@ -219,3 +219,25 @@ async def test_thinking_budget_flag_reaches_the_request(tmp_path: Path) -> None:
         )
     assert result.returncode == 0, result.stderr
     assert server.requests[0].body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+
+
+async def test_a_background_dev_server_does_not_hold_claw_open(tmp_path: Path) -> None:
+    import os
+    import time
+
+    marker = f"claw-devserver-{os.getpid()}-{time.monotonic_ns()}"
+    serve = ToolCallSpec("Bash", {"command": f"sleep 300 # {marker}", "run_in_background": True})
+    script = Script([Turn.call(serve), Turn.say("the dev server is up")])
+    async with open_fake_model_server(script) as server:
+        started = trio.current_time()
+        result = await run_claw(
+            ["-p", "start the dev server", "--allowed-tools", "Bash"],
+            tmp_path,
+            claw_env(tmp_path, server),
+        )
+        took = trio.current_time() - started
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().strip() == "the dev server is up"
+    assert took < 20  # not the 300 s the server would run
+    assert b"stopped " in result.stderr and b"still running when the session ended" in result.stderr
+    assert processes_with(marker) == []

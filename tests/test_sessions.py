@@ -16,7 +16,7 @@ import claw_runtime
 from claw_runtime.errors import ProviderConfigError
 from claw_runtime.testing import Script, ToolCallSpec, Turn, open_fake_model_server
 
-from _harness import fake_server_in_thread
+from _harness import fake_server_in_thread, processes_with
 
 
 def env_for(server_url: str, tmp_path: Path) -> dict[str, str]:
@@ -94,25 +94,13 @@ async def test_a_background_shell_does_not_hold_the_session_open(tmp_path: Path)
             ):
                 result = await session.run("start the dev server")
                 assert result.result == "server started", session.agent.messages
-                assert _processes(marker), session.agent.messages[2]  # still running
+                assert processes_with(marker), session.agent.messages[2]  # still running
     assert stopped  # the session's end stopped it, and said so
     for _ in range(50):
-        if not _processes(marker):
+        if not processes_with(marker):
             break
         await trio.sleep(0.1)
-    assert _processes(marker) == []
-
-
-def _processes(marker: str) -> list[str]:
-    found = []
-    for pid in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if marker.encode() in f.read():
-                    found.append(pid)
-        except OSError:
-            continue
-    return found
+    assert processes_with(marker) == []
 
 
 async def test_errors_leave_the_public_api_unwrapped(tmp_path: Path) -> None:

@@ -324,6 +324,11 @@ async def open_session(
         session_id = loaded.session_id if loaded is not None and not fork else str(uuid.uuid4())
     state = runtime.new_session(cwd, session_id=session_id)
     path = transcript_path(cwd, session_id, runtime.environ) if persist else None
+    if path is not None and path.exists() and (loaded is None or loaded.path != path):
+        raise ConfigError(
+            f"session id {session_id} is already in use; resume it (claw -r {session_id}) "
+            "or choose another id"
+        )
     transcript = Transcript(path, session_id=session_id, cwd=str(cwd), warn=tell)
     state.extras["transcript_path"] = str(path or "")
     agent = Agent(
