@@ -38,6 +38,21 @@ if TYPE_CHECKING:
         ToolError,
         ToolInputError,
     )
+    from claw_runtime.events import (
+        Event,
+        EventsDropped,
+        ModelRetry,
+        PluginFailed,
+        SessionEnded,
+        SessionStarted,
+        TaskStateChanged,
+        TextDelta,
+        ThinkingDelta,
+        ToolCallFinished,
+        ToolCallStarted,
+        TurnFinished,
+        TurnStarted,
+    )
     from claw_runtime.hookspecs import hookimpl, hookspec
     from claw_runtime.loop import Agent, AgentOptions, RunResult
     from claw_runtime.models import (
@@ -59,6 +74,20 @@ if TYPE_CHECKING:
     from claw_runtime.tooling import Param, SessionState, Tool, ToolContext, tool
 
 _EXPORTS: dict[str, str] = {
+    "Event": "claw_runtime.events",
+    "EventsDropped": "claw_runtime.events",
+    "ModelRetry": "claw_runtime.events",
+    "PluginFailed": "claw_runtime.events",
+    "SessionEnded": "claw_runtime.events",
+    "SessionStarted": "claw_runtime.events",
+    "TaskStateChanged": "claw_runtime.events",
+    "TextDelta": "claw_runtime.events",
+    "ThinkingDelta": "claw_runtime.events",
+    "ToolCallFinished": "claw_runtime.events",
+    "ToolCallStarted": "claw_runtime.events",
+    "TurnFinished": "claw_runtime.events",
+    "TurnStarted": "claw_runtime.events",
+
     "Agent": "claw_runtime.loop",
     "AgentOptions": "claw_runtime.loop",
     "ClawError": "claw_runtime.errors",

@@ -8,11 +8,13 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 
 import claw_runtime
+from claw_runtime.bus import Subscription
 from claw_runtime.errors import ProviderConfigError
 from claw_runtime.testing import Script, ToolCallSpec, Turn, open_fake_model_server
 
@@ -163,3 +165,52 @@ def test_run_asyncio_concurrently_without_blocking_the_loop(tmp_path: Path) -> N
     assert texts == ["ok"] * 4
     assert ticks > 20  # the asyncio loop kept running other tasks meanwhile
     assert elapsed < 4 * 0.6 + 5  # concurrent, not one after another (generous for CI)
+
+
+async def test_events_carry_their_session_and_task(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("alpha\n")
+    read = ToolCallSpec("Read", {"file_path": str(tmp_path / "a.txt")})
+
+    def answer(body: dict[str, Any]) -> Turn:
+        last = body["messages"][-1]["content"]
+        if isinstance(last, list) and last[0]["type"] == "tool_result":
+            return Turn.say("done", chunk_size=2)
+        return Turn.call(read)
+
+    script = Script(responder=answer)
+    async with open_fake_model_server(script) as server:
+        environ = env_for(server.base_url, tmp_path)
+        seen: dict[str, list[claw_runtime.Event]] = {}
+        async with claw_runtime.open_runtime(cwd=tmp_path, environ=environ) as runtime:
+
+            async def read_all(events: Subscription, into: list[claw_runtime.Event]) -> None:
+                with events:
+                    into.extend([event async for event in events])
+
+            async def one(name: str) -> None:
+                async with (
+                    trio.open_nursery() as nursery,
+                    runtime.open_session(cwd=tmp_path, persist=False) as session,
+                ):
+                    seen[session.id] = []
+                    events = session.events(policy="block")
+                    nursery.start_soon(read_all, events, seen[session.id])
+                    await session.run(f"read it, {name}")
+                # the readers ended by themselves once their session had ended
+
+            async def both() -> None:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(one, "first")
+                    nursery.start_soon(one, "second")
+
+            with trio.fail_after(30):
+                await both()
+    assert len(seen) == 2
+    for session_id, events in seen.items():
+        assert {e.session_id for e in events} == {session_id}
+        kinds = [e.type for e in events]
+        assert kinds[-1] == "session_ended" and "tool_call_started" in kinds
+        [tool] = [e for e in events if isinstance(e, claw_runtime.ToolCallStarted)]
+        deltas = [e for e in events if isinstance(e, claw_runtime.TextDelta)]
+        assert deltas and len({e.task_id for e in deltas}) == 1
+        assert tool.task_id is not None and tool.task_id != deltas[0].task_id

@@ -34,6 +34,7 @@ import attrs
 import structlog
 import trio
 
+from claw_runtime.bus import DeliveryPolicy, EventBus, Subscription
 from claw_runtime.decisions import SessionStartOutcome
 from claw_runtime.errors import ConfigError, TaskCancelled, TaskError
 from claw_runtime.events import Event, SessionEnded, SessionStarted
@@ -147,6 +148,8 @@ class Session:
     """Where one-line notices for the person go (see :func:`open_session`)."""
     hook_scope: HookScope
     session_end_timeout: float
+    _bus: EventBus = attrs.field(factory=EventBus)
+    """This session's own events, for :meth:`events` (the runtime's bus gets them too)."""
     _task: TaskHandle[Any] | None = None
     _current: TaskHandle[RunResult] | None = None
     _totals: list[RunResult] = attrs.field(factory=list)
@@ -205,14 +208,31 @@ class Session:
         self._record(result)
         return result
 
+    def events(self, *, buffer: int = 4096, policy: DeliveryPolicy = "drop") -> Subscription:
+        """This session's events from now on, until it ends (``SessionEnded`` is the last)::
+
+            with session.events() as events:
+                async for event in events:
+                    ...
+
+        ``drop`` (the default) never slows the session: a reader that falls
+        ``buffer`` events behind gets an ``EventsDropped`` saying how many it
+        missed. ``block`` loses nothing but makes the session wait for the
+        reader, so read concurrently (in a nursery) with ``block``. Use it as a
+        context manager so it unsubscribes.
+        """
+        return self._bus.subscribe(f"session:{self.id}", buffer=buffer, policy=policy)
+
     async def publish(self, event: Event) -> None:
-        """Publish ``event`` on the runtime's bus, stamped with this session and the task."""
+        """Publish ``event``, stamped with this session and the task, to the runtime and
+        to this session's :meth:`events` readers."""
         if event.session_id is None:
             task = current_task()
             event = attrs.evolve(
                 event, session_id=self.id, task_id=task.id if task is not None else None
             )
         await self.runtime.publish(event)
+        await self._bus.publish(event)
 
     def cancel(self) -> None:
         """Cancel the run in progress, if any (what Ctrl-C does)."""
@@ -417,3 +437,4 @@ async def _close(session: Session) -> None:
             result=last.result if last is not None else "",
         )
     )
+    await session._bus.aclose()
