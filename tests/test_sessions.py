@@ -167,6 +167,36 @@ def test_run_asyncio_concurrently_without_blocking_the_loop(tmp_path: Path) -> N
     assert elapsed < 4 * 0.6 + 5  # concurrent, not one after another (generous for CI)
 
 
+def test_cancelling_run_asyncio_stops_the_run_and_its_processes(tmp_path: Path) -> None:
+    marker = f"claw-aio-{os.getpid()}-{time.monotonic_ns()}"
+    started = tmp_path / "started"
+    slow = ToolCallSpec("Bash", {"command": f"touch {started}; sleep 300 # {marker}"})
+    with fake_server_in_thread(Script([Turn.call(slow), Turn.say("never")])) as server:
+        environ = env_for(server.base_url, tmp_path)
+
+        async def main() -> float:
+            task = asyncio.create_task(
+                claw_runtime.run_asyncio(
+                    "run it", cwd=tmp_path, environ=environ, permission_mode="bypassPermissions"
+                )
+            )
+            while not started.exists():
+                await asyncio.sleep(0.05)
+            assert processes_with(marker)
+            cancelled_at = time.monotonic()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            return time.monotonic() - cancelled_at
+
+        took = asyncio.run(asyncio.wait_for(main(), 60))
+    assert took < 10
+    assert processes_with(marker) == []  # gone by the time the cancelled task resumed
+    [path] = (tmp_path / "claw-home" / "projects").glob("*/*.jsonl")
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert records[-1]["type"] == "result" and records[-1]["result"]["stop_reason"] == "cancelled"
+
+
 async def test_events_carry_their_session_and_task(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("alpha\n")
     read = ToolCallSpec("Read", {"file_path": str(tmp_path / "a.txt")})
