@@ -20,19 +20,15 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import trio
 
+from claw_runtime._paths import user_path
 from claw_runtime.loop import RunResult
 from claw_runtime.runtime import open_runtime
 
 __all__ = ["run_sync", "run_trio"]
-
-
-def _workspace(cwd: str | os.PathLike[str] | None) -> Path:
-    return Path(os.path.expanduser(cwd)).resolve() if cwd is not None else Path.cwd()
 
 
 async def run_trio(
@@ -47,7 +43,7 @@ async def run_trio(
     ``options`` are :func:`claw_runtime.sessions.open_session`'s (``model``,
     ``permission_mode``, ``allowed_tools``, ``system_prompt``, ``persist``...).
     """
-    where = _workspace(cwd)
+    where = user_path(cwd if cwd is not None else os.curdir)
     async with (
         open_runtime(cwd=where, environ=environ) as runtime,
         runtime.open_session(cwd=where, **options) as session,

@@ -23,6 +23,7 @@ import httpx
 import trio
 
 from claw_runtime._groups import sole_error
+from claw_runtime._paths import user_path
 from claw_runtime.bus import EventBus
 from claw_runtime.config import ProviderConfig, Settings
 from claw_runtime.errors import PluginError, ProviderConfigError
@@ -177,7 +178,7 @@ async def _deliver_to_plugins(host: PluginHost, bus: EventBus, task_status: Any)
 async def open_runtime(
     settings: Settings | None = None,
     *,
-    cwd: Path | None = None,
+    cwd: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
     no_plugins: bool = False,
     extra_plugins: Sequence[tuple[str, object]] = (),
@@ -196,9 +197,10 @@ async def open_runtime(
         ClawError: as the body raised it; an error inside the runtime's nursery
             leaves as itself, never wrapped in an ``ExceptionGroup``.
     """
+    where = user_path(cwd) if cwd is not None else None
     try:
         async with _open_runtime(
-            settings, cwd, environ, no_plugins, extra_plugins, transport, loaded
+            settings, where, environ, no_plugins, extra_plugins, transport, loaded
         ) as runtime:
             yield runtime
     except BaseExceptionGroup as group:

@@ -24,6 +24,7 @@ off the main thread and many sessions share one runtime.
 from __future__ import annotations
 
 import math
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager
@@ -34,6 +35,7 @@ import attrs
 import structlog
 import trio
 
+from claw_runtime._paths import user_path
 from claw_runtime.bus import DeliveryPolicy, EventBus, Subscription
 from claw_runtime.decisions import SessionStartOutcome
 from claw_runtime.errors import ConfigError, TaskCancelled, TaskError
@@ -276,7 +278,7 @@ def _log_notice(message: str) -> None:
 async def open_session(
     runtime: Runtime,
     *,
-    cwd: Path | None = None,
+    cwd: str | os.PathLike[str] | None = None,
     model: str | None = None,
     provider: str | None = None,
     permission_mode: PermissionMode | None = None,
@@ -288,7 +290,7 @@ async def open_session(
     max_turns: int | None = None,
     approver: Approver | None = None,
     persist: bool = True,
-    resume: Path | None = None,
+    resume: str | os.PathLike[str] | None = None,
     fork: bool = False,
     session_id: str | None = None,
     source: Literal["startup", "resume", "clear", "compact"] | None = None,
@@ -318,7 +320,7 @@ async def open_session(
         ProviderConfigError: no credentials for the provider.
         SessionNotFound: ``resume`` cannot be read.
     """
-    cwd = (cwd or Path.cwd()).resolve()
+    cwd = user_path(cwd if cwd is not None else os.curdir)
     tell = notify or _log_notice
     scope = hook_scope or _timed_scope
     settings = runtime.settings
@@ -336,7 +338,7 @@ async def open_session(
         append_system_prompt=append_system_prompt,
         thinking_budget=thinking_budget,
     )
-    loaded = load_session(resume) if resume is not None else None
+    loaded = load_session(user_path(resume)) if resume is not None else None
     if loaded is not None:
         for warning in loaded.warnings:
             tell(warning)
