@@ -11,9 +11,10 @@ heavy is imported until a name is used.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from claw_runtime._version import __version__
+
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs ``claw --version``
 
 if TYPE_CHECKING:
     from claw_runtime.aio import run_asyncio
@@ -145,7 +146,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'claw_runtime' has no attribute {name!r}")
