@@ -22,8 +22,9 @@ Detection has three layers, all cheap until text contains a keyword:
   only when one of its keywords occurs in the text, with its entropy threshold
   and allowlists.
 
-Nothing heavy happens at import: the rule file is parsed and each regex
-compiled the first time it is needed. No function here raises.
+Nothing heavy happens at import: the prebuilt rule data
+(``_data/gitleaks-rules.json``) is read and each regex compiled the first time
+it is needed. No function here raises.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ MASK = "***"
 
 _WITHHELD = "[claw: redaction failed; text withheld]"
 _DATA = Path(__file__).with_name("_data") / "gitleaks.toml"
+_RULE_DATA = _DATA.with_name("gitleaks-rules.json")
 
 
 class _Lazy:
@@ -216,7 +218,7 @@ class _Rule:
     """One regex; the secret is the named group ``s``, or group 1, or the whole match."""
 
     __slots__ = ("_compiled", "allow", "entropy", "flags", "group", "keywords", "name", "source")
-    allow: list[tuple[str, list[re.Pattern[str]], tuple[str, ...]]]
+    allow: list[tuple[str, list[_Lazy], tuple[str, ...]]]
 
     def __init__(
         self,
@@ -424,49 +426,86 @@ _INLINE_FLAG = _Lazy(r"\(\?([a-z]+)\)")
 _LEADING_CONTEXT = _Lazy(r"^((?:\(\?i\)|\(\?i:)*)\[\\w\.-\]\{0,50\}\?")
 
 
-def _gitleaks_rules() -> tuple[list[_Rule], list[re.Pattern[str]], tuple[str, ...]]:
+def build_rule_data(toml_text: str) -> dict[str, Any]:
+    """The gitleaks rule set as claw uses it: filtered, translated to Python's ``re``,
+    every regex checked to compile. ``_data/gitleaks-rules.json`` is this, prebuilt,
+    so a process reads 100 KB of JSON instead of parsing TOML and translating
+    250 regexes at its first redaction (see :func:`write_rule_data`)."""
     import tomllib
+    import warnings
 
-    try:
-        with _DATA.open("rb") as file:
-            data = tomllib.load(file)
-    except (OSError, ValueError):
-        return [], [], ()
+    def python_regex(source: str) -> str | None:
+        translated = _go_to_python(source)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                re.compile(translated)
+        except (re.error, OverflowError, RecursionError):
+            return None
+        return translated
+
+    data = tomllib.loads(toml_text)
     rules = []
     for entry in data.get("rules", []):
         if entry.get("id") in _SKIPPED_GITLEAKS or "regex" not in entry or entry.get("path"):
             continue
         keywords = entry.get("keywords") or []
-        if not keywords:
+        regex = python_regex(entry["regex"])
+        if not keywords or regex is None:
             continue
-        rule = _Rule(
-            entry["id"],
-            _go_to_python(entry["regex"]),
-            keywords,
-            entropy=float(entry.get("entropy", 0.0)),
-            group=entry.get("secretGroup") or None,
-        )
+        allows = []
         for allow in entry.get("allowlists", []):
             if allow.get("paths") or allow.get("commits"):
                 continue  # a path or commit criterion never holds for free text
-            regexes = []
-            for source in allow.get("regexes", []):
-                try:
-                    regexes.append(re.compile(_go_to_python(source)))
-                except re.error:
-                    continue
-            target = allow.get("regexTarget", "secret")
-            stopwords = tuple(s.lower() for s in allow.get("stopwords", []))
-            rule.allow.append((target, regexes, stopwords))
-        rules.append(rule)
+            regexes = [r for r in map(python_regex, allow.get("regexes", [])) if r is not None]
+            stopwords = [w.lower() for w in allow.get("stopwords", [])]
+            allows.append([allow.get("regexTarget", "secret"), regexes, stopwords])
+        rules.append(
+            {
+                "id": entry["id"],
+                "regex": regex,
+                "keywords": [k.lower() for k in keywords],
+                "entropy": float(entry.get("entropy", 0.0)),
+                "group": entry.get("secretGroup") or None,
+                "allow": allows,
+            }
+        )
     allowlist = data.get("allowlist", {})
-    global_regexes = []
-    for source in allowlist.get("regexes", []):
-        try:
-            global_regexes.append(re.compile(_go_to_python(source)))
-        except re.error:
-            continue
-    return rules, global_regexes, tuple(s.lower() for s in allowlist.get("stopwords", []))
+    return {
+        "rules": rules,
+        "allow": [r for r in map(python_regex, allowlist.get("regexes", [])) if r is not None],
+        "stopwords": [w.lower() for w in allowlist.get("stopwords", [])],
+    }
+
+
+def write_rule_data() -> None:
+    """Rebuild ``_data/gitleaks-rules.json`` from ``_data/gitleaks.toml`` (after an update)."""
+    import orjson
+
+    data = build_rule_data(_DATA.read_text(encoding="utf-8"))
+    _RULE_DATA.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def _gitleaks_rules() -> tuple[list[_Rule], list[_Lazy], tuple[str, ...]]:
+    import orjson
+
+    try:
+        data = orjson.loads(_RULE_DATA.read_bytes())
+    except (OSError, ValueError):
+        return [], [], ()
+    rules = []
+    for entry in data["rules"]:
+        rule = _Rule(
+            entry["id"],
+            entry["regex"],
+            entry["keywords"],
+            entropy=entry["entropy"],
+            group=entry["group"],
+        )
+        for target, regexes, stopwords in entry["allow"]:
+            rule.allow.append((target, [_Lazy(r) for r in regexes], tuple(stopwords)))
+        rules.append(rule)
+    return rules, [_Lazy(r) for r in data["allow"]], tuple(data["stopwords"])
 
 
 def _entropy(value: str) -> float:

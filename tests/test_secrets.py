@@ -385,3 +385,19 @@ async def test_no_secret_reaches_the_transcript_or_the_log(
     for path, text in written.items():
         leaked = [s for s in ALL_SECRETS if s in text]
         assert leaked == [], f"{path.name} holds {leaked}"
+
+
+def test_the_prebuilt_rule_data_matches_the_vendored_gitleaks_file() -> None:
+    """``_data/gitleaks-rules.json`` is ``gitleaks.toml`` translated; they never drift."""
+    import orjson
+
+    from claw_runtime import secrets
+
+    data = Path(secrets.__file__).with_name("_data")
+    built = secrets.build_rule_data((data / "gitleaks.toml").read_text(encoding="utf-8"))
+    shipped = orjson.loads((data / "gitleaks-rules.json").read_bytes())
+    assert shipped == built, (
+        "gitleaks-rules.json is stale: run "
+        "python -c 'from claw_runtime.secrets import write_rule_data; write_rule_data()'"
+    )
+    assert len(built["rules"]) > 150
