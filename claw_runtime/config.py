@@ -39,6 +39,7 @@ from claw_runtime.errors import ConfigError
 __all__ = [
     "CommandHook",
     "HookMatcher",
+    "HttpSettings",
     "LoadedSettings",
     "LoggingSettings",
     "ModelPriceOverride",
@@ -125,6 +126,22 @@ class LoggingSettings:
     json_file: str | None = None
 
 
+def _positive_whole(_instance: Any, attribute: Any, value: int | None) -> None:
+    if value is not None and not (isinstance(value, int) and value > 0):
+        raise ValueError(f"{_camel(attribute.name)} must be a positive whole number, got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class HttpSettings:
+    """How sessions share HTTP connections (see ``claw_runtime.http_clients``)."""
+
+    client_per_session: bool = True
+    """``clientPerSession``: each session its own client and connections (``false``: one
+    client shared by all sessions, whose pool slows down past ~100 concurrent sessions)."""
+    max_in_flight: int | None = attrs.field(default=None, validator=_positive_whole)
+    """``maxInFlight``: most HTTP requests in flight at once in the runtime (none: no cap)."""
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """Everything settings files, env vars and flags can say."""
@@ -142,6 +159,7 @@ class Settings:
     providers: dict[str, ProviderConfig] = attrs.field(factory=dict)
     plugins: PluginSettings = PluginSettings()
     logging: LoggingSettings = LoggingSettings()
+    http: HttpSettings = HttpSettings()
     hook_failure: Literal["open", "closed"] = "open"
     """claw's own: whether a PreToolUse command hook that crashes or times out lets the
     call through (``open``, Claude Code's behaviour) or blocks it (``closed``)."""
@@ -181,6 +199,7 @@ def _make_converter() -> cattrs.Converter:
         ProviderConfig,
         PluginSettings,
         LoggingSettings,
+        HttpSettings,
         Settings,
     ):
         renames = {

@@ -1,8 +1,8 @@
 """The Runtime: one object that owns the long-lived parts of a claw process.
 
-It holds the plugin host and what plugins registered, the settings, the one
-shared ``httpx.AsyncClient``, the event bus and the scheduler with its root
-nursery. :func:`open_runtime` builds it and tears it down in the right order:
+It holds the plugin host and what plugins registered, the settings, the HTTP
+clients (a shared one and each session's own), the event bus and the scheduler
+with its root nursery. :func:`open_runtime` builds it and tears it down in the right order:
 tasks are cancelled and reaped first, then the bus closes, then HTTP.
 
 :func:`load_plugins` is the synchronous half (no trio, no network) that
@@ -28,6 +28,7 @@ from claw_runtime.bus import EventBus
 from claw_runtime.config import ProviderConfig, Settings
 from claw_runtime.errors import PluginError, ProviderConfigError
 from claw_runtime.events import Event, PluginFailed
+from claw_runtime.http_clients import HttpClients, open_http_clients
 from claw_runtime.plugins import PluginHost, make_plugin_host
 from claw_runtime.providers.aliases import resolve_model_alias
 from claw_runtime.providers.base import (
@@ -86,9 +87,15 @@ class Runtime:
     host: PluginHost
     registry: Registry
     environ: Mapping[str, str]
-    http: httpx.AsyncClient
+    clients: HttpClients
+    """The HTTP clients: :attr:`http` and each session's own (``clients.for_session()``)."""
     bus: EventBus
     scheduler: Scheduler
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The runtime's shared HTTP client, for work outside a session."""
+        return self.clients.shared
 
     async def publish(self, event: Event) -> None:
         await self.bus.publish(event)
@@ -122,8 +129,11 @@ class Runtime:
         )
         return chosen, factory.resolve_settings(overrides, self.environ)
 
-    def make_provider(self, name: str, settings: ProviderSettings) -> Provider:
-        return self.registry.providers[name].create(settings, self.http)
+    def make_provider(
+        self, name: str, settings: ProviderSettings, *, http: httpx.AsyncClient | None = None
+    ) -> Provider:
+        """A provider sending through ``http`` (default: the shared client, :attr:`http`)."""
+        return self.registry.providers[name].create(settings, self.http if http is None else http)
 
     def open_session(self, **options: Any) -> AbstractAsyncContextManager[Session]:
         """Open a :class:`~claw_runtime.sessions.Session` on this runtime.
@@ -234,9 +244,8 @@ async def _open_runtime(
         bus.publish_nowait(PluginFailed(plugin=error.plugin, hook=error.hook, reason=error.reason))
 
     host.on_error = report
-    timeout = httpx.Timeout(connect=10.0, read=None, write=60.0, pool=60.0)
     async with (
-        httpx.AsyncClient(transport=transport, timeout=timeout) as http,
+        open_http_clients(settings.http, transport=transport) as clients,
         watch_event_loop(env),  # warns when a tool or hook blocks the loop (watchdog.py)
     ):
         try:
@@ -249,7 +258,7 @@ async def _open_runtime(
                         host=host,
                         registry=registry,
                         environ=env,
-                        http=http,
+                        clients=clients,
                         bus=bus,
                         scheduler=scheduler,
                     )

@@ -353,8 +353,9 @@ async def open_session(
         )
     transcript = Transcript(path, session_id=session_id, cwd=str(cwd), warn=tell)
     state.extras["transcript_path"] = str(path or "")
+    http = runtime.clients.for_session()  # its own connections (settings: http)
     agent = Agent(
-        provider=runtime.make_provider(provider_name, provider_settings),
+        provider=runtime.make_provider(provider_name, provider_settings, http=http),
         tools=runtime.registry.tools,
         host=runtime.host,
         session=state,
@@ -362,7 +363,7 @@ async def open_session(
         scheduler=runtime.scheduler,
         processors=runtime.registry.context_processors,
         transcript=transcript,
-        http=runtime.http,
+        http=http,
         approver=approver,
     )
     session = Session(
@@ -407,7 +408,10 @@ async def open_session(
         yield session
     finally:
         with trio.CancelScope(shield=True):
-            await _close(session)
+            try:
+                await _close(session)
+            finally:
+                await runtime.clients.release(http)
 
 
 async def _close(session: Session) -> None:
