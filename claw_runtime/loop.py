@@ -18,7 +18,6 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -27,25 +26,26 @@ import trio
 
 from claw_runtime import hook_answers
 from claw_runtime.context import ContextProcessor, PromptContext
-from claw_runtime.decisions import (
-    PreToolUseDecision,
-    PromptDecision,
-    ToolCall,
-)
+from claw_runtime.decisions import PromptDecision
 from claw_runtime.errors import ClawError, ProviderStreamError, TaskError
 from claw_runtime.events import (
     Event,
     ModelRetry,
     TextDelta,
     ThinkingDelta,
-    ToolCallFinished,
-    ToolCallStarted,
     TurnFinished,
     TurnStarted,
 )
+from claw_runtime.executor import (
+    Approval,
+    Approver,
+    PermissionDenial,
+    ToolExecutor,
+    aborted_result,
+    error_result,
+)
 from claw_runtime.models import Message, TextBlock, ToolResultBlock, ToolSpec, ToolUseBlock, Usage
-from claw_runtime.permissions import PermissionPolicy, parse_rule
-from claw_runtime.permissions.targets import with_targets
+from claw_runtime.permissions import PermissionPolicy
 from claw_runtime.plugins import PluginHost
 from claw_runtime.providers.base import (
     ModelRequest,
@@ -58,7 +58,7 @@ from claw_runtime.providers.base import (
 from claw_runtime.providers.pricing import ModelPrice, cost_usd
 from claw_runtime.scheduler import Scheduler, TaskHandle
 from claw_runtime.text import clean_text
-from claw_runtime.tooling import FileStamp, SessionState, Tool, ToolContext
+from claw_runtime.tooling import SessionState, Tool
 from claw_runtime.transcript import Transcript
 
 __all__ = [
@@ -88,21 +88,6 @@ MAX_CUT_OFF_CONTINUATIONS = 3
 
 
 @attrs.frozen(kw_only=True)
-class Approval:
-    """The user's answer to a permission prompt."""
-
-    allowed: bool
-    reason: str = ""
-    """Why not, in the user's words: it goes back to the model."""
-    remember_rule: str | None = None
-    """A rule to allow from now on in this session ("yes, always")."""
-
-
-Approver = Callable[[ToolCall, str], Awaitable[Approval]]
-"""Asks the user whether a call may run (interactive use); headless runs have none."""
-
-
-@attrs.frozen(kw_only=True)
 class AgentOptions:
     """How a run behaves; built from settings and CLI flags."""
 
@@ -116,16 +101,6 @@ class AgentOptions:
     append_system_prompt: str | None = None
     permissions: PermissionPolicy = PermissionPolicy()
     prices: Mapping[str, ModelPrice] | None = None
-
-
-@attrs.frozen(kw_only=True)
-class PermissionDenial:
-    """A tool call that did not run because it was not allowed."""
-
-    tool_name: str
-    tool_use_id: str
-    tool_input: dict[str, Any]
-    reason: str
 
 
 @attrs.frozen(kw_only=True)
@@ -143,18 +118,21 @@ class RunResult:
     permission_denials: tuple[PermissionDenial, ...] = ()
 
 
-def _aborted(tool_use_id: str) -> ToolResultBlock:
-    return ToolResultBlock(
-        tool_use_id=tool_use_id,
-        content=(TextBlock(text="Tool call aborted: the run was cancelled before it finished."),),
-        is_error=True,
-    )
+def _share_with_executor(agent: Agent, attribute: attrs.Attribute[Any], value: Any) -> Any:
+    """An agent attribute set after construction reaches the agent's tool executor.
+
+    The session attaches ``publish`` and ``parent_task`` once they exist, and a
+    caller may attach an ``approver``: calls from then on use them.
+    """
+    setattr(agent.executor, attribute.name, value)
+    return value
 
 
-def _error(tool_use_id: str, message: str) -> ToolResultBlock:
-    return ToolResultBlock(
-        tool_use_id=tool_use_id, content=(TextBlock(text=clean_text(message)),), is_error=True
-    )
+def _share_policy(agent: Agent, attribute: attrs.Attribute[Any], options: AgentOptions) -> Any:
+    """New options with another permission policy replace the executor's live one."""
+    if options.permissions is not agent.options.permissions:
+        agent.executor.permissions = options.permissions
+    return options
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -162,17 +140,20 @@ class Agent:
     """One conversation with a model and its tools."""
 
     provider: Provider
-    tools: Mapping[str, Tool]
-    host: PluginHost
-    session: SessionState
-    options: AgentOptions
-    scheduler: Scheduler
+    tools: Mapping[str, Tool] = attrs.field(on_setattr=_share_with_executor)
+    host: PluginHost = attrs.field(on_setattr=_share_with_executor)
+    session: SessionState = attrs.field(on_setattr=_share_with_executor)
+    options: AgentOptions = attrs.field(on_setattr=_share_policy)
+    """How runs behave; ``options.permissions`` is the policy the session starts with."""
+    scheduler: Scheduler = attrs.field(on_setattr=_share_with_executor)
     processors: Sequence[ContextProcessor] = ()
-    publish: Callable[[Event], Awaitable[None]] | None = None
+    publish: Callable[[Event], Awaitable[None]] | None = attrs.field(
+        default=None, on_setattr=_share_with_executor
+    )
     transcript: Transcript = attrs.field(factory=lambda: Transcript(None))
-    http: Any = None
-    approver: Approver | None = None
-    parent_task: TaskHandle[Any] | None = None
+    http: Any = attrs.field(default=None, on_setattr=_share_with_executor)
+    approver: Approver | None = attrs.field(default=None, on_setattr=_share_with_executor)
+    parent_task: TaskHandle[Any] | None = attrs.field(default=None, on_setattr=_share_with_executor)
 
     messages: list[Message] = attrs.field(factory=list)
     usage: Usage = Usage()
@@ -186,6 +167,25 @@ class Agent:
     """Why a hook ended the run (Claude Code's ``continue: false``), once one has."""
     _started: float | None = None
     _specs: tuple[ToolSpec, ...] | None = None
+    executor: ToolExecutor = attrs.field(init=False)
+    """Every tool call's pipeline (hooks, permissions, approval, the tool, post hooks).
+
+    Its ``permissions`` is the session's live policy: ``options.permissions``
+    plus the rules "yes, always" answers added.
+    """
+
+    def __attrs_post_init__(self) -> None:
+        self.executor = ToolExecutor(
+            tools=self.tools,
+            host=self.host,
+            session=self.session,
+            permissions=self.options.permissions,
+            scheduler=self.scheduler,
+            approver=self.approver,
+            publish=self.publish,
+            http=self.http,
+            parent_task=self.parent_task,
+        )
 
     # ----------------------------------------------------------------- public
 
@@ -199,7 +199,7 @@ class Agent:
         prompt = clean_text(prompt)  # argv bytes that are not UTF-8: see claw_runtime.text
         self._started = time.perf_counter()
         self._hook_ended = None
-        self.session.permission_mode = self.options.permissions.mode
+        self.session.permission_mode = self.executor.permissions.mode
         decision = await self._user_prompt_submit(prompt)
         if decision.block:
             # As in Claude Code: a clean, explained end, not an error.
@@ -275,7 +275,7 @@ class Agent:
                     )
                 names = ", ".join(cut or tuple(t.name for t in tool_uses))
                 unrun = tuple(
-                    _error(t.id, "Not run: the response was cut off by max_tokens.")
+                    error_result(t.id, "Not run: the response was cut off by max_tokens.")
                     for t in tool_uses
                 )
                 if cut_offs >= MAX_CUT_OFF_CONTINUATIONS:
@@ -341,7 +341,7 @@ class Agent:
 
     def _tool_specs(self) -> tuple[ToolSpec, ...]:
         if self._specs is None:
-            policy = self.options.permissions
+            policy = self.executor.permissions
             self._specs = tuple(
                 t.spec for name, t in sorted(self.tools.items()) if policy.visible(name)
             )
@@ -414,7 +414,7 @@ class Agent:
                     results[tu.id] = await self._await_tool(tu, handle)
         finally:
             # Runs on cancellation too: the transcript must stay a valid conversation.
-            ordered = tuple(results.get(tu.id) or _aborted(tu.id) for tu in tool_uses)
+            ordered = tuple(results.get(tu.id) or aborted_result(tu.id) for tu in tool_uses)
             self._append(Message(role="user", content=ordered))
 
     def _plan(self, tool_uses: Sequence[ToolUseBlock]) -> list[list[ToolUseBlock]]:
@@ -447,161 +447,20 @@ class Agent:
         try:
             return await handle.result()
         except TaskError as exc:
-            return _error(tool_use.id, f"Tool {tool_use.name} did not finish: {exc}")
+            return error_result(tool_use.id, f"Tool {tool_use.name} did not finish: {exc}")
         except trio.Cancelled:
             handle.cancel()
             raise
 
     async def _run_tool(self, tool_use: ToolUseBlock) -> ToolResultBlock:
-        found = self.tools.get(tool_use.name)
-        if found is not None and not self.host.is_active(found.plugin):
-            return _error(
-                tool_use.id,
-                f"Tool {tool_use.name} is unavailable: its plugin {found.plugin!r} failed "
-                "and was disabled for this run.",
-            )
-        if found is None:
-            known = ", ".join(sorted(self.tools)) or "none"
-            return _error(tool_use.id, f"No such tool: {tool_use.name}. Available tools: {known}.")
-        call = ToolCall(
-            tool_use_id=tool_use.id,
-            name=tool_use.name,
-            input=dict(tool_use.input),
-            read_only=found.read_only,
-        )
-        call = with_targets(call, found, self.session.cwd)
-        decision = await self._pre_tool_use(call)
-        if decision.end_run is not None:
-            self._hook_ended = self._hook_ended or decision.end_run
-        if decision.updated_input is not None:
-            call = with_targets(
-                attrs.evolve(call, input=decision.updated_input), found, self.session.cwd
-            )
-        denied_reason = await self._permission(call, decision)
-        if denied_reason is not None:
-            self.denials.append(
-                PermissionDenial(
-                    tool_name=call.name,
-                    tool_use_id=call.tool_use_id,
-                    tool_input=call.input,
-                    reason=denied_reason,
-                )
-            )
-            return _error(tool_use.id, denied_reason)
-        await self._emit(
-            ToolCallStarted(tool_use_id=call.tool_use_id, name=call.name, input=call.input)
-        )
-        started = time.perf_counter()
-        ctx = ToolContext(
-            session=self.session,
-            tool_use_id=tool_use.id,
-            http=self.http,
-            scheduler=self.scheduler,
-            parent_task=self.parent_task,
-            read_denied=self.options.permissions.read_denied,
-        )
-        if self.publish is not None:
-            ctx.publish = self.publish
-        result = await found.invoke(call.input, ctx)
-        stamps = {path: self.session.file_reads.get(path) for path in call.writes}
-        result = await self._post_tool_use(call, result)
-        result = self._absorb_hook_rewrites(result, stamps)
-        await self._emit(
-            ToolCallFinished(
-                tool_use_id=call.tool_use_id,
-                name=call.name,
-                result=result,
-                duration_ms=(time.perf_counter() - started) * 1000,
-            )
-        )
-        return result
-
-    def _absorb_hook_rewrites(
-        self, result: ToolResultBlock, stamps: Mapping[Path, FileStamp | None]
-    ) -> ToolResultBlock:
-        """A file a PostToolUse hook rewrote (a formatter) is not "changed on disk" later.
-
-        The tool stamped what it wrote; if the file differs from that stamp after
-        the hooks ran, claw's own hooks changed it: the new state becomes the
-        stamp, and the model is told to read the file again before editing.
-        """
-        changed = []
-        for path, stamp in stamps.items():
-            if stamp is None:
-                continue
-            try:
-                info = path.stat()
-            except OSError:
-                continue
-            if (info.st_mtime_ns, info.st_size) != (stamp.mtime_ns, stamp.size):
-                self.session.file_reads[path] = FileStamp(
-                    mtime_ns=info.st_mtime_ns, size=info.st_size
-                )
-                changed.append(str(path))
-        if not changed:
-            return result
-        note = (
-            f"Note: {', '.join(changed)} was changed by a PostToolUse hook after this call "
-            "(a formatter, for example); read it again before editing it."
-        )
-        return attrs.evolve(result, content=(*result.content, TextBlock(text=note)))
-
-    async def _permission(self, call: ToolCall, decision: PreToolUseDecision) -> str | None:
-        """None if the call may run, else the reason it may not (for the model)."""
-        if decision.decision == "deny":
-            return decision.reason or f"{call.name} was blocked by a hook."
-        verdict = self.options.permissions.check(
-            call, self.session.cwd, self.session.workspace_roots
-        )
-        if verdict.decision == "deny":
-            return verdict.reason
-        if decision.decision == "allow" and not verdict.protected:
-            return None
-        if verdict.allowed and decision.decision != "ask":
-            return None
-        reason = decision.reason if decision.decision == "ask" else verdict.reason
-        if self.approver is None:
-            return reason
-        if self.host.has_implementations("notification"):
-            await self.host.call(
-                "notification",
-                session=self.session,
-                message=f"claw needs your permission to use {call.name}",
-            )
-        answer = await self.approver(call, reason)
-        if answer.allowed:
-            if answer.remember_rule:
-                policy = self.options.permissions
-                rules = (*policy.allow, parse_rule(answer.remember_rule))
-                self.options = attrs.evolve(
-                    self.options, permissions=attrs.evolve(policy, allow=rules)
-                )
-            return None
-        said = f": {answer.reason}" if answer.reason else "."
-        return f"The user denied this {call.name} call{said}"
+        execution = await self.executor.execute(tool_use)
+        if execution.denial is not None:
+            self.denials.append(execution.denial)
+        if execution.end_run is not None:
+            self._hook_ended = self._hook_ended or execution.end_run
+        return execution.result
 
     # ------------------------------------------------------------------ hooks
-
-    async def _pre_tool_use(self, call: ToolCall) -> PreToolUseDecision:
-        """Every ``pre_tool_use`` answer combined (see :mod:`claw_runtime.hook_answers`)."""
-        if not self.host.has_implementations("pre_tool_use"):
-            return PreToolUseDecision()
-        found = self.tools.get(call.name)
-
-        def retarget(rewritten: ToolCall) -> ToolCall:
-            return rewritten if found is None else with_targets(rewritten, found, self.session.cwd)
-
-        return await hook_answers.combine_pre_tool_use(self.host, call, self.session, retarget)
-
-    async def _post_tool_use(self, call: ToolCall, result: ToolResultBlock) -> ToolResultBlock:
-        if not self.host.has_implementations("post_tool_use"):
-            return result
-        result, end_run = await hook_answers.combine_post_tool_use(
-            self.host, call, result, self.session
-        )
-        if end_run is not None:
-            self._hook_ended = self._hook_ended or end_run
-        return result
 
     async def _user_prompt_submit(self, prompt: str) -> PromptDecision:
         if not self.host.has_implementations("user_prompt_submit"):
