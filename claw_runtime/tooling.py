@@ -302,6 +302,28 @@ def _split_docstring(doc: str) -> tuple[str, dict[str, str]]:
 _CONVERTER = make_strict_converter(
     show=lambda value: f"{type(value).__name__} {value!r}", bool_label="a boolean (true or false)"
 )
+"""Strict structuring for what tool inputs contain, shared by every tool and only ever read.
+
+No hook is registered on it after import: each :class:`Tool` keeps the structure
+function for its own input class (:func:`_input_structure_fn`), so defining a tool
+(when a plugin loads, in any thread) changes nothing another runtime uses.
+"""
+
+
+def _input_structure_fn(input_class: type) -> Callable[[Mapping[str, Any], Any], Any]:
+    """The strict structure function for a tool's input class, built from its fields.
+
+    The wire names come from each field's ``Param`` (Grep's ``-A``); nested attrs
+    classes, lists and primitives are structured by the shared converter's hooks.
+    """
+    renames = {
+        field.name: override(rename=field.metadata["param"].name)
+        for field in attrs.fields(input_class)
+        if field.metadata["param"].name != field.name
+    }
+    return make_dict_structure_fn(
+        input_class, _CONVERTER, _cattrs_forbid_extra_keys=True, **renames
+    )
 
 
 def _describe_problem(exc: BaseException, expected: type | None) -> str:
@@ -352,6 +374,13 @@ class Tool:
     """Input fields holding paths the tool creates or changes."""
     urls: tuple[str, ...] = ()
     """Input fields holding network addresses the tool contacts."""
+    _structure_input: Callable[[Mapping[str, Any], Any], Any] = attrs.field(
+        init=False,
+        repr=False,
+        default=attrs.Factory(lambda self: _input_structure_fn(self.input_class), takes_self=True),
+    )
+    """Builds ``input_class`` from the model's input; built once, held here, not registered
+    on the shared converter."""
 
     @property
     def spec(self) -> ToolSpec:
@@ -370,7 +399,7 @@ class Tool:
                 f"got {type(raw_input).__name__}"
             )
         try:
-            value: Any = _CONVERTER.structure(dict(raw_input), self.input_class)
+            value: Any = self._structure_input(dict(raw_input), self.input_class)
         except Exception as exc:  # cattrs raises several kinds; all mean bad input
             raise ToolInputError(_format_input_errors(self.name, exc, self.input_class)) from exc
         return {f.name: getattr(value, f.name) for f in attrs.fields(self.input_class)}
@@ -458,7 +487,6 @@ def _build_tool(
     signature = inspect.signature(fn)
     context_param: str | None = None
     attribs: dict[str, Any] = {}
-    renames: dict[str, Any] = {}
     for pname, parameter in signature.parameters.items():
         hint = hints.get(pname, Any)
         if _is_context_hint(hint):
@@ -473,13 +501,7 @@ def _build_tool(
         attribs[pname] = attrs.field(
             default=default, type=base, metadata={"param": Param(name=wire, description=desc)}
         )
-        if wire != pname:
-            renames[pname] = override(rename=wire)
     input_class = attrs.make_class(f"{fn.__name__}_input", attribs, frozen=True, kw_only=True)
-    _CONVERTER.register_structure_hook(
-        input_class,
-        make_dict_structure_fn(input_class, _CONVERTER, _cattrs_forbid_extra_keys=True, **renames),
-    )
     return Tool(
         name=name or fn.__name__,
         description=description or doc_description or fn.__name__,

@@ -50,7 +50,15 @@ log = structlog.get_logger(__name__)
 DEFAULT_THRESHOLD_S = 1.0
 """A step longer than this is reported (``CLAW_BLOCKED_LOOP_WARN_S``)."""
 
-_active: list[LoopWatchdog] = []
+_ACTIVE: trio.lowlevel.RunVar[tuple[LoopWatchdog, ...]] = trio.lowlevel.RunVar(
+    "claw_active_watchdogs", default=()
+)
+"""The watchdogs installed on the running trio loop, innermost last.
+
+A ``RunVar`` is one value per ``trio.run``: two runs in two threads (an embedder
+running several claws) never see each other's watchdog. It holds a tuple, replaced
+rather than mutated, so a value read is never changed under the reader.
+"""
 
 
 def threshold_from_env(environ: Mapping[str, str]) -> float:
@@ -66,8 +74,15 @@ def threshold_from_env(environ: Mapping[str, str]) -> float:
 
 
 def active_watchdog() -> LoopWatchdog | None:
-    """The innermost running watchdog (what ``claw -p`` arms for signals), or None."""
-    return _active[-1] if _active else None
+    """The innermost watchdog on this trio run (what ``claw -p`` arms for signals), or None.
+
+    None as well outside a trio run.
+    """
+    try:
+        active = _ACTIVE.get()
+    except RuntimeError:  # not inside trio.run
+        return None
+    return active[-1] if active else None
 
 
 class LoopWatchdog(trio.abc.Instrument):
@@ -236,11 +251,11 @@ async def watch_event_loop(environ: Mapping[str, str]) -> AsyncIterator[LoopWatc
     watchdog = LoopWatchdog(threshold)
     trio.lowlevel.add_instrument(watchdog)
     watchdog.start()
-    _active.append(watchdog)
+    _ACTIVE.set((*_ACTIVE.get(), watchdog))
     try:
         yield watchdog
     finally:
-        _active.remove(watchdog)
+        _ACTIVE.set(tuple(w for w in _ACTIVE.get() if w is not watchdog))
         watchdog.stop()
         with suppress(KeyError):
             trio.lowlevel.remove_instrument(watchdog)
