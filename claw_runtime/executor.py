@@ -91,6 +91,9 @@ class ToolExecution:
     """Set when a hook, a rule or the user did not let the call run."""
     end_run: str | None = None
     """A hook's reason to end the whole run (Claude Code's ``continue: false``)."""
+    needed_approval: bool = False
+    """The call was denied for want of someone to ask: it needed the user's yes and
+    the executor has no approver (``claw tools call``, headless runs)."""
 
 
 def error_result(tool_use_id: str, message: str) -> ToolResultBlock:
@@ -169,16 +172,20 @@ class ToolExecutor:
             call = with_targets(
                 attrs.evolve(call, input=decision.updated_input), found, self.session.cwd
             )
-        denied_reason = await self._permission(call, decision)
-        if denied_reason is not None:
+        refusal = await self._permission(call, decision)
+        if refusal is not None:
+            reason, needed_approval = refusal
             denial = PermissionDenial(
                 tool_name=call.name,
                 tool_use_id=call.tool_use_id,
                 tool_input=call.input,
-                reason=denied_reason,
+                reason=reason,
             )
             return ToolExecution(
-                result=error_result(tool_use.id, denied_reason), denial=denial, end_run=end_run
+                result=error_result(tool_use.id, reason),
+                denial=denial,
+                end_run=end_run,
+                needed_approval=needed_approval,
             )
         await self._emit(
             ToolCallStarted(tool_use_id=call.tool_use_id, name=call.name, input=call.input)
@@ -214,20 +221,25 @@ class ToolExecutor:
 
     # ------------------------------------------------------------ permissions
 
-    async def _permission(self, call: ToolCall, decision: PreToolUseDecision) -> str | None:
-        """None if the call may run, else the reason it may not (for the model)."""
+    async def _permission(
+        self, call: ToolCall, decision: PreToolUseDecision
+    ) -> tuple[str, bool] | None:
+        """None if the call may run, else the reason (for the model) and a flag.
+
+        The flag is true when only the lack of an approver stopped the call.
+        """
         if decision.decision == "deny":
-            return decision.reason or f"{call.name} was blocked by a hook."
+            return decision.reason or f"{call.name} was blocked by a hook.", False
         verdict = self.permissions.check(call, self.session.cwd, self.session.workspace_roots)
         if verdict.decision == "deny":
-            return verdict.reason
+            return verdict.reason, False
         if decision.decision == "allow" and not verdict.protected:
             return None
         if verdict.allowed and decision.decision != "ask":
             return None
         reason = decision.reason if decision.decision == "ask" else verdict.reason
         if self.approver is None:
-            return reason
+            return reason, True
         if self.host.has_implementations("notification"):
             await self.host.call(
                 "notification",
@@ -242,7 +254,7 @@ class ToolExecutor:
                 self.permissions = attrs.evolve(policy, allow=rules)
             return None
         said = f": {answer.reason}" if answer.reason else "."
-        return f"The user denied this {call.name} call{said}"
+        return f"The user denied this {call.name} call{said}", False
 
     # ------------------------------------------------------------------ hooks
 

@@ -271,6 +271,13 @@ def build_parser() -> argparse.ArgumentParser:
     call = tools_sub.add_parser("call", help="run one tool with a JSON input")
     call.add_argument("name")
     call.add_argument("--input", default="{}", help="the tool input as a JSON object")
+    call.add_argument(
+        "--permission-mode",
+        choices=("default", "acceptEdits", "plan", "bypassPermissions"),
+        default=argparse.SUPPRESS,
+        help="the permission mode the call is checked in (nobody is asked: a call that "
+        "needs approval is refused)",
+    )
     _add_common(call)
     return parser
 
