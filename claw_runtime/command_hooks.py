@@ -181,7 +181,7 @@ def _apply_env_file(path: Path, session: SessionState) -> None:
             path.unlink()
     if not text.strip():
         return
-    env = session.env or dict(os.environ)
+    env = dict(session.env)
     for line in text.splitlines():
         try:
             words = shlex.split(line, comments=True)
@@ -207,18 +207,19 @@ def _matches(matcher: str, tool_name: str | None) -> bool:
 
 @attrs.define(eq=False)
 class CommandHooks:
-    """The settings' ``hooks``, served through claw's hookspecs."""
+    """The settings' ``hooks``, served through claw's hookspecs.
+
+    A hook command's environment is its session's (:attr:`SessionState.env`, where
+    the runtime already applied settings' ``env``) plus ``CLAUDE_PROJECT_DIR``.
+    """
 
     hooks: Mapping[str, Sequence[HookMatcher]]
-    env: Mapping[str, str] = attrs.field(factory=dict)
     fail_closed: bool = False
     transcript_dir: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CommandHooks:
-        return cls(
-            hooks=settings.hooks, env=settings.env, fail_closed=settings.hook_failure == "closed"
-        )
+        return cls(hooks=settings.hooks, fail_closed=settings.hook_failure == "closed")
 
     async def _run(
         self,
@@ -249,7 +250,7 @@ class CommandHooks:
             **fields,
         }
         env = {
-            **(session.env or {**os.environ, **self.env}),
+            **session.env,
             "CLAUDE_PROJECT_DIR": str(session.workspace_roots[0]),
             "CLAW_PROJECT_DIR": str(session.workspace_roots[0]),
             **(extra_env or {}),

@@ -6,15 +6,17 @@ Registered as the ``builtin.context`` plugin, so a user can disable it
 Memory files are the ones Claude Code users already have: ``CLAUDE.md`` and
 ``CLAW.md`` in the user's config dir, in every directory from the filesystem
 root down to the working directory, and ``CLAUDE.local.md`` beside them. They are
-read once per session (the prompt is rebuilt every turn; the disk is not).
+read once per session (the prompt is rebuilt every turn; the disk is not). The
+user's config dirs come from the session's environment (``SessionState.env``:
+the runtime's, not this process's ``os.environ``), so two runtimes in one process
+each read their own user's files.
 """
 
 from __future__ import annotations
 
 import datetime
-import os
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from claw_runtime.context import ContextProcessor, PromptContext
@@ -28,26 +30,32 @@ _MEMORY_KEY = "builtin.context.memory"
 _ENVIRONMENT_KEY = "builtin.context.environment"
 
 
-def _user_config_dirs() -> list[Path]:
-    home = Path.home()
-    claude = Path(os.environ.get("CLAUDE_CONFIG_DIR", home / ".claude"))
-    claw = Path(os.environ.get("CLAW_CONFIG_DIR", home / ".claw"))
+def _user_config_dirs(environ: Mapping[str, str]) -> list[Path]:
+    """Claude Code's and claw's user dirs, as ``config.settings_files`` finds them."""
+    home = Path(environ.get("HOME") or Path.home())
+    claude = Path(environ.get("CLAUDE_CONFIG_DIR") or home / ".claude")
+    claw = Path(environ.get("CLAW_CONFIG_DIR") or home / ".claw")
     return [claude, claw]
 
 
-def memory_files(cwd: Path) -> list[Path]:
-    """The memory files that apply in ``cwd``, most general first."""
+def memory_files(cwd: Path, environ: Mapping[str, str]) -> list[Path]:
+    """The memory files that apply in ``cwd``, most general first.
+
+    Args:
+        environ: the session's environment; ``CLAUDE_CONFIG_DIR``,
+            ``CLAW_CONFIG_DIR`` and ``HOME`` there locate the user's own files.
+    """
     found: list[Path] = []
-    for directory in _user_config_dirs():
+    for directory in _user_config_dirs(environ):
         found.extend(directory / n for n in ("CLAUDE.md", "CLAW.md") if (directory / n).is_file())
     for directory in reversed([cwd, *cwd.parents]):
         found.extend(directory / n for n in _MEMORY_NAMES if (directory / n).is_file())
     return found
 
 
-def _read_memory(cwd: Path) -> str:
+def _read_memory(cwd: Path, environ: Mapping[str, str]) -> str:
     parts = []
-    for path in memory_files(cwd):
+    for path in memory_files(cwd, environ):
         try:
             text = path.read_text(encoding="utf-8", errors="replace").strip()
         except OSError:
@@ -64,7 +72,7 @@ def _read_memory(cwd: Path) -> str:
 async def _add_memory(context: PromptContext) -> None:
     extras = context.session.extras
     if _MEMORY_KEY not in extras:
-        extras[_MEMORY_KEY] = _read_memory(context.session.cwd)
+        extras[_MEMORY_KEY] = _read_memory(context.session.cwd, context.session.env)
     context.system_sections.append(extras[_MEMORY_KEY])
 
 

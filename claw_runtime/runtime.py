@@ -147,6 +147,12 @@ class Runtime:
         return open_session(self, **options)
 
     def new_session(self, cwd: Path, *, session_id: str | None = None) -> SessionState:
+        """A session's state in ``cwd``; its ``env`` is its own copy of :attr:`environ`.
+
+        Settings' ``env`` is applied on top. Tools, command hooks and context
+        processors read the session's ``env``, never ``os.environ``, so runtimes
+        opened with different environments in one process stay apart.
+        """
         roots = [cwd, *(Path(d) for d in self.settings.permissions.additional_directories)]
         session = SessionState(
             session_id=session_id or str(uuid.uuid4()),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import os
 import re
 import types
 import typing
@@ -113,9 +114,19 @@ class SessionState:
     todos: list[Todo] = attrs.field(factory=list)
     permission_mode: str = "default"
     """The mode the current run uses (hooks receive it as ``permission_mode``)."""
-    env: dict[str, str] = attrs.field(factory=dict)
-    """The environment for processes the session starts (Bash, command hooks): the
-    runtime's environment with settings' ``env`` applied. Empty means the process's own."""
+    env: dict[str, str] = attrs.field(factory=lambda: dict(os.environ))
+    """The whole environment of the processes the session starts (Bash, command hooks)
+    and what the session's context reads (``CLAUDE_CONFIG_DIR``).
+
+    :meth:`Runtime.new_session` always fills it: a copy of the environment the runtime
+    was opened with, settings' ``env`` applied. A session built by hand (tests,
+    ``claw tools call`` helpers, benchmarks) gets a snapshot of ``os.environ`` taken
+    when it is constructed. A snapshot rather than "empty means the process's own":
+    with the latter every consumer had to repeat the fallback and read ``os.environ``
+    at each use, so a change to it by anyone in the process (another runtime, an
+    embedder's thread, a test's monkeypatch) leaked into sessions already running.
+    Now tools and hooks read this and nothing else; an empty dict means an empty
+    environment."""
     extras: dict[str, Any] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:

@@ -238,6 +238,7 @@ async def test_startup_variables_in_overrides_do_not_reach_bash(tmp_path: Path) 
         cwd=tmp_path,
         timeout_s=10,
         max_chars=1000,
+        base_env=os.environ,
         env={"BASH_ENV": str(tmp_path / "evil.sh"), "VISIBLE": "1"},
     )
     assert result.output.strip() == "ran"

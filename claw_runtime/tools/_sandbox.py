@@ -265,9 +265,12 @@ class SandboxPlan:
         config: SandboxConfig,
         cwd: Path,
         writable: Sequence[Path],
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str],
     ) -> SandboxPlan | None:
         """The plan for a command, or ``None`` when the sandbox is off.
+
+        ``env`` is the environment the command will run with (the session's): the
+        runtime directory and agent sockets it names are hidden.
 
         Raises:
             ToolError: bubblewrap is not installed, or a protected path is a symlink.
@@ -281,7 +284,6 @@ class SandboxPlan:
                 "'bubblewrap' package (apt-get install bubblewrap, dnf install bubblewrap) "
                 "or set sandbox.enabled to false."
             )
-        env = os.environ if env is None else env
         argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
         for hidden in HIDDEN_DIRS:
             if hidden == "/dev/shm":
@@ -339,7 +341,8 @@ def sandbox_argv(
     cwd: Path,
     writable: Sequence[Path],
     extra_binds: Sequence[Path] = (),
-    env: Mapping[str, str] | None = None,
+    *,
+    env: Mapping[str, str],
 ) -> list[str]:
     """The bwrap prefix for a command, or ``[]`` when the sandbox is off.
 

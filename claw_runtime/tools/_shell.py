@@ -9,8 +9,9 @@ foreground command's tree is also cleared when the command itself exits, so
 nothing it left running in the background outlives the call; long-running
 work belongs in ``run_in_background``.
 
-The environment is the session's (``SessionState.env``, else claw's own) with
-the caller's overrides applied through
+The environment is the one the caller passes (the session's,
+``SessionState.env``; never read from ``os.environ`` here) with the caller's
+overrides applied through
 :func:`~claw_runtime.tools._environment.child_environment`, so an override can
 never set a shell or interpreter start-up variable.
 """
@@ -132,17 +133,17 @@ async def start_process(
     env: Mapping[str, str] | None,
     prefix: Sequence[str] = (),
     *,
-    base_env: Mapping[str, str] | None = None,
+    base_env: Mapping[str, str],
     finish_env: Callable[[dict[str, str]], dict[str, str]] | None = None,
 ) -> trio.Process:
     """Start ``bash -c command`` in a new session and its own process tree.
 
     ``prefix`` wraps it (the sandbox). The environment is ``base_env`` (the
-    session's; claw's own when empty or ``None``) with the overrides ``env``
+    session's, whole: an empty one is empty) with the overrides ``env``
     applied except start-up variables; ``finish_env`` may then filter it (the
     sandbox drops credentials).
     """
-    full_env = child_environment(base_env or os.environ, env or {})
+    full_env = child_environment(base_env, env or {})
     if finish_env is not None:
         full_env = finish_env(full_env)
     tree = ProcessTree.create()
@@ -185,12 +186,14 @@ async def run_foreground(
     cwd: Path,
     timeout_s: float,
     max_chars: int,
+    base_env: Mapping[str, str],
     env: Mapping[str, str] | None = None,
     sandbox: Callable[[Path], Sequence[str]] | None = None,
-    base_env: Mapping[str, str] | None = None,
     finish_env: Callable[[dict[str, str]], dict[str, str]] | None = None,
 ) -> ShellResult:
     """Run ``command`` to completion (or timeout); learn the directory it ended in.
+
+    ``base_env`` and ``env`` are as for :func:`start_process`.
 
     ``sandbox(cwd_file)`` returns the command prefix that confines it, given the
     file the command reports its final directory into (which must stay writable).

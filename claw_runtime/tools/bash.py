@@ -21,7 +21,6 @@ the session ends. Commands get the session's environment
 from __future__ import annotations
 
 import codecs
-import os
 import re
 from collections.abc import Callable, Mapping
 from typing import Annotated
@@ -87,8 +86,8 @@ def _sandbox_config(ctx: ToolContext) -> SandboxConfig:
 
 
 def _base_env(ctx: ToolContext) -> Mapping[str, str]:
-    """The session's environment for processes; claw's own when the session has none."""
-    return ctx.session.env or os.environ
+    """The session's environment for processes (never claw's own ``os.environ``)."""
+    return ctx.session.env
 
 
 def _sandbox_plan(ctx: ToolContext) -> SandboxPlan | None:
