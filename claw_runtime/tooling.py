@@ -327,7 +327,7 @@ def _input_structure_fn(input_class: type) -> Callable[[Mapping[str, Any], Any],
     The wire names come from each field's ``Param`` (Grep's ``-A``); nested attrs
     classes, lists and primitives are structured by the shared converter's hooks.
     """
-    renames = {
+    renames: dict[str, Any] = {  # field name -> override(rename=wire name)
         field.name: override(rename=field.metadata["param"].name)
         for field in attrs.fields(input_class)
         if field.metadata["param"].name != field.name
