@@ -50,13 +50,21 @@ def _over_deadline(policy: RetryPolicy) -> ProviderStreamError:
 async def _chunks_before(
     chunks: AsyncIterator[bytes], deadline: float, policy: RetryPolicy
 ) -> AsyncGenerator[bytes, None]:
-    """``chunks``, each read bounded by the attempt's deadline (trio clock)."""
+    """``chunks``, each read bounded by the attempt's deadline (trio clock).
+
+    Each read is also bounded by the idle timeout (``iter_sse`` reads through
+    this), so while the deadline is further away than that, the read needs no
+    cancel scope of its own: with a thousand streams, one scope per chunk adds up.
+    """
     iterator = aiter(chunks)
     try:
         while True:
             try:
-                with trio.fail_at(deadline):
+                if deadline - trio.current_time() > policy.idle_timeout_s:
                     chunk = await anext(iterator)
+                else:
+                    with trio.fail_at(deadline):
+                        chunk = await anext(iterator)
             except StopAsyncIteration:
                 return
             except trio.TooSlowError:

@@ -1,0 +1,240 @@
+"""Many sessions in one process: CPU per session from 10 to 1,000 concurrent sessions.
+
+N sessions run at once on one runtime, through ``runtime.open_session`` and the
+Anthropic provider, against the fake model server in its own process (its CPU
+is not counted). Each session is 5 turns: 4 that call ``Read`` on a small file,
+then a final answer; every model answer takes 0.5 s (the server stalls the
+stream 0.5 s after its first events: a ``Fault(stall_s=0.5)``, since
+``Turn.delay_s`` pauses between *every* event and would make a turn take
+several times that). The ideal wall time is therefore 2.5 s at any N.
+
+Each (design, N) runs in a fresh process, which opens its runtime, runs one
+warm-up session (lazy imports, the first connection), then measures the N
+sessions: wall time and the process's CPU time (user + system) over them.
+The process's CPU from spawn to the end of the measurement is shown too.
+
+Designs (``http`` settings, see docs/settings.md):
+
+* ``shared``: one client for every session (``clientPerSession: false``): before.
+* ``per-session``: each session its own client (the default): after.
+* with ``--alternatives``, also: the shared client behind ``maxInFlight: 100``;
+  the shared client with its pool raised to 1,000 connections; sessions spread
+  over 16 shared clients; per-session clients with ``maxInFlight: 250``.
+
+    python benchmarks/bench_scale.py [--quick] [--alternatives] [--sizes 10,100,1000]
+
+``--quick`` runs ``shared`` at 10 and 100 only (at 1,000 it takes minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+TOOL_TURNS = 4
+ANSWER_S = 0.5
+FINAL = "All files read."
+
+DESIGNS: dict[str, dict[str, Any]] = {
+    "shared": {"clientPerSession": False},
+    "per-session": {},
+}
+ALTERNATIVES: dict[str, dict[str, Any]] = {
+    "shared, maxInFlight 100": {"clientPerSession": False, "maxInFlight": 100},
+    "shared, pool of 1000": {"clientPerSession": False},
+    "16 shared clients": {"clientPerSession": False},
+    "per-session, maxInFlight 250": {"maxInFlight": 250},
+}
+
+
+# ------------------------------------------------------------------ the server
+
+
+def serve(target: str) -> None:
+    """The fake model server, answering each request by how far its session got."""
+    from functools import partial
+
+    import trio
+
+    from claw_runtime.testing import Script, ToolCallSpec, Turn
+    from claw_runtime.testing.fake_server import FakeModelServer, serve_fake_model
+    from claw_runtime.testing.script import Fault
+
+    stall = Fault(stall_s=ANSWER_S)
+    read = ToolCallSpec("Read", {"file_path": target})
+
+    def respond(body: dict[str, Any]) -> Turn:
+        results = sum(
+            1
+            for m in body.get("messages", [])
+            if m.get("role") == "user"
+            and isinstance(m.get("content"), list)
+            and any(b.get("type") == "tool_result" for b in m["content"])
+        )
+        if results < TOOL_TURNS:
+            return Turn.call(read, fault=stall)
+        return Turn.say(FINAL, fault=stall)
+
+    async def run() -> None:
+        script = Script([], responder=respond)
+        async with trio.open_nursery() as nursery:
+            server: FakeModelServer = await nursery.start(partial(serve_fake_model, script))
+            print(server.base_url, flush=True)
+            while True:  # it remembers every request; a benchmark sends thousands
+                await trio.sleep(1.0)
+                server.requests.clear()
+                server.prompt_cache.clear()
+
+    trio.run(run)
+
+
+# ------------------------------------------------------------------- a client
+
+
+def child(design: str, n: int, base_url: str, workdir: str) -> None:
+    """Run ``n`` sessions at once with ``design``; print one JSON line of measurements."""
+    import httpx
+    import trio
+
+    from claw_runtime import http_clients
+    from claw_runtime.config import HttpSettings, Settings
+    from claw_runtime.runtime import open_runtime
+
+    http = {**DESIGNS, **ALTERNATIVES}[design]
+    settings = Settings(
+        model="claude-sonnet-4-5",
+        http=HttpSettings(
+            client_per_session=http.get("clientPerSession", True),
+            max_in_flight=http.get("maxInFlight"),
+        ),
+    )
+    env = {
+        **os.environ,
+        "ANTHROPIC_BASE_URL": base_url,
+        "ANTHROPIC_API_KEY": "bench",
+        "CLAW_CONFIG_DIR": str(Path(workdir) / "claw-home"),
+        "CLAUDE_CONFIG_DIR": str(Path(workdir) / "claude-home"),
+    }
+
+    async def session(runtime: Any, errors: list[str]) -> None:
+        async with runtime.open_session(cwd=workdir, persist=False) as s:
+            result = await s.run("Read notes.txt four times.")
+        if result.is_error or result.result != FINAL or result.num_turns != TOOL_TURNS + 1:
+            errors.append(f"{result.stop_reason}: {result.result[:200]}")
+
+    async def run() -> dict[str, float]:
+        async with open_runtime(settings, cwd=workdir, environ=env, no_plugins=True) as runtime:
+            if design == "shared, pool of 1000":
+                limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
+                await runtime.clients.shared.aclose()
+                runtime.clients.shared = httpx.AsyncClient(
+                    limits=limits, timeout=http_clients.DEFAULT_TIMEOUT
+                )
+            errors: list[str] = []
+            await session(runtime, errors)  # warm-up, not measured
+            wall, cpu = time.perf_counter(), time.process_time()
+            async with trio.open_nursery() as nursery:
+                for _ in range(n):
+                    nursery.start_soon(session, runtime, errors)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            if errors:
+                raise SystemExit(f"{len(errors)} sessions failed, e.g. {errors[0]}")
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            return {"wall_s": wall, "cpu_s": cpu, "process_cpu_s": usage.ru_utime + usage.ru_stime}
+
+    if design == "16 shared clients":
+        shards: list[Any] = []
+        cycle = itertools.count()
+
+        def for_session(self: http_clients.HttpClients) -> httpx.AsyncClient:
+            if not shards:
+                shards.extend([self.shared] + [self._client(None) for _ in range(15)])
+            return shards[next(cycle) % len(shards)]  # type: ignore[no-any-return]
+
+        with mock.patch.object(http_clients.HttpClients, "for_session", for_session):
+            print(json.dumps(trio.run(run)))
+    else:
+        print(json.dumps(trio.run(run)))
+
+
+# ----------------------------------------------------------------- the runner
+
+
+def measure(design: str, n: int, base_url: str, workdir: Path) -> dict[str, float]:
+    command = [sys.executable, __file__, "--child", design, str(n), base_url, str(workdir)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"{design} N={n} failed ({process.returncode}):\n{err.decode()[-2000:]}")
+    result: dict[str, float] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="skip shared at N=1000")
+    parser.add_argument("--alternatives", action="store_true", help="measure other designs too")
+    parser.add_argument("--sizes", default="10,100,1000")
+    parser.add_argument("--serve", metavar="FILE", help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
+    if args.child:
+        design, n, base_url, workdir = args.child
+        child(design, int(n), base_url, workdir)
+        return
+
+    sizes = [int(s) for s in args.sizes.split(",")]
+    designs = {**DESIGNS, **(ALTERNATIVES if args.alternatives else {})}
+    with tempfile.TemporaryDirectory(prefix="claw-bench-scale-") as temp:
+        workdir = Path(temp)
+        target = workdir / "notes.txt"
+        target.write_text("".join(f"line {i}\n" for i in range(40)))
+        server = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(target)], stdout=subprocess.PIPE
+        )
+        try:
+            assert server.stdout is not None
+            base_url = server.stdout.readline().decode().strip()
+            print(
+                f"{TOOL_TURNS + 1} turns per session, each answer {ANSWER_S} s; "
+                f"ideal wall time {(TOOL_TURNS + 1) * ANSWER_S:.1f} s\n"
+            )
+            print(
+                "| design | N | wall (s) | CPU (s) | CPU/session (ms) | vs N=10 | process CPU (s) |"
+            )
+            print("|---|---|---|---|---|---|---|")
+            for design in designs:
+                first = None
+                for n in sizes:
+                    if args.quick and design.startswith("shared") and n >= 1000:
+                        continue
+                    r = measure(design, n, base_url, workdir)
+                    per = r["cpu_s"] / n * 1000
+                    first = first or per
+                    print(
+                        f"| {design} | {n} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} "
+                        f"| {per:.2f} | {per / first:.2f}x | {r['process_cpu_s']:.2f} |",
+                        flush=True,
+                    )
+        finally:
+            server.terminate()
+            server.wait()
+
+
+if __name__ == "__main__":
+    main()
