@@ -89,8 +89,15 @@ def structure(data: Any, cls: type[Any]) -> Any:
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
-    """An event as the tagged JSON object stream-json prints: ``{"type": ..., ...}``."""
+    """An event as the tagged JSON object stream-json prints: ``{"type": ..., ...}``.
+
+    ``session_id`` and ``task_id`` appear when the event has them (events a
+    session published); an event published outside any session has neither.
+    """
     body: dict[str, Any] = _converter.unstructure(event, unstructure_as=type(event))
+    for where in ("session_id", "task_id"):
+        if body.get(where, "") is None:
+            del body[where]
     return {"type": event.type, **body}
 
 
