@@ -50,6 +50,7 @@ from claw_runtime.decisions import (
     StopDecision,
     ToolCall,
 )
+from claw_runtime.hook_answers import stricter
 from claw_runtime.hook_payloads import tool_response
 from claw_runtime.hookspecs import hookimpl
 from claw_runtime.models import ToolResultBlock
@@ -283,15 +284,18 @@ class CommandHooks:
         outcomes = await self._run(
             "PreToolUse", session, call.name, tool_input=call.input, tool_use_id=call.tool_use_id
         )
+        # The commands ran in parallel on the same input, so rewrites cannot chain:
+        # the last command (in settings order) that rewrote the input wins.
         decision: PreToolUseDecision | None = None
-        rank = {None: 0, "allow": 1, "ask": 2, "deny": 3}
         for outcome in outcomes:
             answer = self._pre_tool_answer(outcome)
             if answer is None:
                 continue
-            if decision is None or rank[answer.decision] >= rank[decision.decision]:
-                updated = answer.updated_input or (decision.updated_input if decision else None)
-                decision = attrs.evolve(answer, updated_input=updated)
+            if decision is None:
+                decision = answer
+                continue
+            updated = answer.updated_input or decision.updated_input
+            decision = attrs.evolve(stricter(decision, answer), updated_input=updated)
         return decision
 
     def _pre_tool_answer(self, outcome: HookOutcome) -> PreToolUseDecision | None:

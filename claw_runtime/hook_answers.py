@@ -52,6 +52,7 @@ __all__ = [
     "prompt_problem",
     "report_bad_answer",
     "stop_problem",
+    "stricter",
 ]
 
 log = structlog.get_logger(__name__)
@@ -224,10 +225,22 @@ async def combine_pre_tool_use(
                     f"gave an answer claw cannot understand ({problem}), so the call did not run."
                 ),
             )
-        if _RANK[answer.decision] > _RANK[combined.decision]:
-            combined = attrs.evolve(combined, decision=answer.decision, reason=answer.reason)
-        if answer.end_run is not None and combined.end_run is None:
-            combined = attrs.evolve(combined, end_run=answer.end_run)
+        combined = stricter(combined, answer)
+    return combined
+
+
+def stricter(combined: PreToolUseDecision, answer: PreToolUseDecision) -> PreToolUseDecision:
+    """``combined`` with ``answer`` taken into account: the more restrictive decision
+    (deny > ask > allow) with its reason, and the first ``end_run``.
+
+    The input rewrite is not touched: rewrites chain (see :func:`combine_pre_tool_use`).
+    Command hooks (which run in parallel, one plugin) combine their answers with
+    this too, so the ranking is written once.
+    """
+    if _RANK[answer.decision] > _RANK[combined.decision]:
+        combined = attrs.evolve(combined, decision=answer.decision, reason=answer.reason)
+    if answer.end_run is not None and combined.end_run is None:
+        combined = attrs.evolve(combined, end_run=answer.end_run)
     return combined
 
 
