@@ -371,7 +371,7 @@ async def test_deleted_working_directory(tmp_path: Path) -> None:
 async def test_unexpected_errors_are_one_line(tmp_path: Path) -> None:
     """The last line of defence in main(): an error no code path expected is one line."""
     code = (
-        "import sys; from claw_runtime.cli import main as m; "
+        "import sys; from claw_runtime.cli import app as m; "
         "m._dispatch = lambda parser, args: 1 / 0; "
         "sys.exit(m.main(['inspect']))"
     )
