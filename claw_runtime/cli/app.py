@@ -409,6 +409,11 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from claw_runtime.cli.headless import run_headless
 
         return run_headless(context, args, prompt)
+    if command not in ("tools",):
+        # Short commands, and the demo: nothing more worth loading before collecting.
+        from claw_runtime.cli import _startup
+
+        _startup.resume()
     if command == "demo":
         from claw_runtime.cli.demo import run_demo
 

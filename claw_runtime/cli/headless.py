@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 import trio
 
+from claw_runtime.cli import _startup
 from claw_runtime.cli._setup import CliContext
 from claw_runtime.cli.render import Renderer, make_renderer
 from claw_runtime.errors import ClawError, ConfigError
@@ -229,6 +230,7 @@ async def _main(context: CliContext, args: argparse.Namespace, prompt: str) -> i
         async with open_runtime(
             context.settings, environ=context.environ, no_plugins=context.no_plugins
         ) as runtime:
+            _startup.resume()  # plugins are loaded: start-up is over
             # A person at a terminal is asked; piped or machine-readable runs are not.
             approver = None
             if args.output_format == "text" and _isatty(sys.stdin):

@@ -24,6 +24,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(f"claw {__version__}\n")
         return 0
-    from claw_runtime.cli.app import main as run
+    from claw_runtime.cli import _startup
 
-    return run(arguments)
+    _startup.pause()  # until the command has loaded what it needs (see _startup)
+    try:
+        from claw_runtime.cli.app import main as run
+
+        return run(arguments)
+    finally:
+        _startup.resume()

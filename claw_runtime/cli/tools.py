@@ -20,6 +20,7 @@ import sys
 import orjson
 import trio
 
+from claw_runtime.cli import _startup
 from claw_runtime.cli._setup import CliContext
 from claw_runtime.errors import ConfigError
 from claw_runtime.executor import ToolExecution, ToolExecutor
@@ -97,6 +98,7 @@ async def _call_tool(context: CliContext, name: str, tool_input: dict[str, objec
     async with open_runtime(
         context.settings, environ=context.environ, no_plugins=context.no_plugins
     ) as runtime:
+        _startup.resume()  # plugins are loaded: start-up is over
         if name not in runtime.registry.tools:
             known = ", ".join(sorted(runtime.registry.tools))
             print(f"claw: no tool named {name!r}; known tools: {known}", file=sys.stderr)
