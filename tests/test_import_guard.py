@@ -1,0 +1,95 @@
+"""Start-up stays lazy: which modules ``claw`` loads, checked without timing anything.
+
+Each command runs in a subprocess; when it exits, the names in ``sys.modules``
+are written to a file. A heavy module appearing where it is not needed (an
+import moved to the top of a module, a plugin importing eagerly) fails here,
+long before anyone notices the start-up time grew.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import trio
+
+from claw_runtime.testing import Script, Turn, open_fake_model_server
+
+from _harness import claw_env
+
+_RECORD_MODULES = """
+import runpy, sys
+out = sys.argv[1]
+sys.argv = ["claw", *sys.argv[2:]]
+try:
+    runpy.run_module("claw_runtime", run_name="__main__")
+except SystemExit:
+    pass
+finally:
+    with open(out, "w") as f:
+        f.write("\\n".join(sorted(sys.modules)))
+"""
+
+NEVER_AT_START_UP = {
+    "bashlex",  # the shell parser's parser: only when a Bash call is checked
+    "bs4",  # WebFetch's HTML handling
+    "markdownify",
+    "pathspec",
+    "mcp",  # MCP servers, when configured
+    "ray",  # batch runs on Ray
+    "prompt_toolkit",  # the interactive terminal
+    "rich.markdown",
+    "rich.live",
+    "yaml",
+    "tomllib",  # the gitleaks rules ship prebuilt as JSON
+    "claw_runtime.testing",
+    "claw_runtime.demo",
+}
+
+
+async def _modules(tmp_path: Path, args: list[str], env: dict[str, str]) -> set[str]:
+    out = tmp_path / "modules.txt"
+    with trio.fail_after(60):
+        done = await trio.run_process(
+            [sys.executable, "-c", _RECORD_MODULES, str(out), *args],
+            cwd=tmp_path,
+            env=env,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr.decode()
+    return set(out.read_text().split())
+
+
+async def test_version_imports_almost_nothing(tmp_path: Path) -> None:
+    loaded = await _modules(tmp_path, ["--version"], claw_env(tmp_path))
+    ours = {m for m in loaded if m.startswith("claw_runtime")}
+    assert ours == {
+        "claw_runtime",
+        "claw_runtime._version",
+        "claw_runtime.cli",
+        "claw_runtime.cli.main",
+    }
+    for heavy in ("argparse", "typing", "trio", "httpx", "attrs", "cattrs", "structlog", "pluggy"):
+        assert heavy not in loaded, heavy
+
+
+async def test_a_tool_call_loads_no_model_or_session_machinery(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello\n")
+    loaded = await _modules(
+        tmp_path,
+        ["tools", "call", "Read", "--input", '{"file_path": "notes.txt"}'],
+        claw_env(tmp_path),
+    )
+    assert "claw_runtime.tools.read" in loaded  # the guard sees real imports
+    unexpected = (NEVER_AT_START_UP | {"claw_runtime.loop", "claw_runtime.sessions.store"}) & loaded
+    assert not unexpected
+    assert not {"h11", "httpcore"} & loaded  # no HTTP request, no HTTP machinery
+
+
+async def test_a_one_turn_run_loads_only_what_it_uses(tmp_path: Path) -> None:
+    async with open_fake_model_server(Script([Turn.say("hello")])) as server:
+        loaded = await _modules(tmp_path, ["-p", "hi"], claw_env(tmp_path, server))
+    assert "claw_runtime.loop" in loaded
+    assert not NEVER_AT_START_UP & loaded
