@@ -22,8 +22,10 @@ killed, from a newer claw, or from Claude Code itself:
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -97,8 +99,29 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
     lines = data.split(b"\n")
     last = len(lines) - 1
     for number, line in enumerate(lines, start=1):
-        if line.strip():
+        if line and not line.isspace():  # not .strip(): that copies every line
             yield number, line, number - 1 == last and not data.endswith(b"\n")
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a session file becomes objects.
+
+    Reading a long session builds hundreds of thousands of small containers
+    (decoded records, blocks, messages), none of them part of a cycle. Each
+    time enough of them survive, CPython's collector walks everything built so
+    far, and with 10,000 records those walks were a third of the time
+    (``benchmarks/bench_sessions.py``). Reference counting frees memory as
+    usual meanwhile; the collector runs again afterwards, if it was running.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _records(path: Path, warnings: list[str]) -> list[dict[str, Any]]:
@@ -213,19 +236,37 @@ def _aborted(tool_use_id: str) -> ToolResultBlock:
     )
 
 
+def _answers_in_order(message: Message, wanted: list[str]) -> bool:
+    """Whether ``message`` opens with one result per id of ``wanted``, in order, and
+    holds no other result: what :func:`_repair` would rebuild it into anyway."""
+    count = len(wanted)
+    content = message.content
+    if not content or len(content) < count or len(set(wanted)) != count:
+        return False
+    for block, tool_use_id in zip(content, wanted, strict=False):
+        if not isinstance(block, ToolResultBlock) or block.tool_use_id != tool_use_id:
+            return False
+    return not any(isinstance(b, ToolResultBlock) for b in content[count:])
+
+
 def _repair(messages: list[Message]) -> list[Message]:
     """Every tool_use answered by the next user message, results first (the API's rule)."""
     repaired: list[Message] = []
     for index, message in enumerate(messages):
         if message.role == "user" and repaired and repaired[-1].role == "assistant":
             wanted = [t.id for t in repaired[-1].tool_uses]
+            if _answers_in_order(message, wanted):
+                repaired.append(message)  # the usual case: nothing to repair
+                continue
             results = {b.tool_use_id: b for b in message.content if isinstance(b, ToolResultBlock)}
             others = tuple(b for b in message.content if not isinstance(b, ToolResultBlock))
             ordered = tuple(results.get(i) or _aborted(i) for i in wanted)
             message = Message(role="user", content=(*ordered, *others))
             if not message.content:
                 continue
-        elif message.role == "user":
+        elif message.role == "user" and any(
+            isinstance(b, ToolResultBlock) for b in message.content
+        ):
             # results with no tool_use before them cannot be sent: keep the rest
             kept = tuple(b for b in message.content if not isinstance(b, ToolResultBlock))
             if not kept:
@@ -247,10 +288,12 @@ def load_session(path: Path) -> LoadedSession:
         SessionNotFound: the file cannot be read.
     """
     warnings: list[str] = []
-    try:
-        records = _records(path, warnings)
-    except OSError as exc:
-        raise SessionNotFound(f"cannot read session {path}: {exc.strerror or exc}") from None
+    with _collector_paused():
+        try:
+            records = _records(path, warnings)
+        except OSError as exc:
+            raise SessionNotFound(f"cannot read session {path}: {exc.strerror or exc}") from None
+        messages = tuple(_conversation(records))
     session_id = next(
         (
             str(r["sessionId"])
@@ -263,7 +306,7 @@ def load_session(path: Path) -> LoadedSession:
     return LoadedSession(
         session_id=session_id,
         path=path,
-        messages=tuple(_conversation(records)),
+        messages=messages,
         records=tuple(records),
         warnings=tuple(warnings),
         cwd=cwd,
