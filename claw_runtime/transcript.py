@@ -75,6 +75,12 @@ def _redacted(record: dict[str, Any]) -> Any:
     return rest
 
 
+def _redacted_message(message: dict[str, Any]) -> Any:
+    """A conversation line's ``message``, masked as :func:`_redacted` masks it in a record."""
+    masked = _redacted({"message": message})
+    return masked["message"] if isinstance(masked, dict) else masked
+
+
 def _start_on_a_fresh_line(fd: int, path: Path) -> None:
     """A file whose last line was torn (killed mid-write) gets a newline first,
     so the next record is a whole line of its own and readers skip only the torn one."""
@@ -103,6 +109,7 @@ class Transcript:
     """Why the transcript could not be created; None if it was (or was not wanted)."""
     _fd: int | None = attrs.field(default=None, init=False)
     _last_uuid: str | None = attrs.field(default=None, init=False)
+    _line_fields: dict[str, Any] | None = attrs.field(default=None, init=False)
 
     def open(self) -> bool:
         """Create the file now (else it is created with the first record); False if unsaved."""
@@ -127,7 +134,9 @@ class Transcript:
         """Write one record: ``{"type": record_type, **fields}`` as a line."""
         if self.path is None:
             return
-        record = _redacted({"type": record_type, **serde.unstructure(fields)})
+        self._write(_redacted({"type": record_type, **serde.unstructure(fields)}))
+
+    def _write(self, record: Any) -> None:
         fd = self._open()
         if fd is not None:
             os.write(fd, serde.dumps(record) + b"\n")
@@ -138,20 +147,40 @@ class Transcript:
         ``type`` is the role (``user`` lines also carry tool results), each line
         has a ``uuid`` chained through ``parentUuid``, and ``message`` is the
         message as the API sees it.
+
+        Only the message is redacted line by line: the fields that are the same
+        on every line are redacted once, and the line's uuids and time are
+        claw's own (redacting each costs as much as a short message does).
         """
         line_uuid = str(uuid.uuid4())
-        self.append(
-            message.role,
-            uuid=line_uuid,
-            parentUuid=self._last_uuid,
-            sessionId=self.session_id,
-            timestamp=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            cwd=self.cwd,
-            version=__version__,
-            isSidechain=False,
-            userType="external",
-            message=message,
-        )
+        if self.path is not None:
+            same = self._line_fields
+            if same is None:
+                same = self._line_fields = redact_json(
+                    {
+                        "sessionId": self.session_id,
+                        "cwd": self.cwd,
+                        "version": __version__,
+                        "isSidechain": False,
+                        "userType": "external",
+                    }
+                )
+            self._write(
+                {
+                    "type": message.role,
+                    "uuid": line_uuid,
+                    "parentUuid": self._last_uuid,
+                    "sessionId": same["sessionId"],
+                    "timestamp": datetime.now(UTC)
+                    .isoformat(timespec="milliseconds")
+                    .replace("+00:00", "Z"),
+                    "cwd": same["cwd"],
+                    "version": same["version"],
+                    "isSidechain": same["isSidechain"],
+                    "userType": same["userType"],
+                    "message": _redacted_message(serde.unstructure(message)),
+                }
+            )
         self._last_uuid = line_uuid
 
     def sync(self) -> None:
