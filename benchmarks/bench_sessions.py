@@ -21,19 +21,22 @@ Three measurements, each against a floor measured in the same run:
    fresh process (after one warm-up session), so the peak RSS
    (``VmHWM``) is that configuration's. Floor: a bare trio + httpx process
    sending the very same request bodies (recorded from a claw session) with
-   the same concurrency, reading each stream to its end. Target: peak RSS
-   under 600 MB at N = 1,000.
+   the same concurrency, one client per session as claw has, reading each
+   stream to its end. Target: peak RSS under 600 MB at N = 1,000.
 
-Resume and append are the median of ``--runs`` (9) runs; the sessions
-measurement is the median of ``--session-runs`` (3) runs per N. The machine's
-load average is printed, since other work on it skews every figure.
+Resume and append are the median of ``--runs`` (9) runs, wall and CPU time;
+the sessions measurement is the median of ``--session-runs`` (3) runs per N,
+one run at N = 1,000 (over a minute each). The machine's load average is
+printed, since other work on it skews wall times; CPU times suffer less.
 
     python benchmarks/bench_sessions.py [--quick] [--runs 9] [--sizes 1,10,100,1000]
-                                        [--parts resume,append,sessions] [--latency 0]
+        [--parts resume,append,sessions] [--latency 0] [--without-files]
 
 ``--quick`` writes a 2,000-record file, runs 5 times, and stops at N = 100.
 ``--latency S`` makes every model answer take S seconds (the stream stalls after
 its first events), to see sessions that wait on the model rather than on CPU.
+``--without-files`` also runs the sessions with ``persist=False``, to show what
+writing session files costs per turn.
 """
 
 from __future__ import annotations
@@ -153,14 +156,15 @@ def build_session_file(path: Path, records: int) -> float:
     return time.perf_counter() - start
 
 
-def timed(fn: Callable[[], object], runs: int) -> list[float]:
-    """Seconds of each of ``runs`` calls."""
-    samples = []
+def timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
+    """Median wall and CPU milliseconds of ``runs`` calls."""
+    walls, cpus = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         fn()
-        samples.append(time.perf_counter() - start)
-    return samples
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls) * 1000, statistics.median(cpus) * 1000
 
 
 def bench_resume(workdir: Path, records: int, runs: int) -> list[dict[str, Any]]:
@@ -182,16 +186,18 @@ def bench_resume(workdir: Path, records: int, runs: int) -> list[dict[str, Any]]
         for line in path.read_bytes().splitlines():
             orjson.loads(line)
 
-    claw_wall = timed(lambda: load_session(path), runs)
-    floor_wall = timed(floor, runs)
+    claw_ms, claw_cpu_ms = timed(lambda: load_session(path), runs)
+    floor_ms, floor_cpu_ms = timed(floor, runs)
     return [
         {
             "what": f"resume: load_session, {count:,} records",
-            "ms": statistics.median(claw_wall) * 1000,
+            "ms": claw_ms,
+            "cpu_ms": claw_cpu_ms,
             "floor": "orjson.loads of every line",
-            "floor_ms": statistics.median(floor_wall) * 1000,
+            "floor_ms": floor_ms,
+            "floor_cpu_ms": floor_cpu_ms,
             "target": f"< {RESUME_TARGET_MS:.0f} ms",
-            "met": statistics.median(claw_wall) * 1000 < RESUME_TARGET_MS,
+            "met": claw_ms < RESUME_TARGET_MS,
         }
     ]
 
@@ -229,37 +235,43 @@ def bench_append(workdir: Path, records: int, runs: int) -> list[dict[str, Any]]
     kinds["tool result (3 KB of Read output)"] = tool_result
     rows = []
     for label, make in kinds.items():
-        claw_times: list[float] = []
-        floor_times: list[float] = []
+        claw_wall: list[float] = []
+        claw_cpu: list[float] = []
+        floor_wall: list[float] = []
+        floor_cpu: list[float] = []
         sizes: list[int] = []
         for run in range(runs):
             messages = [make(run, i) for i in range(records)]
             path = workdir / f"append-{run}.jsonl"
             transcript = Transcript(path, session_id="bench-append", cwd="/home/dev/project")
             transcript.open()  # the file exists already: time the appends only
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             for message in messages:
                 transcript.append_message(message)
-            claw_times.append((time.perf_counter() - start) / records)
+            claw_wall.append((time.perf_counter() - wall) / records)
+            claw_cpu.append((time.process_time() - cpu) / records)
             transcript.close()
             written = path.read_bytes().splitlines(keepends=True)
             sizes += [len(line) for line in written]
             path.unlink()
             floor_path = workdir / f"append-floor-{run}.jsonl"
             fd = os.open(floor_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             for line in written:
                 os.write(fd, line)
-            floor_times.append((time.perf_counter() - start) / len(written))
+            floor_wall.append((time.perf_counter() - wall) / len(written))
+            floor_cpu.append((time.process_time() - cpu) / len(written))
             os.close(fd)
             floor_path.unlink()
-        ms = statistics.median(claw_times) * 1000
+        ms = statistics.median(claw_wall) * 1000
         rows.append(
             {
                 "what": f"append: {label}, {statistics.median(sizes) / 1024:.1f} KB line",
                 "ms": ms,
+                "cpu_ms": statistics.median(claw_cpu) * 1000,
                 "floor": "os.write of the same bytes (O_APPEND)",
-                "floor_ms": statistics.median(floor_times) * 1000,
+                "floor_ms": statistics.median(floor_wall) * 1000,
+                "floor_cpu_ms": statistics.median(floor_cpu) * 1000,
                 "target": f"< {APPEND_TARGET_MS:g} ms",
                 "met": ms < APPEND_TARGET_MS,
             }
@@ -339,7 +351,7 @@ def memory_mb(field: str) -> float:
 # ----------------------------------------------------------- many sessions: clients
 
 
-def claw_child(n: int, base_url: str, workdir: str) -> dict[str, float]:
+def claw_child(n: int, base_url: str, workdir: str, persist: bool) -> dict[str, float]:
     """Run ``n`` sessions at once on one runtime; the measurements."""
     import trio
 
@@ -355,7 +367,7 @@ def claw_child(n: int, base_url: str, workdir: str) -> dict[str, float]:
     }
 
     async def session(runtime: Any, errors: list[str]) -> None:
-        async with runtime.open_session(cwd=workdir) as s:
+        async with runtime.open_session(cwd=workdir, persist=persist) as s:
             result = await s.run("Read notes.txt five times.")
         if result.is_error or result.result != FINAL or result.num_turns != TOOL_TURNS + 1:
             errors.append(f"{result.stop_reason}: {result.result[:200]}")
@@ -419,7 +431,11 @@ def floor_child(n: int, base_url: str, bodies_file: str) -> dict[str, float]:
 
 
 def measure(kind: str, n: int, base_url: str, workdir: Path, server_pid: int) -> dict[str, float]:
-    command = [sys.executable, __file__, f"--{kind}-child", str(n), base_url, str(workdir)]
+    """One child process of ``kind`` (claw, claw-without-files, floor) running ``n`` sessions."""
+    child = "--floor-child" if kind == "floor" else "--claw-child"
+    command = [sys.executable, __file__, child, str(n), base_url, str(workdir)]
+    if kind == "claw-without-files":
+        command.append("--no-persist")
     server_cpu = process_cpu_s(server_pid)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = process.communicate()
@@ -431,7 +447,9 @@ def measure(kind: str, n: int, base_url: str, workdir: Path, server_pid: int) ->
     return result
 
 
-def bench_sessions(workdir: Path, sizes: list[int], runs: int, latency: float) -> None:
+def bench_sessions(
+    workdir: Path, sizes: list[int], runs: int, latency: float, without_files: bool
+) -> None:
     target = workdir / "notes.txt"
     target.write_text("".join(f"line {i}: some notes about the parser\n" for i in range(40)))
     bodies = workdir / "bodies.json"
@@ -447,34 +465,42 @@ def bench_sessions(workdir: Path, sizes: list[int], runs: int, latency: float) -
             f"\nMany sessions: each session {TOOL_TURNS} Read turns + a final answer "
             f"({turns} model turns); model latency {latency:g} s; the fake server runs in its "
             f"own process (pid {server.pid}), its CPU shown apart; median of {runs} runs per N "
-            f"({load_average()})\n"
+            f"(1 run at N >= 1,000); {load_average()}\n"
         )
+        extra = " claw CPU/turn without session files (ms) |" if without_files else ""
         print(
-            "| N | claw turns/s | floor turns/s | ratio | claw wall (s) | claw CPU/turn (ms) "
-            "| floor CPU/turn (ms) | server CPU/turn (ms) | claw peak RSS (MB) "
-            "| RSS/session (KB) | floor peak RSS (MB) |"
+            "| N | claw turns/s | floor turns/s | ratio to floor | claw wall (s) "
+            "| claw CPU/turn (ms) | floor CPU/turn (ms) | server CPU/turn (ms) "
+            f"| claw peak RSS (MB) | RSS/session (KB) | floor peak RSS (MB) |{extra}"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print("|---" * (11 + without_files) + "|")
         for n in sizes:
-            claw_runs = [measure("claw", n, base_url, workdir, server.pid) for _ in range(runs)]
-            floor_runs = [measure("floor", n, base_url, workdir, server.pid) for _ in range(runs)]
-            claw = {k: statistics.median([r[k] for r in claw_runs]) for k in claw_runs[0]}
-            floor = {k: statistics.median([r[k] for r in floor_runs]) for k in floor_runs[0]}
+            repeat = 1 if n >= 1000 else runs
+
+            def median(kind: str, n: int = n, repeat: int = repeat) -> dict[str, float]:
+                results = [measure(kind, n, base_url, workdir, server.pid) for _ in range(repeat)]
+                return {k: statistics.median([r[k] for r in results]) for k in results[0]}
+
+            claw = median("claw")
+            floor = median("floor")
             claw_rate = n * turns / claw["wall_s"]
             floor_rate = n * turns / floor["wall_s"]
             per_session_kb = (claw["peak_mb"] - claw["before_mb"]) * 1024 / n
             rss_note = ""
             if n >= 1000:
                 rss_note = " (met)" if claw["peak_mb"] < RSS_TARGET_MB else " (MISSED)"
-            print(
+            row = (
                 f"| {n:,} | {claw_rate:.0f} | {floor_rate:.0f} | {floor_rate / claw_rate:.1f}x "
                 f"| {claw['wall_s']:.2f} | {claw['cpu_s'] / (n * turns) * 1000:.2f} "
                 f"| {floor['cpu_s'] / (n * turns) * 1000:.2f} "
                 f"| {claw['server_cpu_s'] / ((n + 1) * turns) * 1000:.2f} "
                 f"| {claw['peak_mb']:.0f}{rss_note} | {per_session_kb:.0f} "
-                f"| {floor['peak_mb']:.0f} |",
-                flush=True,
+                f"| {floor['peak_mb']:.0f} |"
             )
+            if without_files:
+                bare = median("claw-without-files")
+                row += f" {bare['cpu_s'] / (n * turns) * 1000:.2f} |"
+            print(row, flush=True)
     finally:
         server.terminate()
         server.wait()
@@ -485,14 +511,19 @@ def bench_sessions(workdir: Path, sizes: list[int], runs: int, latency: float) -
 
 def print_rows(rows: list[dict[str, Any]], runs: int) -> None:
     print(f"\nSession files (median of {runs} runs; {load_average()})\n")
-    print("| measurement | claw (ms) | floor | floor (ms) | ratio to floor | target |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| measurement | claw (ms) | claw CPU (ms) | floor | floor (ms) | floor CPU (ms) "
+        "| ratio to floor | target |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         met = "met" if r["met"] else "MISSED"
-        digits = 1 if r["ms"] >= 10 else 4
+        digits = 1 if r["ms"] >= 10 else 3
+        floor_digits = 1 if r["floor_ms"] >= 10 else 4
         print(
-            f"| {r['what']} | {r['ms']:.{digits}f} | {r['floor']} | {r['floor_ms']:.{digits}f} "
-            f"| {r['ms'] / r['floor_ms']:.1f}x | {r['target']}: {met} |",
+            f"| {r['what']} | {r['ms']:.{digits}f} | {r['cpu_ms']:.{digits}f} | {r['floor']} "
+            f"| {r['floor_ms']:.{floor_digits}f} | {r['floor_cpu_ms']:.{floor_digits}f} "
+            f"| {r['ms'] / r['floor_ms']:.0f}x | {r['target']}: {met} |",
             flush=True,
         )
 
@@ -509,7 +540,13 @@ def main() -> None:
     parser.add_argument("--parts", default="resume,append,sessions")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per model answer")
     parser.add_argument("--serve", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--without-files",
+        action="store_true",
+        help="also run the sessions with persist=False, to see what session files cost",
+    )
     parser.add_argument("--claw-child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--no-persist", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--floor-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -517,7 +554,7 @@ def main() -> None:
         return
     if args.claw_child:
         n, base_url, workdir = args.claw_child
-        print(json.dumps(claw_child(int(n), base_url, workdir)))
+        print(json.dumps(claw_child(int(n), base_url, workdir, not args.no_persist)))
         return
     if args.floor_child:
         n, base_url, workdir = args.floor_child
@@ -542,7 +579,7 @@ def main() -> None:
         if rows:
             print_rows(rows, runs)
         if "sessions" in parts:
-            bench_sessions(workdir, sizes, session_runs, args.latency)
+            bench_sessions(workdir, sizes, session_runs, args.latency, args.without_files)
 
 
 if __name__ == "__main__":
