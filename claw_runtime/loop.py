@@ -18,7 +18,8 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import structlog
@@ -27,7 +28,7 @@ import trio
 from claw_runtime import hook_answers
 from claw_runtime.context import ContextProcessor, PromptContext
 from claw_runtime.decisions import PromptDecision
-from claw_runtime.errors import ClawError, ProviderStreamError, TaskError
+from claw_runtime.errors import ClawError, ConfigError, ProviderStreamError, TaskError
 from claw_runtime.events import (
     Event,
     ModelRetry,
@@ -45,7 +46,7 @@ from claw_runtime.executor import (
     error_result,
 )
 from claw_runtime.models import Message, TextBlock, ToolResultBlock, ToolSpec, ToolUseBlock, Usage
-from claw_runtime.permissions import PermissionPolicy
+from claw_runtime.permissions import PermissionMode, PermissionPolicy
 from claw_runtime.plugins import PluginHost
 from claw_runtime.providers.base import (
     ModelRequest,
@@ -60,6 +61,9 @@ from claw_runtime.scheduler import Scheduler, TaskHandle
 from claw_runtime.text import clean_text
 from claw_runtime.tooling import SessionState, Tool
 from claw_runtime.transcript import Transcript
+
+if TYPE_CHECKING:
+    from claw_runtime.config import Settings
 
 __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
@@ -87,6 +91,20 @@ MAX_CUT_OFF_CONTINUATIONS = 3
 """How often a run carries on after max_tokens cut a tool call off before giving up."""
 
 
+def _price_overrides(settings: Settings) -> dict[str, ModelPrice] | None:
+    if not settings.prices:
+        return None
+    return {
+        prefix: ModelPrice(
+            input=p.input,
+            output=p.output,
+            cache_write=p.cache_write if p.cache_write is not None else p.input * 1.25,
+            cache_read=p.cache_read if p.cache_read is not None else p.input * 0.1,
+        )
+        for prefix, p in settings.prices.items()
+    }
+
+
 @attrs.frozen(kw_only=True)
 class AgentOptions:
     """How a run behaves; built from settings and CLI flags."""
@@ -101,6 +119,57 @@ class AgentOptions:
     append_system_prompt: str | None = None
     permissions: PermissionPolicy = PermissionPolicy()
     prices: Mapping[str, ModelPrice] | None = None
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        model: str,
+        project: Path,
+        permission_mode: PermissionMode | None = None,
+        allowed_tools: Sequence[str] = (),
+        disallowed_tools: Sequence[str] = (),
+        system_prompt: str | None = None,
+        append_system_prompt: str | None = None,
+        thinking_budget: int | None = None,
+    ) -> AgentOptions:
+        """Loop options from layered settings plus what the caller says for this session
+        (the CLI's flags are already layered into ``settings``).
+
+        Raises:
+            ConfigError: a rule cannot be understood, or bypass mode is turned off.
+        """
+        permissions = settings.permissions
+        mode = permission_mode or permissions.default_mode or "default"
+        if mode == "bypassPermissions" and permissions.disable_bypass_permissions_mode == "disable":
+            raise ConfigError(
+                "bypassPermissions is turned off by permissions.disableBypassPermissionsMode in "
+                "settings; choose another --permission-mode"
+            )
+        try:
+            policy = PermissionPolicy.from_rules(
+                mode,
+                allow=[*permissions.allow, *allowed_tools],
+                deny=[*permissions.deny, *disallowed_tools],
+                ask=permissions.ask,
+                project=project,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"permissions: {exc}") from None
+        return cls(
+            model=model,
+            max_turns=settings.max_turns,
+            max_budget_usd=settings.max_budget_usd,
+            max_budget_tokens=settings.max_budget_tokens,
+            system_prompt=system_prompt,
+            thinking_budget=thinking_budget,
+            # Anthropic requires max_tokens above the thinking budget.
+            max_tokens=max(8192, (thinking_budget or 0) + 4096),
+            append_system_prompt=append_system_prompt,
+            permissions=policy,
+            prices=_price_overrides(settings),
+        )
 
 
 @attrs.frozen(kw_only=True)

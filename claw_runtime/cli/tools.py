@@ -56,7 +56,7 @@ def _print_result(result: ToolResultBlock) -> None:
 def _policy(context: CliContext, name: str) -> PermissionPolicy:
     """The session policy settings and flags give, with ``name`` allowed (it was asked for).
 
-    The same rules as :func:`claw_runtime.sessions.session.agent_options_from_settings`,
+    The same rules as :meth:`claw_runtime.loop.AgentOptions.from_settings`,
     built here so the command does not import the session machinery (~50 ms).
 
     Raises:

@@ -28,7 +28,6 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -42,21 +41,18 @@ from claw_runtime.errors import ConfigError, TaskCancelled, TaskError
 from claw_runtime.events import Event, SessionEnded, SessionStarted
 from claw_runtime.loop import Agent, AgentOptions, Approver, RunResult
 from claw_runtime.models import Usage
-from claw_runtime.permissions import PermissionMode, PermissionPolicy
-from claw_runtime.providers.pricing import ModelPrice
+from claw_runtime.permissions import PermissionMode
 from claw_runtime.scheduler import TaskHandle, current_task
 from claw_runtime.sessions.store import LoadedSession, load_session
 from claw_runtime.tooling import SessionState
 from claw_runtime.transcript import Transcript, transcript_path
 
 if TYPE_CHECKING:
-    from claw_runtime.config import Settings
     from claw_runtime.runtime import Runtime
 
 __all__ = [
     "HookScope",
     "Session",
-    "agent_options_from_settings",
     "open_session",
     "session_start_context",
 ]
@@ -68,69 +64,6 @@ SESSION_END_DEADLINE_S = 10.0
 
 HookScope = Callable[[float | None], AbstractContextManager[trio.CancelScope]]
 """Makes the cancel scope session hooks run in, given their time limit (None: none)."""
-
-
-def agent_options_from_settings(
-    settings: Settings,
-    *,
-    model: str,
-    project: Path,
-    permission_mode: PermissionMode | None = None,
-    allowed_tools: Sequence[str] = (),
-    disallowed_tools: Sequence[str] = (),
-    system_prompt: str | None = None,
-    append_system_prompt: str | None = None,
-    thinking_budget: int | None = None,
-) -> AgentOptions:
-    """Loop options from layered settings plus what the caller says for this session.
-
-    Raises:
-        ConfigError: a rule cannot be understood, or bypass mode is turned off.
-    """
-    permissions = settings.permissions
-    mode = permission_mode or permissions.default_mode or "default"
-    if mode == "bypassPermissions" and permissions.disable_bypass_permissions_mode == "disable":
-        raise ConfigError(
-            "bypassPermissions is turned off by permissions.disableBypassPermissionsMode in "
-            "settings; choose another --permission-mode"
-        )
-    try:
-        policy = PermissionPolicy.from_rules(
-            mode,
-            allow=[*permissions.allow, *allowed_tools],
-            deny=[*permissions.deny, *disallowed_tools],
-            ask=permissions.ask,
-            project=project,
-        )
-    except ValueError as exc:
-        raise ConfigError(f"permissions: {exc}") from None
-    return AgentOptions(
-        model=model,
-        max_turns=settings.max_turns,
-        max_budget_usd=settings.max_budget_usd,
-        max_budget_tokens=settings.max_budget_tokens,
-        system_prompt=system_prompt,
-        thinking_budget=thinking_budget,
-        # Anthropic requires max_tokens above the thinking budget.
-        max_tokens=max(8192, (thinking_budget or 0) + 4096),
-        append_system_prompt=append_system_prompt,
-        permissions=policy,
-        prices=_price_overrides(settings),
-    )
-
-
-def _price_overrides(settings: Settings) -> dict[str, ModelPrice] | None:
-    if not settings.prices:
-        return None
-    return {
-        prefix: ModelPrice(
-            input=p.input,
-            output=p.output,
-            cache_write=p.cache_write if p.cache_write is not None else p.input * 1.25,
-            cache_read=p.cache_read if p.cache_read is not None else p.input * 0.1,
-        )
-        for prefix, p in settings.prices.items()
-    }
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -327,7 +260,7 @@ async def open_session(
     if max_turns is not None:
         settings = attrs.evolve(settings, max_turns=max_turns)
     provider_name, provider_settings = runtime.provider_settings(provider, model=model)
-    options = agent_options_from_settings(
+    options = AgentOptions.from_settings(
         settings,
         model=provider_settings.model,
         project=cwd,
