@@ -170,9 +170,16 @@ def child(design: str, n: int, base_url: str, workdir: str) -> None:
         def for_session(self: http_clients.HttpClients) -> httpx.AsyncClient:
             if not shards:
                 shards.extend([self.shared] + [self._client(None) for _ in range(15)])
+                self._open.update(shards[1:])  # closed with the runtime
             return shards[next(cycle) % len(shards)]  # type: ignore[no-any-return]
 
-        with mock.patch.object(http_clients.HttpClients, "for_session", for_session):
+        async def release(self: http_clients.HttpClients, client: httpx.AsyncClient) -> None:
+            pass  # the shards live as long as the runtime (its end closes them)
+
+        with (
+            mock.patch.object(http_clients.HttpClients, "for_session", for_session),
+            mock.patch.object(http_clients.HttpClients, "release", release),
+        ):
             print(json.dumps(trio.run(run)))
     else:
         print(json.dumps(trio.run(run)))
@@ -247,7 +254,8 @@ def main() -> None:
             base_url = server.stdout.readline().decode().strip()
             print(
                 f"{TOOL_TURNS + 1} turns per session, each answer {ANSWER_S} s; "
-                f"ideal wall time {(TOOL_TURNS + 1) * ANSWER_S:.1f} s\n"
+                f"ideal wall time {(TOOL_TURNS + 1) * ANSWER_S:.1f} s; "
+                f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start\n"
             )
             print(
                 "| design | N | wall (s) | CPU (s) | CPU/session (ms) | vs smallest N "
@@ -276,6 +284,7 @@ def main() -> None:
                         f"| {r['server_cpu_s']:.2f} |",
                         flush=True,
                     )
+            print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
         finally:
             server.terminate()
             server.wait()
