@@ -54,6 +54,7 @@ if TYPE_CHECKING:
         TurnFinished,
         TurnStarted,
     )
+    from claw_runtime.executor import ToolExecution, ToolExecutor
     from claw_runtime.hookspecs import hookimpl, hookspec
     from claw_runtime.loop import Agent, AgentOptions, RunResult
     from claw_runtime.models import (
@@ -125,6 +126,8 @@ _EXPORTS: dict[str, str] = {
     "TextBlock": "claw_runtime.models",
     "ThinkingBlock": "claw_runtime.models",
     "Tool": "claw_runtime.tooling",
+    "ToolExecution": "claw_runtime.executor",
+    "ToolExecutor": "claw_runtime.executor",
     "ToolCall": "claw_runtime.decisions",
     "ToolContext": "claw_runtime.tooling",
     "ToolError": "claw_runtime.errors",

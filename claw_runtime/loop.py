@@ -28,7 +28,7 @@ import trio
 from claw_runtime import hook_answers
 from claw_runtime.context import ContextProcessor, PromptContext
 from claw_runtime.decisions import PromptDecision
-from claw_runtime.errors import ClawError, ConfigError, ProviderStreamError, TaskError
+from claw_runtime.errors import ClawError, ProviderStreamError, TaskError
 from claw_runtime.events import (
     Event,
     ModelRetry,
@@ -140,23 +140,13 @@ class AgentOptions:
         Raises:
             ConfigError: a rule cannot be understood, or bypass mode is turned off.
         """
-        permissions = settings.permissions
-        mode = permission_mode or permissions.default_mode or "default"
-        if mode == "bypassPermissions" and permissions.disable_bypass_permissions_mode == "disable":
-            raise ConfigError(
-                "bypassPermissions is turned off by permissions.disableBypassPermissionsMode in "
-                "settings; choose another --permission-mode"
-            )
-        try:
-            policy = PermissionPolicy.from_rules(
-                mode,
-                allow=[*permissions.allow, *allowed_tools],
-                deny=[*permissions.deny, *disallowed_tools],
-                ask=permissions.ask,
-                project=project,
-            )
-        except ValueError as exc:
-            raise ConfigError(f"permissions: {exc}") from None
+        policy = PermissionPolicy.from_settings(
+            settings.permissions,
+            project=project,
+            mode=permission_mode,
+            allow=allowed_tools,
+            deny=disallowed_tools,
+        )
         return cls(
             model=model,
             max_turns=settings.max_turns,

@@ -22,7 +22,6 @@ import trio
 
 from claw_runtime.cli import _startup
 from claw_runtime.cli._setup import CliContext
-from claw_runtime.errors import ConfigError
 from claw_runtime.executor import ToolExecution, ToolExecutor
 from claw_runtime.models import ImageBlock, TextBlock, ToolResultBlock, ToolUseBlock
 from claw_runtime.permissions import PermissionPolicy
@@ -56,29 +55,14 @@ def _print_result(result: ToolResultBlock) -> None:
 def _policy(context: CliContext, name: str) -> PermissionPolicy:
     """The session policy settings and flags give, with ``name`` allowed (it was asked for).
 
-    The same rules as :meth:`claw_runtime.loop.AgentOptions.from_settings`,
-    built here so the command does not import the session machinery (~50 ms).
+    The same rules as a session's (:meth:`PermissionPolicy.from_settings`).
 
     Raises:
         ConfigError: a rule cannot be understood, or bypass mode is turned off.
     """
-    permissions = context.settings.permissions
-    mode = permissions.default_mode or "default"
-    if mode == "bypassPermissions" and permissions.disable_bypass_permissions_mode == "disable":
-        raise ConfigError(
-            "bypassPermissions is turned off by permissions.disableBypassPermissionsMode in "
-            "settings; choose another --permission-mode"
-        )
-    try:
-        return PermissionPolicy.from_rules(
-            mode,
-            allow=[*permissions.allow, name],
-            deny=permissions.deny,
-            ask=permissions.ask,
-            project=context.cwd,
-        )
-    except ValueError as exc:
-        raise ConfigError(f"permissions: {exc}") from None
+    return PermissionPolicy.from_settings(
+        context.settings.permissions, project=context.cwd, allow=[name]
+    )
 
 
 def _refusal(name: str, execution: ToolExecution) -> str:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import attrs
 
@@ -41,6 +41,9 @@ from claw_runtime.permissions.rules import (
 )
 from claw_runtime.permissions.shell import ParsedCommand
 from claw_runtime.permissions.targets import resolve_path
+
+if TYPE_CHECKING:
+    from claw_runtime.config import Permissions as PermissionSettings
 
 __all__ = [
     "EDIT_TOOLS",
@@ -133,6 +136,44 @@ class PermissionPolicy:
             deny=tuple(parse_rule(r) for r in deny),
             project=project or Path.cwd(),
         )
+
+    @classmethod
+    def from_settings(
+        cls,
+        permissions: PermissionSettings,
+        *,
+        project: Path,
+        mode: PermissionMode | None = None,
+        allow: Iterable[str] = (),
+        deny: Iterable[str] = (),
+    ) -> PermissionPolicy:
+        """The policy settings give (``permissions``, the flags already layered in),
+        plus ``allow``/``deny`` rules the caller adds and the ``mode`` it asks for.
+
+        Raises:
+            ConfigError: a rule cannot be understood, or bypass mode is turned off.
+        """
+        from claw_runtime.errors import ConfigError
+
+        chosen = mode or permissions.default_mode or "default"
+        if (
+            chosen == "bypassPermissions"
+            and permissions.disable_bypass_permissions_mode == "disable"
+        ):
+            raise ConfigError(
+                "bypassPermissions is turned off by permissions.disableBypassPermissionsMode in "
+                "settings; choose another --permission-mode"
+            )
+        try:
+            return cls.from_rules(
+                chosen,
+                allow=[*permissions.allow, *allow],
+                deny=[*permissions.deny, *deny],
+                ask=permissions.ask,
+                project=project,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"permissions: {exc}") from None
 
     def visible(self, tool_name: str) -> bool:
         """A tool denied outright by a bare rule is not even offered to the model."""
