@@ -243,3 +243,14 @@ async def test_startup_variables_in_overrides_do_not_reach_bash(tmp_path: Path) 
     )
     assert result.output.strip() == "ran"
     assert not (tmp_path / "sourced").exists()
+
+
+async def test_a_working_directory_whose_name_is_not_utf8(ctx: ToolContext) -> None:
+    """A directory name is bytes: Bash works in one that is not UTF-8, and cd into it sticks."""
+    odd = ctx.session.cwd / os.fsdecode(b"caf\xe9")
+    odd.mkdir()
+    moved = await run(ctx, command="cd caf* && echo moved")  # a command is text: a glob
+    assert not moved.is_error, moved.text
+    assert ctx.session.cwd == odd
+    again = await run(ctx, command="pwd")
+    assert not again.is_error and again.text.strip().endswith("caf\ufffd")

@@ -245,8 +245,13 @@ async def run_foreground(
 
 
 def _read_cwd(path: str) -> Path | None:
+    """The directory the command ended in, as ``pwd -P`` wrote it (bytes: a directory
+    name need not be UTF-8, and ``os.fsdecode`` keeps such bytes as they are)."""
     try:
-        text = Path(path).read_text().strip()
+        raw = Path(path).read_bytes().strip()
     except OSError:
         return None
-    return Path(text) if text and Path(text).is_dir() else None
+    if not raw:
+        return None
+    directory = Path(os.fsdecode(raw))
+    return directory if directory.is_dir() else None
