@@ -22,12 +22,13 @@ runtime decides what a duplicate name means and which plugin registered what.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pluggy
 
-from claw_runtime.commands import Command
+from claw_runtime.commands import Command, CommandLoader
 from claw_runtime.context import ContextProcessor, PromptContext
 from claw_runtime.decisions import (
     ToolCall,
@@ -61,8 +62,32 @@ def register_tools(register: Callable[[Tool | Callable[..., Awaitable[Any]]], No
 
 
 @hookspec
-def register_commands(register: Callable[[Command], None]) -> None:
-    """Register slash commands (``/name args``) with ``register(Command(...))``."""
+def register_commands(register: Callable[[Command | CommandLoader], None]) -> None:
+    """Register slash commands (``/name args``) with ``register(Command(...))``.
+
+    ``Command.run(args, session)`` is awaited with the text after the name and
+    the live :class:`~claw_runtime.sessions.session.Session`; it returns a
+    :class:`~claw_runtime.commands.CommandResult`: ``output`` to show, or a
+    ``prompt`` to run in the user's place (with ``allowed_tools`` and ``model``
+    for that run only). Names may be namespaced (``frontend:component``). A
+    plugin's command replaces a built-in one of the same name; between two
+    plugins, the second is reported as a conflict.
+
+    ``register(CommandLoader(...))`` instead registers a source of commands
+    found per session when needed (how ``.claude/commands`` files are read);
+    its commands never replace registered ones.
+    """
+
+
+@hookspec
+def register_skills(register: Callable[[str | os.PathLike[str]], None]) -> None:
+    """Ship skills: ``register(path)`` with the absolute path of a skill folder (one
+    with a ``SKILL.md``) or of a folder of them.
+
+    The model sees each skill's name, as ``<plugin>:<name>``, and description, and
+    loads its body with the ``Skill`` tool when a task calls for it. A path that
+    is not an existing directory is reported against the plugin.
+    """
 
 
 @hookspec

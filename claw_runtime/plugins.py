@@ -47,6 +47,9 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("tools.grep", "claw_runtime.tools.grep"),
     ("tools.web_fetch", "claw_runtime.tools.web_fetch"),
     ("tools.todo_write", "claw_runtime.tools.todo_write"),
+    ("tools.skill", "claw_runtime.tools.skill"),
+    ("builtin.commands", "claw_runtime.commands.builtin"),
+    ("builtin.markdown_commands", "claw_runtime.commands.markdown"),
 )
 """The built-in plugins, registered exactly as third-party ones are."""
 

@@ -1,23 +1,28 @@
-"""What the plugins registered: tools, commands, context processors and providers.
+"""What the plugins registered: tools, commands, context processors, providers, skills.
 
-The registry is built once per runtime by calling the four ``register_*``
-hooks with a ``register`` callback per plugin, so it knows who registered what.
-A second registration under a taken name is a conflict: it is reported against
-the plugin that tried it, and the first registration stays.
+The registry is built once per runtime by calling the ``register_*`` hooks
+with a ``register`` callback per plugin, so it knows who registered what. A
+second registration under a taken name is a conflict: it is reported against
+the plugin that tried it, and the first registration stays. One exception:
+an installed plugin's slash command replaces a built-in command of the same
+name (``/help`` of your own), since built-ins are defaults.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
 
-from claw_runtime.commands import Command
+from claw_runtime.commands import COMMAND_NAME, Command, CommandLoader
 from claw_runtime.context import ContextProcessor
 from claw_runtime.errors import PluginError
 from claw_runtime.plugins import PluginHost
 from claw_runtime.providers.base import ProviderFactory
+from claw_runtime.skills import SkillDirectory
 from claw_runtime.tooling import Tool, tool
 
 __all__ = ["Registry", "build_registry"]
@@ -29,6 +34,10 @@ class Registry:
 
     tools: dict[str, Tool] = attrs.field(factory=dict)
     commands: dict[str, Command] = attrs.field(factory=dict)
+    command_loaders: list[CommandLoader] = attrs.field(factory=list)
+    """Sources of commands found per session (Markdown files, skills)."""
+    skill_dirs: list[SkillDirectory] = attrs.field(factory=list)
+    """Folders of skills plugins ship (``register_skills``)."""
     context_processors: list[ContextProcessor] = attrs.field(factory=list)
     providers: dict[str, ProviderFactory] = attrs.field(factory=dict)
     owners: dict[tuple[str, str], str] = attrs.field(factory=dict)
@@ -54,6 +63,11 @@ def _take_name(
         return False
     registry.owners[(kind, name)] = plugin
     return True
+
+
+def _builtin(host: PluginHost, plugin: str) -> bool:
+    info = host.infos.get(plugin)
+    return info is not None and info.builtin
 
 
 def build_registry(host: PluginHost) -> Registry:
@@ -90,11 +104,41 @@ def build_registry(host: PluginHost) -> Registry:
         return accept
 
     def commands_for(plugin: str) -> Callable[[Any], None]:
-        def accept(item: Command) -> None:
+        def accept(item: Command | CommandLoader) -> None:
+            hook = "register_commands"
+            if isinstance(item, CommandLoader):
+                if _take_name(host, registry, "command_loader", item.name, plugin, hook):
+                    registry.command_loaders.append(attrs.evolve(item, plugin=plugin))
+                return
             if not isinstance(item, Command):
                 raise TypeError(f"register_commands expects a Command, got {item!r}")
-            if _take_name(host, registry, "command", item.name, plugin, "register_commands"):
-                registry.commands[item.name] = attrs.evolve(item, plugin=plugin)
+            if not COMMAND_NAME.fullmatch(item.name):
+                raise ValueError(
+                    f"command name {item.name!r}: letters, digits, '_', '-' and ':' only, "
+                    "without the leading '/'"
+                )
+            source = item.source or ("built-in" if _builtin(host, plugin) else plugin)
+            owner = registry.owners.get(("command", item.name))
+            if owner is not None and _builtin(host, owner) and not _builtin(host, plugin):
+                del registry.owners[("command", item.name)]  # a plugin's own /help wins
+            elif owner is not None and _builtin(host, plugin) and not _builtin(host, owner):
+                return  # the plugin registered first (tryfirst) and keeps it
+            if _take_name(host, registry, "command", item.name, plugin, hook):
+                registry.commands[item.name] = attrs.evolve(item, plugin=plugin, source=source)
+
+        return accept
+
+    def skills_for(plugin: str) -> Callable[[Any], None]:
+        def accept(item: str | os.PathLike[str]) -> None:
+            if not isinstance(item, str | os.PathLike):
+                raise TypeError(f"register_skills expects a directory path, got {item!r}")
+            path = Path(item)
+            if not path.is_absolute():
+                raise ValueError(f"register_skills expects an absolute path, got {str(path)!r}")
+            if not path.is_dir():
+                raise ValueError(f"skill directory {str(path)!r} does not exist")
+            if _take_name(host, registry, "skill_dir", str(path), plugin, "register_skills"):
+                registry.skill_dirs.append(SkillDirectory(path=path, plugin=plugin))
 
         return accept
 
@@ -121,6 +165,7 @@ def build_registry(host: PluginHost) -> Registry:
 
     call("register_tools", tools_for)
     call("register_commands", commands_for)
+    call("register_skills", skills_for)
     call("register_context_processors", processors_for)
     call("register_providers", providers_for)
     registry.context_processors.sort(key=lambda p: p.order)

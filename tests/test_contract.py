@@ -163,8 +163,18 @@ def test_builtin_tools_use_claude_code_names() -> None:
         "LS",
         "WebFetch",
         "TodoWrite",
+        "Skill",
     }
     assert expected == set(registry.tools)
     read_only = {name for name, t in registry.tools.items() if t.read_only}
-    assert {"Read", "BashOutput", "Glob", "Grep", "LS", "WebFetch", "TodoWrite"} <= read_only
+    assert {
+        "Read",
+        "BashOutput",
+        "Glob",
+        "Grep",
+        "LS",
+        "WebFetch",
+        "TodoWrite",
+        "Skill",
+    } <= read_only
     assert not read_only & {"Bash", "Write", "Edit", "MultiEdit", "NotebookEdit", "KillShell"}

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from claw_runtime.cli._setup import CliContext
-from claw_runtime.config import settings_files
+from claw_runtime.config import LoadedSettings, settings_files
 from claw_runtime.config_shapes import FIRED_HOOK_EVENTS
 
-__all__ = ["run_doctor"]
+__all__ = ["doctor_report", "run_doctor"]
 
 PROGRAMS = (
     ("bwrap", "the sandbox (sandbox.enabled)", "apt-get install bubblewrap"),
@@ -48,17 +49,30 @@ def _tool_names(context: CliContext) -> set[str]:
 def run_doctor(context: CliContext) -> int:
     loaded = context.loaded
     assert loaded is not None
+    print(doctor_report(context.cwd, context.environ, loaded, _tool_names(context)))
+    return 0
+
+
+def doctor_report(
+    cwd: Path, environ: Mapping[str, str], loaded: LoadedSettings, tools: Collection[str]
+) -> str:
+    """What ``claw doctor`` prints (``/doctor`` shows the same in a session).
+
+    Args:
+        loaded: the settings as :func:`~claw_runtime.config.load_settings` read them.
+        tools: the tools this claw has (empty: rules are not checked against them).
+    """
     out: list[str] = []
-    home = Path(context.environ.get("HOME") or Path.home())
+    home = Path(environ.get("HOME") or Path.home())
     trust = (
         "trusted"
         if loaded.trusted
         else "NOT trusted (project settings that widen power are ignored)"
     )
-    out.append(f"Project: {context.cwd}  [{trust}]")
+    out.append(f"Project: {cwd}  [{trust}]")
     out.append("")
     out.append("Settings files (applied top to bottom, later wins):")
-    for found in settings_files(context.cwd, home, context.environ):
+    for found in settings_files(cwd, home, environ):
         state = "read" if found.path in loaded.sources else "absent"
         out.append(f"  [{state:6}] {found.layer:7} {found.path}")
     out.append("")
@@ -67,10 +81,9 @@ def run_doctor(context: CliContext) -> int:
         out += [f"  warning: {w}" for w in loaded.warnings]
         out += [f"  note: {n}" for n in loaded.notes]
         out.append("")
-    settings = context.settings
+    settings = loaded.settings
     permissions = settings.permissions
     out.append(f"Permission mode: {permissions.default_mode or 'default'}")
-    tools = _tool_names(context)
     for kind in ("deny", "ask", "allow"):
         rules = getattr(permissions, kind)
         out.append(f"  {kind}: {', '.join(rules) if rules else '(none)'}")
@@ -101,5 +114,4 @@ def run_doctor(context: CliContext) -> int:
         found_at = _find(name)
         status = found_at or f"MISSING ({install})"
         out.append(f"  {name:6} {status}  -- {purpose}")
-    print("\n".join(out))
-    return 0
+    return "\n".join(out)

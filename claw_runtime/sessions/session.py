@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 import structlog
@@ -36,18 +38,23 @@ import trio
 
 from claw_runtime._paths import user_path
 from claw_runtime.bus import DeliveryPolicy, EventBus, Subscription
+from claw_runtime.commands import CommandResult, parse_command_line
+from claw_runtime.commands.locations import project_dir
 from claw_runtime.decisions import SessionStartOutcome
 from claw_runtime.errors import ConfigError, TaskCancelled, TaskError
 from claw_runtime.events import Event, SessionEnded, SessionStarted
 from claw_runtime.loop import Agent, AgentOptions, Approver, RunResult
 from claw_runtime.models import Usage
-from claw_runtime.permissions import PermissionMode
+from claw_runtime.permissions import PermissionMode, parse_rule
+from claw_runtime.providers.aliases import resolve_model_alias
 from claw_runtime.scheduler import TaskHandle, current_task
 from claw_runtime.sessions.store import LoadedSession, load_session
+from claw_runtime.skills import PLUGIN_DIRS_KEY as PLUGIN_SKILL_DIRS_KEY
 from claw_runtime.tooling import SessionState
 from claw_runtime.transcript import Transcript, transcript_path
 
 if TYPE_CHECKING:
+    from claw_runtime.commands.dispatch import CommandTable
     from claw_runtime.runtime import Runtime
 
 __all__ = [
@@ -58,6 +65,12 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
+
+_T = TypeVar("_T")
+
+_FOUND_AGAIN_AFTER_CLEAR = ("builtin.context.", "skills.catalog", "tools.skill.")
+"""``SessionState.extras`` keys of what a new conversation reads again: the memory files
+and the environment (``context_builtin``), the skills and their listing."""
 
 SESSION_END_DEADLINE_S = 10.0
 """How long ``session_end`` hooks may take before the session closes anyway."""
@@ -86,7 +99,7 @@ class Session:
     _bus: EventBus = attrs.field(factory=EventBus)
     """This session's own events, for :meth:`events` (the runtime's bus gets them too)."""
     _task: TaskHandle[Any] | None = None
-    _current: TaskHandle[RunResult] | None = None
+    _current: TaskHandle[Any] | None = None
     _totals: list[RunResult] = attrs.field(factory=list)
 
     @property
@@ -102,8 +115,22 @@ class Session:
         """Every run's result so far, in order."""
         return tuple(self._totals)
 
+    @property
+    def cwd(self) -> Path:
+        """Where the session works now (Bash's ``cd`` moves it)."""
+        return self.state.cwd
+
     async def run(self, prompt: str) -> RunResult:
         """Run ``prompt`` to the end of its turn; that run's own result.
+
+        A prompt whose first word is ``/name`` (letters, digits, ``_``, ``-``,
+        ``:``) runs the slash command of that name instead (see
+        :mod:`claw_runtime.commands`): its ``output`` is the result, with no
+        model call, unless it returns a ``prompt``, which then runs as this
+        prompt would have, with the command's ``allowed_tools`` and ``model``
+        for that run only. An unknown ``/name`` is an error result; a first
+        word that is a path (``/usr/bin/foo is broken``, ``/tmp is full``) is
+        sent to the model as it is.
 
         Cancelling the caller (or :meth:`cancel`) stops the run: its tools and
         their processes are stopped, unfinished calls get "aborted" results, and
@@ -122,15 +149,154 @@ class Session:
         except trio.Cancelled:
             self._record(agent.result("cancelled", is_error=True, text="Cancelled."))
             raise
-        handle = self.runtime.scheduler.spawn(agent.run, prompt, name="agent", parent=self._task)
+        self.state.extras.setdefault(  # for the Skill tool and the skills listing
+            PLUGIN_SKILL_DIRS_KEY, tuple(self.runtime.registry.skill_dirs)
+        )
+        invocation = parse_command_line(prompt)
+        if invocation is not None:
+            return await self._run_command(prompt, *invocation)
+        return await self._run_prompt(prompt)
+
+    async def commands(self) -> CommandTable:
+        """Every slash command this session can run now: registered ones, then skills
+        and Markdown files as they are on disk (read in threads)."""
+        from claw_runtime.commands.dispatch import command_table
+
+        return await command_table(self)
+
+    def set_model(self, model: str) -> str:
+        """Use ``model`` (an alias such as ``sonnet``, or a full name) from the next run on;
+        the full name it resolved to."""
+        resolved = resolve_model_alias(model, self.runtime.settings.model_aliases)
+        self.agent.options = attrs.evolve(self.agent.options, model=resolved)
+        return resolved
+
+    @contextmanager
+    def allowing(self, rules: Sequence[str]) -> Iterator[None]:
+        """Allow ``rules`` (``Bash(git status:*)``, ``Read``) for the duration of the block.
+
+        The rules join the session's live policy and leave it afterwards; rules
+        the person allowed meanwhile ("yes, always") stay.
+
+        Raises:
+            ValueError: a rule cannot be understood.
+        """
+        added = tuple(parse_rule(rule) for rule in rules)
+        if not added:
+            yield
+            return
+        executor = self.agent.executor
+        executor.permissions = attrs.evolve(
+            executor.permissions, allow=(*executor.permissions.allow, *added)
+        )
+        try:
+            yield
+        finally:
+            ours = {id(rule) for rule in added}
+            policy = executor.permissions
+            executor.permissions = attrs.evolve(
+                policy, allow=tuple(r for r in policy.allow if id(r) not in ours)
+            )
+
+    async def clear(self) -> None:
+        """Start a new conversation, as Claude Code's ``/clear`` does.
+
+        ``session_end`` hooks run with reason ``clear``; the history, the todo
+        list, what Read saw and the session context go; the session gets a new
+        id and, when it is saved, a new file; then ``session_start`` hooks run
+        with source ``clear``. The model, the permission rules, the cost so far
+        and background work stay.
+        """
+        state, agent = self.state, self.agent
+        with self.hook_scope(self.session_end_timeout):
+            await self.runtime.host.call("session_end", session=state, reason="clear")
+        self.transcript.close()
+        state.session_id = str(uuid.uuid4())
+        path = None
+        if self.transcript.path is not None:
+            path = transcript_path(project_dir(state), state.session_id, self.runtime.environ)
+        self.transcript = Transcript(
+            path, session_id=state.session_id, cwd=self.transcript.cwd, warn=self.notify
+        )
+        agent.transcript = self.transcript
+        state.extras["transcript_path"] = str(path or "")
+        agent.messages.clear()
+        agent.session_context.clear()
+        state.todos.clear()
+        state.file_reads.clear()
+        for key in [k for k in state.extras if k.startswith(_FOUND_AGAIN_AFTER_CLEAR)]:
+            del state.extras[key]
+        with self.hook_scope(None):
+            answers = await self.runtime.host.call("session_start", session=state, source="clear")
+            self.ended_by_hook = session_start_context(agent, answers)
+
+    async def _run_command(self, prompt: str, name: str, args: str) -> RunResult:
+        """Run the command ``/name``; a path-like unknown name goes to the model instead."""
+        started = time.perf_counter()
+        table = await self.commands()
+        command = table.find(name)
+        if command is None:
+            if _is_a_path(f"/{name}"):
+                return await self._run_prompt(prompt)
+            return self._command_result(
+                f"unknown command /{name}; /help lists them", started, is_error=True
+            )
+        outcome = await self._supervise(
+            command.run, args, self, name=f"command:/{command.name}", what=f"/{command.name}"
+        )
+        if isinstance(outcome, RunResult):
+            self._record(outcome)
+            return outcome
+        if not isinstance(outcome, CommandResult):
+            return self._command_result(
+                f"/{command.name} returned {type(outcome).__name__}, not a CommandResult",
+                started,
+                is_error=True,
+            )
+        if outcome.prompt is None:
+            return self._command_result(outcome.output, started, is_error=outcome.is_error)
+        try:
+            return await self._run_prompt(
+                outcome.prompt, allowed_tools=outcome.allowed_tools, model=outcome.model
+            )
+        except ValueError as exc:  # an allowed-tools rule that cannot be understood
+            return self._command_result(f"/{command.name}: {exc}", started, is_error=True)
+
+    async def _run_prompt(
+        self, prompt: str, *, allowed_tools: Sequence[str] = (), model: str | None = None
+    ) -> RunResult:
+        """Run ``prompt`` through the agent, with extra allow rules and a model for this run."""
+        agent = self.agent
+        session_model = agent.options.model
+        if model:
+            agent.options = attrs.evolve(
+                agent.options,
+                model=resolve_model_alias(model, self.runtime.settings.model_aliases),
+            )
+        try:
+            with self.allowing(allowed_tools):
+                result = await self._supervise(agent.run, prompt, name="agent")
+        finally:
+            if model:
+                agent.options = attrs.evolve(agent.options, model=session_model)
+        self._record(result)
+        return result
+
+    async def _supervise(
+        self, fn: Callable[..., Awaitable[_T]], *args: Any, name: str, what: str = "The run"
+    ) -> _T | RunResult:
+        """``fn(*args)`` as a task of this session that :meth:`cancel` stops; a cancelled or
+        crashed task is an error result (recorded by the caller), never an exception."""
+        agent = self.agent
+        handle = self.runtime.scheduler.spawn(fn, *args, name=name, parent=self._task)
         self._current = handle
         try:
-            result = await handle.result()
+            return await handle.result()
         except TaskCancelled:
-            result = agent.result("cancelled", is_error=True, text="Cancelled by the user.")
+            return agent.result("cancelled", is_error=True, text="Cancelled by the user.")
         except TaskError as exc:
-            result = agent.result(
-                "error", is_error=True, text=f"The run crashed: {exc.__cause__ or exc}"
+            return agent.result(
+                "error", is_error=True, text=f"{what} crashed: {exc.__cause__ or exc}"
             )
         except trio.Cancelled:
             handle.cancel()
@@ -140,6 +306,20 @@ class Session:
             raise
         finally:
             self._current = None
+
+    def _command_result(self, text: str, started: float, *, is_error: bool = False) -> RunResult:
+        """The result of a command that did not call the model (recorded)."""
+        result = RunResult(
+            result=text,
+            is_error=is_error,
+            num_turns=0,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            usage=Usage(),
+            total_cost_usd=0.0,
+            session_id=self.id,
+            stop_reason="command",
+            permission_denials=tuple(self.agent.denials),
+        )
         self._record(result)
         return result
 
@@ -197,6 +377,14 @@ def session_start_context(agent: Agent, answers: list[tuple[str, Any]]) -> str |
         elif isinstance(answer, str) and answer.strip():
             agent.session_context.append(answer)
     return ended
+
+
+def _is_a_path(word: str) -> bool:
+    """``/tmp``, ``/usr``: a first word that names something on disk is not a command."""
+    try:
+        return os.path.lexists(word)
+    except (OSError, ValueError):
+        return False
 
 
 def _timed_scope(timeout: float | None) -> AbstractContextManager[trio.CancelScope]:
