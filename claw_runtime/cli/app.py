@@ -209,9 +209,24 @@ def _add_run_options(parser: argparse.ArgumentParser, *, top: bool = False) -> N
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = frozenset({"run", "demo", "plugins", "inspect", "sessions", "doctor", "trust", "tools"})
+"""The subcommands: an argument that is none of these (and no option's value) is a prompt."""
+
+_USAGE = """claw [options] [PROMPT]        the interactive terminal (docs/terminal.md)
+       claw -p PROMPT [options]       one run, headless: the answer, then exit
+       claw COMMAND ...               see the commands below"""
+
+
+def build_parser(*, prompt_argument: bool = False) -> argparse.ArgumentParser:
+    """The ``claw`` parser: with subcommands, or (``prompt_argument``) with a PROMPT instead.
+
+    ``claw "explain this repo"`` cannot be told from a subcommand by argparse
+    alone, so :func:`main` uses the second form when no argument names a
+    subcommand.
+    """
     parser = _Parser(
         prog="claw",
+        usage=_USAGE,
         description="claw: an agent harness that wires a language model to real tools.",
     )
     parser.add_argument("--version", action="version", version=f"claw {__version__}")
@@ -227,6 +242,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(parser, top=True)
     _add_run_options(parser, top=True)
+    if prompt_argument:
+        parser.add_argument(
+            "prompt",
+            nargs="?",
+            help="at a terminal: the first prompt of an interactive session; "
+            "otherwise: run it headless, as -p PROMPT",
+        )
+        parser.set_defaults(command=None)
+        return parser
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a prompt headless (same as -p)")
@@ -290,8 +314,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     exit, never a traceback (``CLAW_DEBUG=1`` shows the traceback of an
     unexpected error).
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    names_command = bool(COMMANDS.intersection(arguments))
+    asks_help = "-h" in arguments or "--help" in arguments
+    parser = build_parser(prompt_argument=not (names_command or asks_help))
+    args = parser.parse_args(arguments)
     try:
         return _dispatch(parser, args)
     except KeyboardInterrupt:
@@ -365,6 +392,19 @@ def read_prompt(
     return f"{text}\n\n{piped}"
 
 
+def _interactive() -> bool:
+    """A person at a terminal: standard input and output are both terminals."""
+    try:
+        return bool(
+            sys.stdin is not None
+            and sys.stdout is not None
+            and sys.stdin.isatty()
+            and sys.stdout.isatty()
+        )
+    except (OSError, ValueError):
+        return False
+
+
 def _isatty(stream: typing.BinaryIO) -> bool:
     try:
         return stream.isatty()
@@ -386,9 +426,23 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from claw_runtime.cli import _setup
 
     command = args.command
-    if command is None and args.print_prompt is None:
-        parser.print_help()
-        return EXIT_OK
+    if command is None:
+        first = getattr(args, "prompt", None) or None
+        if args.print_prompt is None and _interactive():
+            context = _setup.prepare(args, may_ask=True)
+            if context is None:
+                return EXIT_ERROR
+            from claw_runtime.cli.repl import run_repl
+
+            return run_repl(context, args, first)
+        if first is not None:
+            # claw "PROMPT" -p, or claw "PROMPT" without a terminal: headless, as claw -p PROMPT
+            if args.print_prompt not in (None, "-"):
+                parser.error("give the prompt once: claw -p PROMPT, or claw PROMPT")
+            args.print_prompt = first
+        if args.print_prompt is None:
+            parser.print_help()
+            return EXIT_OK
     if command == "trust":
         from claw_runtime.cli.trust import run_trust_command
 

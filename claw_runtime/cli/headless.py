@@ -8,6 +8,11 @@ A second signal, or one while a SessionStart or SessionEnd hook runs, stops at
 once: the hook's processes are killed, later session hooks are skipped, and the
 result is written. Either way the exit code is 130. SessionEnd hooks get
 ``CLAW_SESSION_END_TIMEOUT`` seconds (default 10) in all, then are stopped.
+
+The interactive terminal (:mod:`claw_runtime.cli.repl`) opens its runtime and
+session the same way (:func:`open_cli_runtime`, :func:`open_cli_session`), so
+``-c``/``-r``/``--fork-session``, the session flags and the signal handling
+mean the same in both.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import contextlib
 import math
 import signal
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -32,9 +38,14 @@ from claw_runtime.loop import Approver, RunResult
 from claw_runtime.runtime import Runtime, open_runtime
 from claw_runtime.sessions.store import SessionNotFound, find_session, latest_session
 
+if TYPE_CHECKING:
+    from claw_runtime.sessions.session import Session
+
 __all__ = [
     "Interrupts",
     "execute_run",
+    "open_cli_runtime",
+    "open_cli_session",
     "run_headless",
     "session_end_timeout",
     "session_to_resume",
@@ -66,6 +77,16 @@ class Interrupts:
     hurry: bool = False
     """A signal asked to stop at once: skip whatever is left that may wait."""
     _scopes: list[trio.CancelScope] = attrs.field(factory=list)
+
+    def rearm(self) -> None:
+        """Forget the signals so far: the next one is a first one again.
+
+        The interactive terminal calls this after each turn, so a Ctrl-C that
+        cancelled one turn does not make the next one stop at once.
+        """
+        self.received.clear()
+        self.graceful = None
+        self.hurry = False
 
     def handle(self, signum: int) -> None:
         self.received.append(signum)
@@ -145,6 +166,53 @@ def session_to_resume(context: CliContext, args: argparse.Namespace) -> Path | N
     return latest
 
 
+@asynccontextmanager
+async def open_cli_runtime(context: CliContext) -> AsyncIterator[Runtime]:
+    """The runtime a ``claw`` run uses: the settings, environment and plugins of ``context``.
+
+    Start-up ends once the plugins are loaded (see :mod:`claw_runtime.cli._startup`).
+    """
+    async with open_runtime(
+        context.settings, environ=context.environ, no_plugins=context.no_plugins
+    ) as runtime:
+        _startup.resume()  # plugins are loaded: start-up is over
+        yield runtime
+
+
+def open_cli_session(
+    runtime: Runtime,
+    context: CliContext,
+    args: argparse.Namespace,
+    *,
+    approver: Approver | None,
+    interrupts: Interrupts,
+    notify: Callable[[str], None] | None = None,
+) -> AbstractAsyncContextManager[Session]:
+    """The session the flags ask for (new, ``-c``, ``-r``, forked) on ``runtime``.
+
+    Session hooks run in scopes ``interrupts`` can cancel; notices go to
+    ``notify`` (default: a ``claw: warning:`` line on stderr).
+
+    Raises:
+        ClawError: the flags do not go together, or name no session (at once);
+            the session cannot open (when entered).
+    """
+    return runtime.open_session(
+        cwd=context.cwd,
+        system_prompt=getattr(args, "system_prompt", None),
+        append_system_prompt=getattr(args, "append_system_prompt", None),
+        thinking_budget=getattr(args, "thinking_budget", None),
+        approver=approver,
+        persist=not getattr(args, "no_session", False),
+        resume=session_to_resume(context, args),
+        fork=bool(getattr(args, "fork_session", False)),
+        session_id=getattr(args, "session_id", None),
+        notify=notify or _warn,
+        hook_scope=interrupts.cancellable,
+        session_end_timeout=session_end_timeout(context.environ),
+    )
+
+
 async def execute_run(
     runtime: Runtime,
     context: CliContext,
@@ -185,22 +253,8 @@ async def _run_in_session(
     result: RunResult | None = None
     async with contextlib.AsyncExitStack() as stack:
         try:
-            resume = session_to_resume(context, args)
             session = await stack.enter_async_context(
-                runtime.open_session(
-                    cwd=context.cwd,
-                    system_prompt=getattr(args, "system_prompt", None),
-                    append_system_prompt=getattr(args, "append_system_prompt", None),
-                    thinking_budget=getattr(args, "thinking_budget", None),
-                    approver=approver,
-                    persist=not getattr(args, "no_session", False),
-                    resume=resume,
-                    fork=bool(getattr(args, "fork_session", False)),
-                    session_id=getattr(args, "session_id", None),
-                    notify=_warn,
-                    hook_scope=interrupts.cancellable,
-                    session_end_timeout=session_end_timeout(context.environ),
-                )
+                open_cli_session(runtime, context, args, approver=approver, interrupts=interrupts)
             )
         except ClawError as exc:
             print(f"claw: {exc}", file=sys.stderr)
@@ -227,10 +281,7 @@ async def _main(context: CliContext, args: argparse.Namespace, prompt: str) -> i
     async with trio.open_nursery() as watcher:
         # Watching from the start: a signal while plugins load or a hook runs is handled too.
         await watcher.start(interrupts.watch)
-        async with open_runtime(
-            context.settings, environ=context.environ, no_plugins=context.no_plugins
-        ) as runtime:
-            _startup.resume()  # plugins are loaded: start-up is over
+        async with open_cli_runtime(context) as runtime:
             # A person at a terminal is asked; piped or machine-readable runs are not.
             approver = None
             if args.output_format == "text" and _isatty(sys.stdin):

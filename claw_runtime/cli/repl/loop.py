@@ -1,0 +1,217 @@
+"""The conversation at the terminal: one session, one prompt after another.
+
+The runtime and the session open as ``claw -p`` opens them
+(:func:`~claw_runtime.cli.headless.open_cli_runtime`,
+:func:`~claw_runtime.cli.headless.open_cli_session`), while the first prompt
+is already on the screen. Each line typed is one ``session.run(line)``;
+``/exit`` and ``/quit`` end the conversation here, any other ``/name`` is the
+session's to dispatch.
+
+Signals are those of ``claw -p`` (:class:`~claw_runtime.cli.headless.Interrupts`):
+Ctrl-C during a turn cancels it (a second one stops waiting for it) and the
+prompt comes back; SIGTERM or SIGHUP ends the conversation after cancelling
+the turn. At the prompt, Ctrl-C is a key (the terminal is in raw mode then):
+see :mod:`claw_runtime.cli.repl.input`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import termios
+from collections.abc import Iterator
+
+import attrs
+import trio
+from rich.console import Console
+from rich.text import Text
+
+from claw_runtime.cli._setup import CliContext
+from claw_runtime.cli.approval import TerminalApprover
+from claw_runtime.cli.headless import Interrupts, open_cli_runtime, open_cli_session
+from claw_runtime.cli.repl.input import PromptInput
+from claw_runtime.cli.repl.view import TerminalView
+from claw_runtime.errors import ClawError
+from claw_runtime.sessions.session import Session
+
+__all__ = ["EXIT_COMMANDS", "Conversation", "set_terminal_echo", "terminal_echo"]
+
+EXIT_COMMANDS = ("exit", "quit")
+"""Slash commands the terminal itself answers: they end the conversation."""
+
+EXIT_SIGNALLED = 130
+
+
+def set_terminal_echo(enabled: bool, fd: int = 0) -> None:
+    """Make the terminal on ``fd`` echo typed keys, or not (nothing if it is no terminal)."""
+    with contextlib.suppress(termios.error, OSError):
+        attributes = termios.tcgetattr(fd)
+        flags = attributes[3]
+        attributes[3] = flags | termios.ECHO if enabled else flags & ~termios.ECHO
+        termios.tcsetattr(fd, termios.TCSANOW, attributes)
+
+
+@contextlib.contextmanager
+def terminal_echo(enabled: bool, fd: int = 0) -> Iterator[None]:
+    """The terminal echoes typed keys or not until the block ends, then is as it was.
+
+    During a turn nothing is being edited, so keys typed ahead are not echoed
+    over the answer; they wait in the terminal for the next prompt. Ctrl-C
+    still sends SIGINT.
+    """
+    try:
+        saved = termios.tcgetattr(fd)
+    except (termios.error, OSError):
+        yield
+        return
+    set_terminal_echo(enabled, fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(termios.error, OSError):
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
+def _exit_command(text: str) -> bool:
+    """``/exit`` or ``/quit`` (with anything after it)."""
+    words = text[1:].split(maxsplit=1) if text.startswith("/") else []
+    return bool(words) and words[0] in EXIT_COMMANDS
+
+
+@attrs.define(eq=False)
+class Conversation:
+    """The interactive terminal's loop, from the runtime's start to the session's end.
+
+    Args:
+        context: settings and working directory (``_setup.prepare``).
+        args: the parsed flags (session flags as for ``claw -p``).
+        prompt: the input line; its first prompt may already be on the screen.
+        commands: the slash commands the completer offers; filled once the
+            plugins have registered theirs.
+    """
+
+    context: CliContext
+    args: argparse.Namespace
+    prompt: PromptInput
+    commands: dict[str, str]
+    console: Console = attrs.field(factory=lambda: Console(highlight=False))
+    interrupts: Interrupts = attrs.field(factory=Interrupts)
+    signalled: bool = False
+    _view: TerminalView | None = None
+
+    async def run(self, first_prompt: str | None) -> int:
+        """Converse until the person leaves; the exit code (130 when a signal ended it)."""
+        async with trio.open_nursery() as watcher:
+            await watcher.start(self.interrupts.watch)
+            try:
+                code = await self._open_and_converse(first_prompt)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(self.prompt.abort)
+                watcher.cancel_scope.cancel()
+        if self.signalled and code == 0:
+            return EXIT_SIGNALLED
+        return code
+
+    async def _open_and_converse(self, first_prompt: str | None) -> int:
+        try:
+            async with open_cli_runtime(self.context) as runtime:
+                for name, command in runtime.registry.commands.items():
+                    self.commands[name] = command.description
+                view = self._view = TerminalView(self.console, runtime.scheduler)
+                approver = TerminalApprover(output=sys.stdout, before_asking=self._asking)
+                async with (
+                    trio.open_nursery() as nursery,
+                    open_cli_session(
+                        runtime,
+                        self.context,
+                        self.args,
+                        approver=approver,
+                        interrupts=self.interrupts,
+                        notify=view.notice,
+                    ) as session,
+                ):
+                    view.attach(session.id)
+                    await nursery.start(view.consume, runtime.bus)
+                    self.prompt.mode = session.agent.executor.permissions.mode
+                    try:
+                        await self._converse(session, first_prompt)
+                    finally:
+                        view.close()
+                        self.console.print(
+                            Text(f"Session {session.id} saved: claw -c continues it.", style="dim")
+                        )
+        except ClawError as exc:
+            await trio.to_thread.run_sync(self.prompt.abort)
+            print(f"claw: {exc}", file=sys.stderr)
+            return 1
+        return 0
+
+    # -------------------------------------------------------------- the loop
+
+    async def _converse(self, session: Session, first_prompt: str | None) -> None:
+        if self.interrupts.hurry:  # a signal while the session started
+            self.signalled = True
+            return
+        if first_prompt is not None:
+            await self._turn(session, first_prompt, echo=True)
+        interrupted = False
+        while not self.signalled:
+            with self.interrupts.cancellable() as waiting:
+                entry = await self.prompt.wait()
+            if waiting.cancelled_caught:  # SIGTERM, SIGHUP (or a SIGINT from outside)
+                self.signalled = True
+                break
+            self._apply_mode(session)
+            assert self._view is not None
+            self._view.show_notices()
+            if entry.kind == "eof":
+                break
+            if entry.kind == "interrupt":
+                if interrupted:
+                    break
+                interrupted = True
+                self.console.print(Text("Press Ctrl-C again to exit (or Ctrl-D).", style="dim"))
+                continue
+            interrupted = False
+            text = entry.text.strip()
+            if not text:
+                continue
+            if _exit_command(text):
+                break
+            await self._turn(session, text)
+
+    def _apply_mode(self, session: Session) -> None:
+        """The mode Shift+Tab chose becomes the session's for the next calls."""
+        executor = session.agent.executor
+        if executor.permissions.mode != self.prompt.mode:
+            executor.permissions = attrs.evolve(executor.permissions, mode=self.prompt.mode)
+
+    async def _turn(self, session: Session, text: str, *, echo: bool = False) -> None:
+        view = self._view
+        assert view is not None
+        view.begin_run(text if echo else None)
+        self.interrupts.graceful = session.cancel
+        try:
+            with terminal_echo(False), self.interrupts.cancellable():
+                await session.run(text)
+        finally:
+            self.interrupts.graceful = None
+        view.attach(session.id)  # /clear gives the session a new id
+        await view.settle(session.id)
+        view.end_run(session.results[-1], model=session.model, mode=self.prompt.mode)
+        if any(signum != signal.SIGINT for signum in self.interrupts.received):
+            self.signalled = True  # SIGTERM or SIGHUP: the turn is cancelled, now leave
+        self.interrupts.rearm()
+
+    def _asking(self, asking: bool) -> None:
+        """A permission question: the view stops drawing and the terminal echoes the answer."""
+        assert self._view is not None
+        if asking:
+            self._view.hold(True)
+            set_terminal_echo(True)
+        else:
+            set_terminal_echo(False)
+            self._view.hold(False)

@@ -1,0 +1,371 @@
+"""What the interactive terminal shows of a session: rich, as the events arrive.
+
+* The model's text is Markdown, rendered as it streams: each finished block
+  (a paragraph, a list, a fenced code block) is printed once, for good; the
+  block still growing is redrawn in place below it until it is finished too.
+* Thinking streams dimmed, line by line.
+* A tool call is one line (``● Bash(pytest -q)``), its result a few lines
+  below it (longer output is cut to its first lines and a count).
+* A spinner runs while the model has not sent its first token, and while a
+  tool runs.
+* After each turn: one status line (model, mode, context size, tokens, cost).
+
+The view reads the runtime's bus (lossless), keeping the events stamped with
+its session's id. :meth:`TerminalView.settle` waits until everything
+published so far has been drawn, so the status line never comes before the
+end of the answer.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+import attrs
+import trio
+from rich.console import Console, RenderableType
+from rich.live import Live
+from rich.markdown import Markdown
+from rich.markup import escape
+from rich.spinner import Spinner
+from rich.text import Text
+
+from claw_runtime.bus import EventBus
+from claw_runtime.cli.live import describe_call
+from claw_runtime.cli.repl.modes import MODE_LABELS, PROMPT_ARROW
+from claw_runtime.events import (
+    Event,
+    ModelRetry,
+    PluginFailed,
+    SessionEnded,
+    TaskStateChanged,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnFinished,
+    TurnStarted,
+)
+from claw_runtime.loop import RunResult
+from claw_runtime.models import TaskState, Usage
+from claw_runtime.permissions import PermissionMode
+from claw_runtime.scheduler import Scheduler
+
+__all__ = ["MarkdownBlocks", "TerminalView", "collapse"]
+
+RESULT_LINES = 4
+"""How many lines of a tool's output are shown under its call."""
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_DONE_STATES = (TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED, TaskState.TIMED_OUT)
+
+
+def collapse(text: str, lines: int = RESULT_LINES, width: int = 160) -> list[str]:
+    """A tool's output in at most ``lines`` lines (then a "+N lines" count), each ``width`` wide."""
+    kept = [line.rstrip() for line in text.strip("\n").splitlines()]
+    while kept and not kept[-1].strip():
+        kept.pop()
+    if not kept:
+        return ["(no output)"]
+    shown = [line if len(line) <= width else line[: width - 1] + "…" for line in kept[:lines]]
+    if len(kept) > lines:
+        shown.append(f"… +{len(kept) - lines} lines")
+    return shown
+
+
+@attrs.define(eq=False)
+class MarkdownBlocks:
+    """Streamed Markdown cut into finished blocks and the block still growing.
+
+    A block ends at a blank line outside a fenced code block, or with the line
+    that closes a fence. ``feed`` returns the blocks finished by the new text;
+    ``tail`` is what comes after them.
+    """
+
+    tail: str = ""
+
+    def feed(self, text: str) -> list[str]:
+        self.tail += text
+        cuts = [0]
+        fence: str | None = None
+        position = 0
+        for line in self.tail.splitlines(keepends=True):
+            position += len(line)
+            if not line.endswith("\n"):
+                break  # the line is still growing
+            marker = _FENCE.match(line)
+            if fence is None:
+                if marker:
+                    fence = marker.group(1)[0] * 3
+                elif not line.strip():
+                    cuts.append(position)
+            elif marker and marker.group(1).startswith(fence) and not line.strip().strip("`~"):
+                fence = None
+                cuts.append(position)
+        blocks = [self.tail[a:b] for a, b in itertools.pairwise(cuts)]
+        self.tail = self.tail[cuts[-1] :]
+        return [block for block in blocks if block.strip()]
+
+    def flush(self) -> str:
+        """The growing block, now finished (the answer ended)."""
+        rest, self.tail = self.tail, ""
+        return rest
+
+
+@attrs.define(eq=False)
+class TerminalView:
+    """Draws one session's events on ``console``; one instance per interactive session."""
+
+    console: Console
+    scheduler: Scheduler
+    session_ids: set[str] = attrs.field(factory=set)
+    """The ids of the session whose events are drawn (``/clear`` gives it a new one)."""
+    _live: Live | None = None
+    _spinner: Spinner | None = None
+    _markdown: MarkdownBlocks = attrs.field(factory=MarkdownBlocks)
+    _blocks_printed: int = 0
+    _thinking: str = ""
+    _streamed: bool = False
+    _held: bool = False
+    _deferred: list[Event] = attrs.field(factory=list)
+    _notices: list[str] = attrs.field(factory=list)
+    _quiet: bool = True
+    """No run in progress: notices wait for :meth:`show_notices` (a prompt owns the screen)."""
+    _last_usage: Usage | None = None
+    _settling: dict[int, trio.Event] = attrs.field(factory=dict)
+    _session_cost: float = 0.0
+
+    def attach(self, session_id: str) -> None:
+        """Draw the events of the session with this id too (it started, or was cleared)."""
+        self.session_ids.add(session_id)
+
+    # ------------------------------------------------------------ the events
+
+    async def consume(self, bus: EventBus, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Draw this session's events until it ends (``nursery.start`` it)."""
+        with bus.subscribe("repl", policy="block", buffer=1024) as events:
+            task_status.started()
+            async for event in events:
+                if event.session_id is not None and event.session_id not in self.session_ids:
+                    continue
+                if isinstance(event, TaskStateChanged):
+                    self._task_changed(event)
+                    continue
+                if self._held:
+                    self._deferred.append(event)
+                else:
+                    self._draw(event)
+                if isinstance(event, SessionEnded):
+                    break
+
+    def _task_changed(self, event: TaskStateChanged) -> None:
+        waiting = self._settling.get(event.task_id or -1)
+        if waiting is not None and event.new in _DONE_STATES:
+            waiting.set()
+
+    async def settle(self, session_id: str) -> None:
+        """Wait until every event published before this call has been drawn.
+
+        A task that does nothing is started in the session; the bus delivers
+        its end after everything published before it, so once the view has
+        seen that end it has drawn all the rest.
+        """
+        seen = trio.Event()
+        marker = self.scheduler.spawn(
+            trio.lowlevel.checkpoint, name="repl:settle", session_id=session_id
+        )
+        self._settling[marker.id] = seen
+        try:
+            await seen.wait()
+        finally:
+            del self._settling[marker.id]
+
+    def _draw(self, event: Event) -> None:
+        if isinstance(event, TextDelta):
+            self._text(event.text)
+        elif isinstance(event, ThinkingDelta):
+            self._think(event.text)
+        elif isinstance(event, TurnStarted):
+            self._spin("Waiting for the model · Ctrl-C to interrupt")
+        elif isinstance(event, TurnFinished):
+            self._end_stream()
+            self._last_usage = event.usage
+            self._session_cost += event.cost_usd
+        elif isinstance(event, ToolCallStarted):
+            self._end_stream()
+            summary = describe_call(event.name, event.input)
+            self.console.print(Text.assemble(("● ", "bold cyan"), (summary, "bold")))
+            self._spin(f"Running {event.name} · Ctrl-C to interrupt")
+        elif isinstance(event, ToolCallFinished):
+            self._tool_result(event)
+        elif isinstance(event, ModelRetry):
+            self._end_stream()
+            self.console.print(
+                f"[yellow]model attempt {event.attempt} failed ({escape(event.reason)}); "
+                f"retrying in {event.delay_s:.1f}s[/]"
+            )
+        elif isinstance(event, PluginFailed):
+            self.console.print(
+                f"[yellow]plugin {escape(event.plugin)} disabled: {escape(event.reason)}[/]"
+            )
+
+    # ------------------------------------------------------------- streaming
+
+    def _text(self, text: str) -> None:
+        if self._thinking:
+            self._end_thinking()
+        self._stop_spinner()
+        self._streamed = True
+        for block in self._markdown.feed(text):
+            self._print_block(block)
+
+    def _print_block(self, block: str) -> None:
+        if self._blocks_printed:
+            self.console.print()
+        self.console.print(Markdown(block))
+        self._blocks_printed += 1
+
+    def _think(self, text: str) -> None:
+        self._stop_spinner()
+        self._thinking += text
+        *done, self._thinking = self._thinking.split("\n")
+        for line in done:
+            self.console.print(Text(line, style="dim italic"))
+
+    def _end_thinking(self) -> None:
+        if self._thinking:
+            self.console.print(Text(self._thinking, style="dim italic"))
+        self._thinking = ""
+
+    def _end_stream(self) -> None:
+        """The model stopped streaming (a turn ended, a tool starts): print what was growing."""
+        self._end_thinking()
+        rest = self._markdown.flush()
+        if rest.strip():
+            self._print_block(rest)
+        self._blocks_printed = 0
+        self._stop_spinner()
+
+    def _tool_result(self, event: ToolCallFinished) -> None:
+        self._stop_spinner()
+        result = event.result
+        text = "".join(getattr(part, "text", "") for part in result.content)
+        style = "red" if result.is_error else "dim"
+        if event.name == "TodoWrite" and not result.is_error:
+            for item in text.splitlines()[1:]:  # the whole list, every time
+                self.console.print(Text("  " + item, style="dim" if item.startswith("[x]") else ""))
+            return
+        width = max(20, self.console.width - 6)
+        for index, line in enumerate(collapse(text, width=width)):
+            self.console.print(Text(("  ⎿  " if index == 0 else "     ") + line, style=style))
+
+    # ------------------------------------------------------ the live region
+
+    def _renderable(self) -> RenderableType:
+        if self._markdown.tail.strip():
+            return Markdown(self._markdown.tail)
+        if self._thinking:
+            return Text(self._thinking, style="dim italic")
+        if self._spinner is not None:
+            return self._spinner
+        return Text("")
+
+    def _spin(self, label: str) -> None:
+        self._spinner = Spinner("dots", text=Text(label, style="dim"), style="cyan")
+
+    def _stop_spinner(self) -> None:
+        self._spinner = None
+
+    def _start_live(self) -> None:
+        if self._live is None and self.console.is_terminal:
+            self._live = Live(
+                get_renderable=self._renderable,
+                console=self.console,
+                transient=True,
+                refresh_per_second=10,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self._live.start()
+
+    def _stop_live(self) -> None:
+        if self._live is not None:
+            live, self._live = self._live, None
+            live.stop()
+
+    # ------------------------------------------------------------- the run
+
+    def begin_run(self, prompt: str | None = None) -> None:
+        """A run starts: show ``prompt`` if it was not typed (``claw "..."``), then the spinner."""
+        self._quiet = False
+        self.show_notices()
+        if prompt is not None:
+            self.console.print(Text.assemble((PROMPT_ARROW, "bold cyan"), prompt))
+        self._streamed = False
+        self._last_usage = None
+        self._spin("Waiting for the model · Ctrl-C to interrupt")
+        self._start_live()
+
+    def hold(self, holding: bool) -> None:
+        """Stop drawing (a question is on the screen) or go on, drawing what came meanwhile."""
+        if holding:
+            self._held = True
+            self._stop_live()
+            return
+        self._held = False
+        deferred, self._deferred = self._deferred, []
+        for event in deferred:
+            self._draw(event)
+        if not self._quiet:
+            self._start_live()
+
+    def end_run(self, result: RunResult, *, model: str, mode: PermissionMode) -> None:
+        """The run is over and :meth:`settle` has drawn its events: its outcome, the status line."""
+        self._end_stream()
+        self._stop_live()
+        if result.stop_reason == "cancelled":
+            self.console.print(Text("  ⎿  Interrupted: what should claw do instead?", style="red"))
+        elif result.stop_reason == "command":  # a slash command's own output, as it wrote it
+            self.console.print(Text(result.result, style="red" if result.is_error else ""))
+        elif result.is_error:
+            self.console.print(Text(f"claw: {result.result}", style="red"))
+        elif not self._streamed and result.result.strip():
+            self.console.print(Markdown(result.result))
+        self.console.print(self.status_line(result, model=model, mode=mode))
+        self._quiet = True
+
+    def status_line(self, result: RunResult, *, model: str, mode: PermissionMode) -> Text:
+        """``model · mode · context N tokens · this turn N tokens · $cost (session $cost)``."""
+        parts = [model]
+        if mode != "default":
+            parts.append(f"{MODE_LABELS.get(mode, mode)} mode")
+        if self._last_usage is not None:
+            usage = self._last_usage
+            context = (
+                usage.input_tokens
+                + usage.cache_read_input_tokens
+                + usage.cache_creation_input_tokens
+                + usage.output_tokens
+            )
+            parts.append(f"context {context:,} tokens")
+        if result.usage.total_tokens:
+            parts.append(f"this turn {result.usage.total_tokens:,} tokens")
+        parts.append(f"${result.total_cost_usd:.4f} (session ${self._session_cost:.4f})")
+        return Text(" · ".join(parts), style="dim")
+
+    # ------------------------------------------------------------- notices
+
+    def notice(self, message: str) -> None:
+        """A one-line notice for the person; held back while a prompt owns the screen."""
+        self._notices.append(message)
+        if not self._quiet and not self._held:
+            self.show_notices()
+
+    def show_notices(self) -> None:
+        notices, self._notices = self._notices, []
+        for message in notices:
+            self.console.print(Text(f"claw: warning: {message}", style="yellow"))
+
+    def close(self) -> None:
+        self._stop_live()
