@@ -102,6 +102,8 @@ def parse_frontmatter(text: str, path: Path) -> tuple[dict[str, Any], str, list[
         data = yaml.safe_load(header) if header.strip() else {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
+        if mark is None or mark.line >= header.count("\n"):  # noticed only at the end
+            mark = getattr(exc, "context_mark", None) or mark
         where = f" (line {mark.line + 2})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         return {}, body, [f"{path}: frontmatter is not valid YAML{where}: {problem}; ignored"]
