@@ -186,5 +186,5 @@ async def test_doctor_lists_rules_for_tools_claw_does_not_have_yet(tmp_path: Pat
     result = await run_claw(["doctor"], project, claw_env(tmp_path))
     out = result.stdout.decode()
     assert "Task(Explore): no Task tool here yet; the rule is kept for when it is" in out
-    assert "Skill(pdf): no Skill tool here yet" in out
+    assert "Skill(pdf): no" not in out  # claw has a Skill tool now (tools.skill)
     assert "mcp__github: no" not in out and "Read: no" not in out
