@@ -492,3 +492,45 @@ def test_command_files_are_not_imported_at_start_up() -> None:
     assert parse_command_line("/help") == ("help", "")
     assert parse_command_line("hello /help") is None
     assert os.sep == "/"
+
+
+async def test_an_empty_command_is_an_error_not_an_empty_prompt(tmp_path: Path, project: Path):
+    write(project / ".claude" / "commands" / "blank.md", "---\ndescription: nothing\n---\n\n")
+    async with open_session(tmp_path, project) as opened:
+        result = await opened.session.run("/blank")
+    assert result.is_error and result.result.startswith("/blank is empty")
+    assert opened.server.requests == []
+
+
+async def test_cancelling_stops_a_shell_line_that_hangs(tmp_path: Path, project: Path):
+    pidfile = tmp_path / "sleeper.pid"
+    write(
+        project / ".claude" / "commands" / "hang.md",
+        f"---\nallowed-tools: Bash\n---\nWaited: !`sleep 300 & echo $! > {pidfile}; wait`\n",
+    )
+    settings = Settings(trusted_directories=[str(project)])
+    async with open_session(tmp_path, project, settings=settings) as opened:
+        results = []
+
+        async def run() -> None:
+            results.append(await opened.session.run("/hang"))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run)
+            while not pidfile.exists() or not pidfile.read_text().strip():
+                await trio.sleep(0.05)
+            opened.session.cancel()
+    [result] = results
+    assert (result.stop_reason, result.is_error) == ("cancelled", True)
+    assert opened.server.requests == []
+    sleeper = int(pidfile.read_text())
+    with trio.fail_after(10):
+        while _alive(sleeper):
+            await trio.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False

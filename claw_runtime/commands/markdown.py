@@ -278,6 +278,8 @@ def make_prompt_command(
                 ],
             )
         body = substitute_arguments(spec.body, args)
+        if not body.strip():
+            return CommandResult(output=f"/{spec.name} is empty ({spec.path})", is_error=True)
         with session.allowing(allowed):
             prompt = await expand_body(session, body)
         return CommandResult(prompt=prompt, allowed_tools=allowed, model=spec.model)
