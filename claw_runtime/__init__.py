@@ -19,7 +19,7 @@ TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs ``
 if TYPE_CHECKING:
     from claw_runtime.aio import run_asyncio
     from claw_runtime.bus import EventBus, Subscription
-    from claw_runtime.commands import Command, CommandResult
+    from claw_runtime.commands import Command, CommandLoader, CommandResult
     from claw_runtime.context import ContextProcessor, PromptContext
     from claw_runtime.decisions import (
         PostToolUseOutcome,
@@ -94,6 +94,7 @@ _EXPORTS: dict[str, str] = {
     "AgentOptions": "claw_runtime.loop",
     "ClawError": "claw_runtime.errors",
     "Command": "claw_runtime.commands",
+    "CommandLoader": "claw_runtime.commands",
     "CommandResult": "claw_runtime.commands",
     "ConfigError": "claw_runtime.errors",
     "ContextProcessor": "claw_runtime.context",

@@ -157,3 +157,27 @@ def test_a_bad_skill_directory_is_reported_against_its_plugin(path: str, reason:
     assert registry.skill_dirs == []
     assert [(e.plugin, e.hook) for e in host.errors] == [("shipper", "register_skills")]
     assert reason in host.errors[0].reason
+
+
+async def test_skill_rules_deny_one_skill_and_allow_another(tmp_path: Path, project: Path):
+    for name in ("pdf", "deploy"):
+        skill(project / ".claude" / "skills" / name, name, f"The {name} skill.", f"{name} body\n")
+    write(
+        tmp_path / "claw-home" / "settings.json",
+        json.dumps({"permissions": {"deny": ["Skill(deploy)"]}}),
+    )
+    turns = [
+        Turn.call(ToolCallSpec("Skill", {"skill": "deploy"})),
+        Turn.call(ToolCallSpec("Skill", {"command": "/pdf"})),
+        Turn.say("done"),
+    ]
+    async with open_fake_model_server(Script(turns)) as server:
+        done = await run_claw(
+            ["-p", "ship it", "--output-format", "json"], project, claw_env(tmp_path, server)
+        )
+    assert done.returncode == 0, done.stderr
+    denied = tool_result_text(server.requests[1].body)
+    assert "deploy body" not in denied and "Skill(deploy)" in denied
+    assert "pdf body" in tool_result_text(server.requests[2].body)
+    [denial] = json.loads(done.stdout)["permission_denials"]
+    assert denial["tool_input"] == {"skill": "deploy"}

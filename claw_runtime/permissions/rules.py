@@ -212,6 +212,10 @@ def rules_match(
             if matched and (any(matched) if for_deny else all(matched)):
                 return rule
             continue
+        if rule.tool == "Skill":
+            if call.name == "Skill" and _skill_matches(rule.spec, call.input):
+                return rule
+            continue
         if rule.tool == "Read":
             paths = call.reads
         elif rule.tool == "Edit":
@@ -224,6 +228,19 @@ def rules_match(
         if matched and (any(matched) if for_deny else all(matched)):
             return rule
     return None
+
+
+def _skill_matches(spec: str, tool_input: dict[str, Any]) -> bool:
+    """``Skill(pdf)`` names one skill; ``Skill(acme:*)`` or ``Skill(acme*)`` a prefix."""
+    name = tool_input.get("skill") or tool_input.get("command")
+    if not isinstance(name, str):
+        return False
+    name = name.strip().lstrip("/")
+    if spec.endswith(":*"):
+        return name.startswith(spec[:-1]) or name == spec[:-2]
+    if spec.endswith("*"):
+        return name.startswith(spec[:-1])
+    return name == spec
 
 
 def bash_parsed(tool_input: dict[str, Any]) -> ParsedCommand | None:

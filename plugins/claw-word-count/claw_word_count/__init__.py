@@ -11,7 +11,7 @@ from claw_runtime import (
     Command,
     CommandResult,
     Param,
-    SessionState,
+    Session,
     Tool,
     ToolContext,
     ToolError,
@@ -40,9 +40,12 @@ async def word_count(
     return f"{path}: {_count(text)}"
 
 
-async def _wc(args: str, session: SessionState) -> CommandResult:
+async def _wc(args: str, session: Session) -> CommandResult:
     path = session.cwd / args.strip()
-    text = await trio.Path(path).read_text(encoding="utf-8", errors="replace")
+    try:
+        text = await trio.Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        return CommandResult(output=f"/wc: cannot read {path}: {exc.strerror}", is_error=True)
     return CommandResult(output=_count(text))
 
 
