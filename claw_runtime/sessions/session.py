@@ -140,14 +140,14 @@ class Session:
         agent = self.agent
         if self.ended_by_hook is not None:
             ended = agent.result("hook_stopped", text=self.ended_by_hook)
-            self._record(ended)
+            await self._record(ended)
             return ended
         agent.num_turns, agent.usage, agent.cost_usd = 0, Usage(), 0.0
         agent.denials.clear()
         try:  # cancelled already (a signal while hooks ran): do not start at all
             await trio.lowlevel.checkpoint_if_cancelled()
         except trio.Cancelled:
-            self._record(agent.result("cancelled", is_error=True, text="Cancelled."))
+            await self._record(agent.result("cancelled", is_error=True, text="Cancelled."))
             raise
         self.state.extras.setdefault(  # for the Skill tool and the skills listing
             PLUGIN_SKILL_DIRS_KEY, tuple(self.runtime.registry.skill_dirs)
@@ -238,29 +238,29 @@ class Session:
         if command is None:
             if _is_a_path(f"/{name}"):
                 return await self._run_prompt(prompt)
-            return self._command_result(
+            return await self._command_result(
                 f"unknown command /{name}; /help lists them", started, is_error=True
             )
         outcome = await self._supervise(
             command.run, args, self, name=f"command:/{command.name}", what=f"/{command.name}"
         )
         if isinstance(outcome, RunResult):
-            self._record(outcome)
+            await self._record(outcome)
             return outcome
         if not isinstance(outcome, CommandResult):
-            return self._command_result(
+            return await self._command_result(
                 f"/{command.name} returned {type(outcome).__name__}, not a CommandResult",
                 started,
                 is_error=True,
             )
         if outcome.prompt is None:
-            return self._command_result(outcome.output, started, is_error=outcome.is_error)
+            return await self._command_result(outcome.output, started, is_error=outcome.is_error)
         try:
             return await self._run_prompt(
                 outcome.prompt, allowed_tools=outcome.allowed_tools, model=outcome.model
             )
         except ValueError as exc:  # an allowed-tools rule that cannot be understood
-            return self._command_result(f"/{command.name}: {exc}", started, is_error=True)
+            return await self._command_result(f"/{command.name}: {exc}", started, is_error=True)
 
     async def _run_prompt(
         self, prompt: str, *, allowed_tools: Sequence[str] = (), model: str | None = None
@@ -279,7 +279,7 @@ class Session:
         finally:
             if model:
                 agent.options = attrs.evolve(agent.options, model=session_model)
-        self._record(result)
+        await self._record(result)
         return result
 
     async def _supervise(
@@ -302,12 +302,14 @@ class Session:
             handle.cancel()
             with trio.CancelScope(shield=True):
                 await handle.wait()
-                self._record(agent.result("cancelled", is_error=True, text="Cancelled."))
+                await self._record(agent.result("cancelled", is_error=True, text="Cancelled."))
             raise
         finally:
             self._current = None
 
-    def _command_result(self, text: str, started: float, *, is_error: bool = False) -> RunResult:
+    async def _command_result(
+        self, text: str, started: float, *, is_error: bool = False
+    ) -> RunResult:
         """The result of a command that did not call the model (recorded)."""
         result = RunResult(
             result=text,
@@ -320,7 +322,7 @@ class Session:
             stop_reason="command",
             permission_denials=tuple(self.agent.denials),
         )
-        self._record(result)
+        await self._record(result)
         return result
 
     def events(self, *, buffer: int = 4096, policy: DeliveryPolicy = "drop") -> Subscription:
@@ -354,10 +356,13 @@ class Session:
         if self._current is not None:
             self._current.cancel()
 
-    def _record(self, result: RunResult) -> None:
+    async def _record(self, result: RunResult) -> None:
+        """Keep ``result`` and write it; the file is made durable off the event loop
+        (``fsync`` can take milliseconds, and other sessions are running)."""
         self._totals.append(result)
         self.transcript.append("result", result=result)
-        self.transcript.sync()
+        with trio.CancelScope(shield=True):  # the record is written whatever happens
+            await trio.to_thread.run_sync(self.transcript.sync)
 
 
 async def _session_task(running: trio.Event) -> None:
