@@ -32,6 +32,7 @@ import hashlib
 import itertools
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -78,6 +79,8 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: Any
+    received_at: float = attrs.field(factory=time.monotonic)
+    """``time.monotonic()`` when the whole request had arrived (benchmarks time the gaps)."""
 
 
 @attrs.define(eq=False)
@@ -630,6 +633,7 @@ async def _answer(
     request: h11.Request,
     raw: bytes,
 ) -> None:
+    received_at = time.monotonic()
     path = request.target.decode().split("?", 1)[0]
     headers = {k.decode().lower(): v.decode() for k, v in request.headers}
     try:
@@ -637,7 +641,13 @@ async def _answer(
     except orjson.JSONDecodeError:
         body = None
     server.requests.append(
-        RecordedRequest(method=request.method.decode(), path=path, headers=headers, body=body)
+        RecordedRequest(
+            method=request.method.decode(),
+            path=path,
+            headers=headers,
+            body=body,
+            received_at=received_at,
+        )
     )
     if path.endswith("/messages"):
         protocol = "anthropic"
