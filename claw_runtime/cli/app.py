@@ -423,18 +423,13 @@ def _readable_within(stream: typing.BinaryIO, seconds: float) -> bool:
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from claw_runtime.cli import _setup
-
     command = args.command
     if command is None:
         first = getattr(args, "prompt", None) or None
         if args.print_prompt is None and _interactive():
-            context = _setup.prepare(args, may_ask=True)
-            if context is None:
-                return EXIT_ERROR
             from claw_runtime.cli.repl import run_repl
 
-            return run_repl(context, args, first)
+            return run_repl(args, first)  # it loads the settings once its prompt is drawn
         if first is not None:
             # claw "PROMPT" -p, or claw "PROMPT" without a terminal: headless, as claw -p PROMPT
             if args.print_prompt not in (None, "-"):
@@ -456,6 +451,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
+    from claw_runtime.cli import _setup
+
     context = _setup.prepare(args, may_ask=command in (None, "run"))
     if context is None:
         return EXIT_ERROR

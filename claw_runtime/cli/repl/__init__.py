@@ -20,13 +20,23 @@ this package (``tests/test_import_guard.py``).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from claw_runtime._version import __version__
-from claw_runtime.cli._setup import CliContext
+
+if TYPE_CHECKING:
+    from claw_runtime.cli._setup import CliContext
+    from claw_runtime.cli.repl.input import PromptInput
 
 __all__ = ["run_repl"]
 
+REPL_COMMANDS = {"exit": "Leave claw (the session is saved)", "quit": "Leave claw"}
+"""The commands the terminal answers itself, offered from the start."""
+
+EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
@@ -44,10 +54,20 @@ def _banner(args: argparse.Namespace) -> str:
     )
 
 
-def run_repl(context: CliContext, args: argparse.Namespace, first_prompt: str | None) -> int:
+def _working_directory_guess(args: argparse.Namespace) -> Path:
+    """Where ``@`` paths complete from until the settings loader has resolved ``--cwd``."""
+    try:
+        return Path(args.cwd).expanduser() if args.cwd else Path.cwd()
+    except OSError:
+        return Path(os.curdir)
+
+
+def run_repl(args: argparse.Namespace, first_prompt: str | None) -> int:
     """Converse at the terminal until the person leaves; the exit code.
 
     ``first_prompt`` (``claw "explain this repo"``) is sent as if typed first.
+    The prompt is drawn before anything else loads, settings included: what
+    loading writes to stderr meanwhile is shown above it.
     """
     if getattr(args, "output_format", "text") != "text":
         print(
@@ -57,24 +77,54 @@ def run_repl(context: CliContext, args: argparse.Namespace, first_prompt: str | 
         return EXIT_USAGE
     from claw_runtime.cli.repl.input import PromptInput, history_path
 
-    commands = {"exit": "leave claw (the session is saved)", "quit": "leave claw"}
     prompt = PromptInput(
-        history=history_path(context.environ),
-        commands=lambda: commands,
-        cwd=context.cwd,
-        # --permission-mode is layered into the settings; the session may still refuse it
-        mode=context.settings.permissions.default_mode or "default",
+        history=history_path(os.environ),
+        commands=REPL_COMMANDS,
+        cwd=_working_directory_guess(args),
+        mode=getattr(args, "permission_mode", None) or "default",
     )
     sys.stdout.write(f"\x1b[2m{_banner(args)}\x1b[0m\n")
     sys.stdout.flush()
     if first_prompt is None:
         prompt.start()  # on the screen while the rest loads
     try:
+        context = _prepare(args, prompt)
+        if context is None:
+            return EXIT_ERROR
         import trio
 
         from claw_runtime.cli.repl.loop import Conversation
 
-        conversation = Conversation(context, args, prompt, commands)
+        conversation = Conversation(context, args, prompt)
         return trio.run(conversation.run, first_prompt)
     finally:
         prompt.abort()
+
+
+def _prepare(args: argparse.Namespace, prompt: PromptInput) -> CliContext | None:
+    """Logging, settings and trust, as for every command, with the prompt already drawn.
+
+    A project whose settings are withheld until it is trusted is asked about
+    as ``claw -p`` asks: the prompt leaves the screen for the question and
+    comes back with what was typed in it.
+    """
+    from claw_runtime.cli import _setup
+    from claw_runtime.cli.repl.terminal import hold_stderr
+
+    with hold_stderr() as held:
+        context = _setup.prepare(args)
+    prompt.print_above(held.text)
+    if context is not None and context.loaded is not None and context.loaded.withheld:
+        from claw_runtime.cli.trust import ask_to_trust
+
+        was_open = prompt.active
+        typed = prompt.abort()
+        if ask_to_trust(context.cwd, context.loaded.withheld):
+            context = _setup.prepare(args)
+        if was_open:
+            prompt.start(typed)
+    if context is None:
+        return None
+    prompt.cwd = context.cwd
+    prompt.starting_mode(context.settings.permissions.default_mode or prompt.mode)
+    return context

@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import attrs
-import trio
 from prompt_toolkit import PromptSession
+from prompt_toolkit.application import run_in_terminal
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import FormattedText
@@ -69,13 +70,14 @@ class ReplCompleter(Completer):
     """Slash commands at the start of the line; paths (from ``cwd``) after ``@``.
 
     Args:
-        commands: the command names and their descriptions, read at each
-            completion (the plugins register them while the first prompt is
+        commands: the command names and their descriptions, asked for at each
+            completion (the plugins register theirs while the first prompt is
             already on the screen).
-        cwd: where relative paths start.
+        cwd: where relative paths start, asked for at each completion (the
+            session's directory moves with Bash's ``cd``).
     """
 
-    def __init__(self, commands: Callable[[], Mapping[str, str]], cwd: Path) -> None:
+    def __init__(self, commands: Callable[[], Mapping[str, str]], cwd: Callable[[], Path]) -> None:
         self.commands = commands
         self.cwd = cwd
 
@@ -101,7 +103,7 @@ class ReplCompleter(Completer):
     def _paths(self, typed: str) -> Iterable[Completion]:
         folder, _, start = typed.rpartition("/")
         base = Path(os.path.expanduser(folder)) if folder else Path()
-        where = base if base.is_absolute() else self.cwd / base
+        where = base if base.is_absolute() else self.cwd() / base
         try:
             entries = sorted(os.scandir(where), key=lambda e: e.name)
         except OSError:
@@ -177,6 +179,7 @@ def _bindings(owner: PromptInput) -> KeyBindings:
     @keys.add("s-tab")
     def _cycle_mode(event: KeyPressEvent) -> None:
         owner.mode = next_mode(owner.mode, with_bypass=owner.with_bypass)
+        owner.mode_chosen = True
         event.app.invalidate()
 
     return keys
@@ -195,22 +198,27 @@ class PromptInput:
 
     Args:
         history: the history file (None: history in memory only).
-        commands: the slash commands to complete, with their descriptions.
         cwd: where ``@`` paths start.
         mode: the session's permission mode at the start.
+        commands: the slash commands to complete, with their descriptions
+            (replace the mapping, do not change it: the prompt's thread reads it).
     """
 
     history: Path | None
-    commands: Callable[[], Mapping[str, str]]
     cwd: Path
     mode: PermissionMode = "default"
+    commands: Mapping[str, str] = attrs.field(factory=dict)
     with_bypass: bool = attrs.field(init=False)
+    """bypassPermissions is in the Shift+Tab cycle: the session started in it."""
+    mode_chosen: bool = attrs.field(init=False, default=False)
+    """Shift+Tab was pressed: :attr:`mode` is the person's choice, not the session's."""
     session: PromptSession[str] = attrs.field(init=False)
     _thread: threading.Thread | None = attrs.field(init=False, default=None)
     _running: threading.Event = attrs.field(init=False, factory=threading.Event)
     _done: threading.Event = attrs.field(init=False, factory=threading.Event)
     _entry: Entry | None = attrs.field(init=False, default=None)
     _abort: bool = attrs.field(init=False, default=False)
+    _unsent: str = attrs.field(init=False, default="")
 
     def __attrs_post_init__(self) -> None:
         self.with_bypass = self.mode == "bypassPermissions"
@@ -219,7 +227,7 @@ class PromptInput:
             message=self._message,
             multiline=True,
             history=history,
-            completer=ReplCompleter(self.commands, self.cwd),
+            completer=ReplCompleter(lambda: self.commands, lambda: self.cwd),
             complete_while_typing=True,
             key_bindings=_bindings(self),
             prompt_continuation=lambda width, line, wrapped: FormattedText(
@@ -243,22 +251,28 @@ class PromptInput:
         """A prompt is on the screen (or its answer has not been collected yet)."""
         return self._thread is not None
 
-    def start(self) -> None:
-        """Put a prompt on the screen now (callable before trio runs); :meth:`wait` for it."""
+    def start(self, text: str = "") -> None:
+        """Put a prompt on the screen now (callable before trio runs); :meth:`wait` for it.
+
+        ``text`` is already typed in it (what :meth:`abort` took off the screen).
+        """
         if self._thread is not None:
             return
         self._running.clear()
         self._done.clear()
         self._entry = None
         self._abort = False
-        self._thread = threading.Thread(target=self._read, name="claw-prompt", daemon=True)
+        self._unsent = ""
+        self._thread = threading.Thread(
+            target=self._read, args=(text,), name="claw-prompt", daemon=True
+        )
         self._thread.start()
 
-    def _read(self) -> None:
+    def _read(self, text: str) -> None:
         entry = Entry("eof")
         try:
-            text = self.session.prompt(handle_sigint=False, pre_run=self._started)
-            entry = Entry("interrupt") if text == _INTERRUPTED else Entry("text", text)
+            typed = self.session.prompt(default=text, handle_sigint=False, pre_run=self._started)
+            entry = Entry("interrupt") if typed == _INTERRUPTED else Entry("text", typed)
         except KeyboardInterrupt:
             entry = Entry("interrupt")
         except (EOFError, OSError):
@@ -274,10 +288,42 @@ class PromptInput:
             self._exit_app()
 
     def _exit_app(self) -> None:
-        """Runs in the prompt's own thread: end it as Ctrl-D would."""
+        """Runs in the prompt's own thread: end it as Ctrl-D would, keeping what was typed."""
         app = self.session.app
         if app.future is not None and not app.future.done():
+            self._unsent = self.session.default_buffer.text
             app.exit(exception=EOFError())
+
+    def starting_mode(self, mode: PermissionMode) -> None:
+        """The mode the session starts in (settings and flags known now); thread-safe.
+
+        A mode already chosen with Shift+Tab stays: the caller applies it to the
+        session when the entry comes back.
+        """
+        self.with_bypass = self.with_bypass or mode == "bypassPermissions"
+        if not self.mode_chosen:
+            self.mode = mode
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Draw the prompt again (after :attr:`mode` changed); thread-safe."""
+        self.session.app.invalidate()
+
+    def set_commands(self, commands: Mapping[str, str]) -> None:
+        """Offer these slash commands; a menu already open for ``/`` is made again."""
+        self.commands = dict(commands)
+        app = self.session.app
+        loop = app.loop
+        if self._thread is None or loop is None:
+            return
+
+        def complete_again() -> None:  # in the prompt's own thread and event loop
+            buffer = self.session.default_buffer
+            if app.is_running and buffer.text.startswith("/"):
+                buffer.start_completion(select_first=False)
+
+        with contextlib.suppress(RuntimeError):  # the prompt's loop has just ended
+            loop.call_soon_threadsafe(complete_again)
 
     async def wait(self) -> Entry:
         """The entry of the prompt :meth:`start` opened (it is started if it was not).
@@ -285,6 +331,8 @@ class PromptInput:
         Cancelling the wait takes the prompt off the screen (the terminal is
         left as it was found) before the cancellation goes on.
         """
+        import trio  # not at import: the prompt is drawn before trio is loaded
+
         self.start()
         try:
             await trio.to_thread.run_sync(self._done.wait, abandon_on_cancel=True)
@@ -301,10 +349,14 @@ class PromptInput:
         entry, self._entry = self._entry or Entry("eof"), None
         return entry
 
-    def abort(self, timeout: float = 5.0) -> None:
-        """End the open prompt, if any, as Ctrl-D would, and wait for its thread (blocking)."""
+    def abort(self, timeout: float = 5.0) -> str:
+        """Take the open prompt, if any, off the screen as Ctrl-D would; what was typed in it.
+
+        Blocks until the prompt's thread has ended (at most about ``timeout``).
+        A line already sent but not collected is returned as well.
+        """
         if self._thread is None:
-            return
+            return ""
         self._abort = True
         if self._running.wait(timeout):
             loop = self.session.app.loop
@@ -313,4 +365,41 @@ class PromptInput:
                 with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(self._exit_app)
         self._done.wait(timeout)
-        self._collect(timeout)
+        entry = self._collect(timeout)
+        return entry.text if entry.kind == "text" else self._unsent
+
+    def print_above(self, text: str) -> None:
+        """Show ``text`` above the prompt and draw the prompt again below it (blocking).
+
+        Without a prompt on the screen, ``text`` is simply written to stderr.
+        """
+        if not text:
+            return
+        shown = threading.Event()
+        if self._thread is not None and self._running.wait(5):
+            loop = self.session.app.loop
+
+            def show() -> None:  # in the prompt's own thread and event loop
+                app = self.session.app
+                if not app.is_running or app.future is None or app.future.done():
+                    return
+
+                def write() -> None:
+                    _write(text)
+                    shown.set()
+
+                run_in_terminal(write)
+
+            if loop is not None:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(show)
+                while not shown.wait(0.05) and not self._done.is_set():
+                    pass
+        if not shown.is_set():
+            _write(text)
+
+
+def _write(text: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(text if text.endswith("\n") else text + "\n")
+        sys.stderr.flush()

@@ -20,8 +20,6 @@ import argparse
 import contextlib
 import signal
 import sys
-import termios
-from collections.abc import Iterator
 
 import attrs
 import trio
@@ -32,46 +30,17 @@ from claw_runtime.cli._setup import CliContext
 from claw_runtime.cli.approval import TerminalApprover
 from claw_runtime.cli.headless import Interrupts, open_cli_runtime, open_cli_session
 from claw_runtime.cli.repl.input import PromptInput
+from claw_runtime.cli.repl.terminal import hold_stderr, set_terminal_echo, terminal_echo
 from claw_runtime.cli.repl.view import TerminalView
 from claw_runtime.errors import ClawError
 from claw_runtime.sessions.session import Session
 
-__all__ = ["EXIT_COMMANDS", "Conversation", "set_terminal_echo", "terminal_echo"]
+__all__ = ["EXIT_COMMANDS", "Conversation"]
 
 EXIT_COMMANDS = ("exit", "quit")
 """Slash commands the terminal itself answers: they end the conversation."""
 
 EXIT_SIGNALLED = 130
-
-
-def set_terminal_echo(enabled: bool, fd: int = 0) -> None:
-    """Make the terminal on ``fd`` echo typed keys, or not (nothing if it is no terminal)."""
-    with contextlib.suppress(termios.error, OSError):
-        attributes = termios.tcgetattr(fd)
-        flags = attributes[3]
-        attributes[3] = flags | termios.ECHO if enabled else flags & ~termios.ECHO
-        termios.tcsetattr(fd, termios.TCSANOW, attributes)
-
-
-@contextlib.contextmanager
-def terminal_echo(enabled: bool, fd: int = 0) -> Iterator[None]:
-    """The terminal echoes typed keys or not until the block ends, then is as it was.
-
-    During a turn nothing is being edited, so keys typed ahead are not echoed
-    over the answer; they wait in the terminal for the next prompt. Ctrl-C
-    still sends SIGINT.
-    """
-    try:
-        saved = termios.tcgetattr(fd)
-    except (termios.error, OSError):
-        yield
-        return
-    set_terminal_echo(enabled, fd)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(termios.error, OSError):
-            termios.tcsetattr(fd, termios.TCSANOW, saved)
 
 
 def _exit_command(text: str) -> bool:
@@ -88,14 +57,11 @@ class Conversation:
         context: settings and working directory (``_setup.prepare``).
         args: the parsed flags (session flags as for ``claw -p``).
         prompt: the input line; its first prompt may already be on the screen.
-        commands: the slash commands the completer offers; filled once the
-            plugins have registered theirs.
     """
 
     context: CliContext
     args: argparse.Namespace
     prompt: PromptInput
-    commands: dict[str, str]
     console: Console = attrs.field(factory=lambda: Console(highlight=False))
     interrupts: Interrupts = attrs.field(factory=Interrupts)
     signalled: bool = False
@@ -116,10 +82,18 @@ class Conversation:
         return code
 
     async def _open_and_converse(self, first_prompt: str | None) -> int:
+        # The prompt is on the screen while the runtime and the session load: what
+        # they write to stderr meanwhile is shown above it afterwards.
+        held_output = contextlib.ExitStack()
+        held = held_output.enter_context(hold_stderr())
+
+        async def release() -> None:
+            held_output.close()
+            text, held.text = held.text, ""
+            await trio.to_thread.run_sync(self.prompt.print_above, text)
+
         try:
             async with open_cli_runtime(self.context) as runtime:
-                for name, command in runtime.registry.commands.items():
-                    self.commands[name] = command.description
                 view = self._view = TerminalView(self.console, runtime.scheduler)
                 approver = TerminalApprover(output=sys.stdout, before_asking=self._asking)
                 async with (
@@ -133,9 +107,11 @@ class Conversation:
                         notify=view.notice,
                     ) as session,
                 ):
+                    await release()
                     view.attach(session.id)
                     await nursery.start(view.consume, runtime.bus)
-                    self.prompt.mode = session.agent.executor.permissions.mode
+                    self.prompt.starting_mode(session.agent.executor.permissions.mode)
+                    await self._offer_commands(session)
                     try:
                         await self._converse(session, first_prompt)
                     finally:
@@ -145,8 +121,12 @@ class Conversation:
                         )
         except ClawError as exc:
             await trio.to_thread.run_sync(self.prompt.abort)
+            await release()
             print(f"claw: {exc}", file=sys.stderr)
             return 1
+        finally:
+            with trio.CancelScope(shield=True):
+                await release()
         return 0
 
     # -------------------------------------------------------------- the loop
@@ -183,6 +163,15 @@ class Conversation:
                 break
             await self._turn(session, text)
 
+    async def _offer_commands(self, session: Session) -> None:
+        """Complete the commands this session can run now (custom ones are read from disk)."""
+        table = await session.commands()
+        offered = {name: command.description for name, command in table.commands.items()}
+        for name in EXIT_COMMANDS:
+            offered.setdefault(name, self.prompt.commands.get(name, ""))
+        self.prompt.set_commands(offered)
+        self.prompt.cwd = session.cwd
+
     def _apply_mode(self, session: Session) -> None:
         """The mode Shift+Tab chose becomes the session's for the next calls."""
         executor = session.agent.executor
@@ -205,6 +194,7 @@ class Conversation:
         if any(signum != signal.SIGINT for signum in self.interrupts.received):
             self.signalled = True  # SIGTERM or SIGHUP: the turn is cancelled, now leave
         self.interrupts.rearm()
+        await self._offer_commands(session)
 
     def _asking(self, asking: bool) -> None:
         """A permission question: the view stops drawing and the terminal echoes the answer."""

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 from typing import Any
 
 import attrs
 import trio
-from rich.console import Console, RenderableType
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.live import Live
 from rich.markdown import Markdown
 from rich.markup import escape
+from rich.segment import Segment
 from rich.spinner import Spinner
 from rich.text import Text
 
@@ -54,6 +56,9 @@ from claw_runtime.scheduler import Scheduler
 
 __all__ = ["MarkdownBlocks", "TerminalView", "collapse"]
 
+REFRESH_S = 0.1
+"""How often the live region (spinner, growing block) is redrawn."""
+
 RESULT_LINES = 4
 """How many lines of a tool's output are shown under its call."""
 
@@ -72,6 +77,39 @@ def collapse(text: str, lines: int = RESULT_LINES, width: int = 160) -> list[str
     if len(kept) > lines:
         shown.append(f"… +{len(kept) - lines} lines")
     return shown
+
+
+class _Trimmed:
+    """A renderable without the blank lines rich puts around some elements.
+
+    rich renders a list, a table or a quote after an empty line (it expects
+    them inside a document); blocks printed one at a time would pile those up.
+    Lines with a background colour (a code block's padding) are kept.
+    """
+
+    def __init__(self, renderable: RenderableType) -> None:
+        self.renderable = renderable
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        lines = console.render_lines(self.renderable, options, pad=False)
+        while lines and _blank(lines[0]):
+            lines.pop(0)
+        while lines and _blank(lines[-1]):
+            lines.pop()
+        for line in lines:
+            yield from line
+            yield Segment.line()
+
+
+def _blank(line: list[Segment]) -> bool:
+    return all(
+        not segment.text.strip() and (segment.style is None or segment.style.bgcolor is None)
+        for segment in line
+    )
+
+
+def _markdown(text: str) -> RenderableType:
+    return _Trimmed(Markdown(text))
 
 
 @attrs.define(eq=False)
@@ -135,6 +173,7 @@ class TerminalView:
     _last_usage: Usage | None = None
     _settling: dict[int, trio.Event] = attrs.field(factory=dict)
     _session_cost: float = 0.0
+    _refreshed: float = 0.0
 
     def attach(self, session_id: str) -> None:
         """Draw the events of the session with this id too (it started, or was cleared)."""
@@ -143,21 +182,43 @@ class TerminalView:
     # ------------------------------------------------------------ the events
 
     async def consume(self, bus: EventBus, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Draw this session's events until it ends (``nursery.start`` it)."""
-        with bus.subscribe("repl", policy="block", buffer=1024) as events:
-            task_status.started()
-            async for event in events:
-                if event.session_id is not None and event.session_id not in self.session_ids:
-                    continue
-                if isinstance(event, TaskStateChanged):
-                    self._task_changed(event)
-                    continue
-                if self._held:
-                    self._deferred.append(event)
-                else:
-                    self._draw(event)
-                if isinstance(event, SessionEnded):
-                    break
+        """Draw this session's events until it ends (``nursery.start`` it).
+
+        Everything is drawn from this task, the live region included (rich's
+        own refresh thread would race with the lines printed above it).
+        """
+        async with trio.open_nursery() as nursery:
+            with bus.subscribe("repl", policy="block", buffer=1024) as events:
+                task_status.started()
+                nursery.start_soon(self._animate)
+                async for event in events:
+                    if event.session_id is not None and event.session_id not in self.session_ids:
+                        continue
+                    if isinstance(event, TaskStateChanged):
+                        self._task_changed(event)
+                        continue
+                    if self._held:
+                        self._deferred.append(event)
+                    else:
+                        self._draw(event)
+                        self._refresh(at_most_every=REFRESH_S / 2)
+                    if isinstance(event, SessionEnded):
+                        break
+            nursery.cancel_scope.cancel()
+
+    async def _animate(self) -> None:
+        """Redraw the live region (the spinner turns, the growing block) every REFRESH_S."""
+        while True:
+            await trio.sleep(REFRESH_S)
+            self._refresh()
+
+    def _refresh(self, at_most_every: float = 0.0) -> None:
+        if self._live is None or self._held:
+            return
+        now = time.monotonic()
+        if now - self._refreshed >= at_most_every:
+            self._refreshed = now
+            self._live.refresh()
 
     def _task_changed(self, event: TaskStateChanged) -> None:
         waiting = self._settling.get(event.task_id or -1)
@@ -223,7 +284,7 @@ class TerminalView:
     def _print_block(self, block: str) -> None:
         if self._blocks_printed:
             self.console.print()
-        self.console.print(Markdown(block))
+        self.console.print(_markdown(block))
         self._blocks_printed += 1
 
     def _think(self, text: str) -> None:
@@ -264,7 +325,7 @@ class TerminalView:
 
     def _renderable(self) -> RenderableType:
         if self._markdown.tail.strip():
-            return Markdown(self._markdown.tail)
+            return _markdown(self._markdown.tail)
         if self._thinking:
             return Text(self._thinking, style="dim italic")
         if self._spinner is not None:
@@ -283,11 +344,11 @@ class TerminalView:
                 get_renderable=self._renderable,
                 console=self.console,
                 transient=True,
-                refresh_per_second=10,
+                auto_refresh=False,
                 redirect_stdout=False,
                 redirect_stderr=False,
             )
-            self._live.start()
+            self._live.start(refresh=True)
 
     def _stop_live(self) -> None:
         if self._live is not None:
@@ -331,7 +392,7 @@ class TerminalView:
         elif result.is_error:
             self.console.print(Text(f"claw: {result.result}", style="red"))
         elif not self._streamed and result.result.strip():
-            self.console.print(Markdown(result.result))
+            self.console.print(_markdown(result.result))
         self.console.print(self.status_line(result, model=model, mode=mode))
         self._quiet = True
 

@@ -1,0 +1,440 @@
+"""The interactive terminal, for real: ``claw`` in a pseudo-terminal against the fake model.
+
+Each test drives the ``claw`` command through pexpect as a person would (keys,
+Ctrl-C, Shift+Tab) and checks what the screen showed and what the model was
+sent. The rules, for a loaded 2-core machine:
+
+* Every wait is an ``expect`` with a generous timeout, on something claw
+  prints (the status line after each turn, the prompt), never a sleep.
+* Patterns tolerate the terminal escape codes that rich and prompt_toolkit put
+  between characters (:func:`loose`).
+* The fake model server runs in a thread (the test itself is synchronous, as
+  pexpect is), on loopback, port 0.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pexpect
+import pytest
+
+from claw_runtime.testing import Script, ToolCallSpec, Turn
+from claw_runtime.testing.fake_server import FakeModelServer
+
+from _harness import claw_env, fake_server_in_thread
+
+TIMEOUT = 60
+"""Seconds any one expectation may take (start-up on a loaded machine is the slowest)."""
+
+SHIFT_TAB = "\x1b[Z"
+CTRL_C = "\x03"
+CTRL_D = "\x04"
+ESCAPE_ENTER = "\x1b\r"
+
+_CODES = r"(?:\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r)*"
+
+
+def loose(text: str) -> str:
+    """A regex for ``text`` as a terminal shows it: escape codes may sit between characters."""
+    return _CODES.join(re.escape(char) for char in text)
+
+
+STATUS_LINE = r"\(session \$\d+\.\d{4}\)"
+"""The end of the status line printed after each turn."""
+
+
+def prompt_pattern(label: str = "") -> str:
+    """The prompt, with the mode's label before it (``plan``, ``accept edits``)."""
+    return loose(f"{label} \u276f " if label else "\u276f ")
+
+
+class Terminal:
+    """``claw ARGS`` in a pseudo-terminal (50 rows, 200 columns)."""
+
+    def __init__(self, cwd: Path, env: dict[str, str], *args: str) -> None:
+        self.child = pexpect.spawn(
+            sys.executable,
+            ["-m", "claw_runtime", *args],
+            cwd=str(cwd),
+            env=env,
+            dimensions=(50, 200),
+            encoding="utf-8",
+            codec_errors="replace",
+            timeout=TIMEOUT,
+        )
+
+    def expect(self, text: str) -> None:
+        """Wait until ``text`` has been shown (escape codes between its characters allowed)."""
+        self.child.expect(loose(text))
+
+    def prompt(self, label: str = "") -> None:
+        self.child.expect(prompt_pattern(label))
+
+    def send_line(self, text: str) -> None:
+        """Type ``text`` and press Enter (a carriage return, as a terminal sends it)."""
+        self.child.send(text + "\r")
+
+    def turn(self, text: str) -> None:
+        """Send ``text`` and wait for its turn to end (its status line, then the prompt)."""
+        self.send_line(text)
+        self.child.expect(STATUS_LINE)
+
+    def exit_code(self) -> int:
+        """Wait for claw to exit; its exit code."""
+        self.child.expect(pexpect.EOF)
+        self.child.close()
+        status = self.child.exitstatus
+        assert status is not None, f"killed by signal {self.child.signalstatus}"
+        return int(status)
+
+    def close(self) -> None:
+        if self.child.isalive():
+            self.child.terminate(force=True)
+
+
+@pytest.fixture
+def terminals() -> Iterator[list[Terminal]]:
+    """Started terminals, each killed at the end of the test if it is still running."""
+    started: list[Terminal] = []
+    yield started
+    for terminal in started:
+        terminal.close()
+
+
+def repl_env(tmp_path: Path, server: FakeModelServer) -> dict[str, str]:
+    # No cursor-position requests: a pseudo-terminal has no terminal to answer them.
+    return claw_env(tmp_path, server, TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1")
+
+
+def start(
+    terminals: list[Terminal], tmp_path: Path, server: FakeModelServer, *args: str
+) -> Terminal:
+    terminal = Terminal(tmp_path, repl_env(tmp_path, server), *args)
+    terminals.append(terminal)
+    return terminal
+
+
+def user_texts(body: dict[str, Any]) -> list[str]:
+    """The text of every user message in a request, in order (tool results left out)."""
+    texts = []
+    for message in body["messages"]:
+        if message["role"] != "user":
+            continue
+        content = message["content"]
+        if isinstance(content, str):
+            texts.append(content)
+            continue
+        texts.extend(block["text"] for block in content if block.get("type") == "text")
+    return texts
+
+
+def tool_results(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        block
+        for message in body["messages"]
+        if isinstance(message["content"], list)
+        for block in message["content"]
+        if block.get("type") == "tool_result"
+    ]
+
+
+def result_text(block: dict[str, Any]) -> str:
+    content = block["content"]
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content)
+
+
+# ------------------------------------------------------------------ the tests
+
+
+def test_a_typed_prompt_streams_its_answer_and_claw_c_continues_after_ctrl_d(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    script = Script(
+        [
+            Turn.say("Hello from **the model**.\n\nA second paragraph.", chunk_size=4),
+            Turn.say("continued headless"),
+        ]
+    )
+    with fake_server_in_thread(script) as server:
+        claw = start(terminals, tmp_path, server)
+        claw.prompt()
+        claw.send_line("what is this repo?")
+        claw.expect("Hello from the model.")
+        claw.expect("A second paragraph.")
+        claw.child.expect(r"claude-[\w.-]+ · context [\d,]+ tokens · this turn [\d,]+ tokens")
+        claw.child.expect(STATUS_LINE)
+        claw.prompt()
+        claw.child.send(CTRL_D)
+        claw.expect("claw -c continues it")
+        assert claw.exit_code() == 0
+
+        headless = subprocess.run(
+            [sys.executable, "-m", "claw_runtime", "-c", "-p", "and then?"],
+            cwd=tmp_path,
+            env=repl_env(tmp_path, server),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        assert headless.returncode == 0, headless.stderr
+        assert headless.stdout.strip() == "continued headless"
+        assert user_texts(server.requests[-1].body) == ["what is this repo?", "and then?"]
+        assistant = server.requests[-1].body["messages"][1]
+        assert "A second paragraph." in json.dumps(assistant)
+    history = (tmp_path / "claw-home" / "history").read_text()
+    assert "what is this repo?" in history
+    assert (tmp_path / "claw-home" / "history").stat().st_mode & 0o077 == 0
+
+
+def test_a_first_prompt_on_the_command_line_runs_at_once(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    with fake_server_in_thread(Script([Turn.say("explained")])) as server:
+        claw = start(terminals, tmp_path, server, "explain this repo")
+        claw.expect("explained")
+        claw.child.expect(STATUS_LINE)
+        claw.prompt()
+        claw.send_line("/exit")
+        assert claw.exit_code() == 0
+        assert user_texts(server.requests[0].body) == ["explain this repo"]
+
+
+def test_slash_commands_run_without_the_model_and_complete_with_tab(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    with fake_server_in_thread(Script([])) as server:
+        claw = start(terminals, tmp_path, server)
+        claw.prompt()
+        claw.child.send("/hel")
+        claw.expect("List the slash commands")  # the menu, with each command's description
+        claw.child.send("\t")  # Tab picks /help, Enter takes it, Enter sends it
+        claw.child.send("\r")
+        claw.child.send("\r")
+        claw.expect("Custom commands are Markdown files")  # the end of /help's own output
+        claw.child.expect(STATUS_LINE)
+        claw.prompt()
+        claw.send_line("/quit")
+        assert claw.exit_code() == 0
+        assert server.requests == []
+
+
+def test_multi_line_input_and_file_completion(tmp_path: Path, terminals: list[Terminal]) -> None:
+    (tmp_path / "notes_for_claw.txt").write_text("notes\n")
+    script = Script([Turn.say("one"), Turn.say("two")])
+    with fake_server_in_thread(script) as server:
+        claw = start(terminals, tmp_path, server)
+        claw.prompt()
+        claw.child.send("first line\\\r")  # a trailing backslash: a new line, not sent
+        claw.child.send("second line" + ESCAPE_ENTER)  # Esc-Enter: a new line too
+        claw.turn("third line")
+        claw.prompt()
+        claw.child.send("read @notes_f")
+        claw.expect("notes_for_claw.txt")  # the menu of matching files
+        claw.child.send("\t")  # Tab picks the file
+        claw.turn(" please")
+        claw.prompt()
+        claw.child.send(CTRL_D)
+        assert claw.exit_code() == 0
+    first, second = (user_texts(r.body)[-1] for r in server.requests)
+    assert first == "first line\nsecond line\nthird line"
+    assert second == "read @notes_for_claw.txt please"
+
+
+def test_ctrl_c_cancels_the_turn_and_the_next_request_has_the_aborted_result(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    pidfile = tmp_path / "sleeper.pid"
+    slow = f"sleep 300 & echo $! > {pidfile}; wait"
+    script = Script([Turn.call(ToolCallSpec("Bash", {"command": slow})), Turn.say("back at work")])
+    with fake_server_in_thread(script) as server:
+        claw = start(terminals, tmp_path, server, "--permission-mode", "bypassPermissions")
+        claw.prompt("bypass permissions")
+        claw.send_line("take your time")
+        claw.expect("Bash(sleep 300")
+        deadline = time.monotonic() + TIMEOUT
+        while not pidfile.exists() or not pidfile.read_text().strip():
+            assert time.monotonic() < deadline, "the tool never started"
+            time.sleep(0.05)
+        claw.child.send(CTRL_C)
+        claw.expect("Interrupted")
+        claw.child.expect(STATUS_LINE)
+        claw.prompt("bypass permissions")
+        sleeper = Path(f"/proc/{pidfile.read_text().strip()}")
+        deadline = time.monotonic() + 10
+        while sleeper.exists() and (sleeper / "stat").read_text().split()[2] != "Z":
+            assert time.monotonic() < deadline, "the tool's process outlived the turn"
+            time.sleep(0.05)
+        claw.turn("carry on")
+        claw.prompt("bypass permissions")
+        claw.child.send(CTRL_D)
+        assert claw.exit_code() == 0
+    [aborted] = tool_results(server.requests[-1].body)
+    assert aborted["is_error"] and "aborted" in result_text(aborted)
+    assert user_texts(server.requests[-1].body)[-1] == "carry on"
+
+
+def test_permission_prompts_yes_no_and_ctrl_c(tmp_path: Path, terminals: list[Terminal]) -> None:
+    allowed, refused, interrupted = (tmp_path / name for name in ("yes", "no", "ctrl-c"))
+    script = Script(
+        [
+            Turn.call(ToolCallSpec("Bash", {"command": f"touch {allowed}"})),
+            Turn.say("made it"),
+            Turn.call(ToolCallSpec("Bash", {"command": f"touch {refused}"})),
+            Turn.say("did not"),
+            Turn.call(ToolCallSpec("Bash", {"command": f"touch {interrupted}"})),
+            Turn.say("after the interruption"),
+        ]
+    )
+    with fake_server_in_thread(script) as server:
+        claw = start(terminals, tmp_path, server)
+        claw.prompt()
+        claw.send_line("make a file")
+        claw.expect("Allow? [y]es")
+        claw.send_line("y")
+        claw.expect("made it")
+        claw.child.expect(STATUS_LINE)
+        claw.prompt()
+
+        claw.send_line("make another")
+        claw.expect("Allow? [y]es")
+        claw.send_line("n: not that one")
+        claw.expect("did not")
+        claw.child.expect(STATUS_LINE)
+        claw.prompt()
+
+        claw.send_line("and a third")
+        claw.expect("Allow? [y]es")
+        claw.child.send(CTRL_C)  # at the question: no, and the turn is cancelled
+        claw.expect("Interrupted")
+        claw.child.expect(STATUS_LINE)
+        claw.prompt()
+        claw.turn("go on")
+        claw.prompt()
+        claw.child.send(CTRL_D)
+        assert claw.exit_code() == 0
+    assert allowed.exists() and not refused.exists() and not interrupted.exists()
+    denied = tool_results(server.requests[3].body)[-1]
+    assert result_text(denied) == "The user denied this Bash call: not that one"
+    aborted = tool_results(server.requests[-1].body)[-1]
+    assert aborted["is_error"] and "aborted" in result_text(aborted)
+
+
+def test_shift_tab_cycles_the_permission_mode(tmp_path: Path, terminals: list[Terminal]) -> None:
+    target = tmp_path / "planned.txt"
+    script = Script(
+        [
+            Turn.call(ToolCallSpec("Write", {"file_path": str(target), "content": "x"})),
+            Turn.say("planned"),
+        ]
+    )
+    with fake_server_in_thread(script) as server:
+        claw = start(terminals, tmp_path, server)
+        claw.prompt()
+        claw.child.send(SHIFT_TAB)
+        claw.prompt("accept edits")
+        claw.child.send(SHIFT_TAB)
+        claw.prompt("plan")
+        claw.send_line("write the file")  # plan mode: nothing that changes things runs
+        claw.child.expect(r"plan mode[^\n]*" + STATUS_LINE)  # the mode is in the status line
+        claw.prompt("plan")
+        claw.child.send(SHIFT_TAB)  # back to the default: no label
+        claw.child.send("/exit\r")
+        assert claw.exit_code() == 0
+    assert not target.exists()
+    [refusal] = tool_results(server.requests[-1].body)
+    assert refusal["is_error"] and "plan mode" in result_text(refusal)
+
+
+def test_bypass_is_in_the_cycle_only_when_the_session_started_in_it(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    with fake_server_in_thread(Script([])) as server:
+        claw = start(terminals, tmp_path, server, "--permission-mode", "bypassPermissions")
+        claw.prompt("bypass permissions")
+        claw.child.send(SHIFT_TAB)  # bypassPermissions -> default (no label)
+        for label in ("accept edits", "plan", "bypass permissions"):
+            claw.child.send(SHIFT_TAB)
+            claw.prompt(label)
+        claw.child.send(CTRL_D)
+        assert claw.exit_code() == 0
+
+
+def test_ctrl_c_twice_at_an_empty_prompt_exits(tmp_path: Path, terminals: list[Terminal]) -> None:
+    with fake_server_in_thread(Script([Turn.say("fine")])) as server:
+        claw = start(terminals, tmp_path, server)
+        claw.prompt()
+        claw.turn("hello")
+        claw.prompt()
+        claw.child.send("some text")
+        claw.child.send(CTRL_C)  # clears the line
+        claw.child.send(CTRL_C)  # at the empty line: told how to leave
+        claw.expect("Press Ctrl-C again to exit")
+        claw.prompt()
+        claw.child.send(CTRL_C)
+        assert claw.exit_code() == 0
+    [session] = (tmp_path / "claw-home" / "projects").glob("*/*.jsonl")
+    assert '"fine"' in session.read_text()
+
+
+def test_without_a_terminal_a_prompt_runs_headless_and_no_prompt_prints_usage(
+    tmp_path: Path,
+) -> None:
+    with fake_server_in_thread(Script([Turn.say("piped answer")])) as server:
+        env = claw_env(tmp_path, server)
+        run = subprocess.run(
+            [sys.executable, "-m", "claw_runtime", "summarise"],
+            cwd=tmp_path,
+            env=env,
+            input="the piped text",
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.strip() == "piped answer"
+        assert user_texts(server.requests[0].body) == ["summarise\n\nthe piped text"]
+    usage = subprocess.run(
+        [sys.executable, "-m", "claw_runtime"],
+        cwd=tmp_path,
+        env=claw_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert usage.returncode == 0
+    assert "claw [options] [PROMPT]" in usage.stdout
+
+
+def test_a_session_that_cannot_start_says_why_and_exits(tmp_path: Path) -> None:
+    env = {**claw_env(tmp_path), "TERM": "xterm-256color", "PROMPT_TOOLKIT_NO_CPR": "1"}
+    env.pop("ANTHROPIC_API_KEY", None)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "claw_runtime", "-c"],
+        cwd=str(tmp_path),
+        env=env,
+        encoding="utf-8",
+        timeout=TIMEOUT,
+    )
+    try:
+        child.expect(loose("no session to continue"))
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 1
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
