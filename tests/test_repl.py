@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -438,3 +439,33 @@ def test_a_session_that_cannot_start_says_why_and_exits(tmp_path: Path) -> None:
     finally:
         if child.isalive():
             child.terminate(force=True)
+
+
+def test_sigterm_at_the_prompt_saves_the_session_and_exits_130(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    with fake_server_in_thread(Script([Turn.say("kept")])) as server:
+        claw = start(terminals, tmp_path, server)
+        claw.prompt()
+        claw.turn("remember this")
+        claw.prompt()
+        claw.child.kill(signal.SIGTERM)
+        claw.expect("claw -c continues it")
+        assert claw.exit_code() == 130
+    [session] = (tmp_path / "claw-home" / "projects").glob("*/*.jsonl")
+    assert "remember this" in session.read_text()
+
+
+def test_ctrl_c_at_a_headless_permission_question_cancels_the_run(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    """``claw -p`` at a terminal asks too; Ctrl-C there no longer waits for an answer."""
+    marker = tmp_path / "never"
+    script = Script([Turn.call(ToolCallSpec("Bash", {"command": f"touch {marker}"}))])
+    with fake_server_in_thread(script) as server:
+        claw = start(terminals, tmp_path, server, "-p", "go")
+        claw.expect("Allow? [y]es")
+        claw.child.send(CTRL_C)
+        assert claw.exit_code() == 130
+        assert len(server.requests) == 1
+    assert not marker.exists()

@@ -309,7 +309,7 @@ class TerminalView:
         self._stop_spinner()
 
     def _tool_result(self, event: ToolCallFinished) -> None:
-        self._stop_spinner()
+        self._end_stream()
         result = event.result
         text = "".join(getattr(part, "text", "") for part in result.content)
         style = "red" if result.is_error else "dim"
