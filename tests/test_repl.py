@@ -15,6 +15,7 @@ sent. The rules, for a loaded 2-core machine:
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -97,8 +98,8 @@ class Terminal:
         return int(status)
 
     def close(self) -> None:
-        if self.child.isalive():
-            self.child.terminate(force=True)
+        if self.child.ptyproc.isalive():
+            self.child.ptyproc.kill(9)
 
 
 @pytest.fixture
@@ -469,3 +470,37 @@ def test_ctrl_c_at_a_headless_permission_question_cancels_the_run(
         assert claw.exit_code() == 130
         assert len(server.requests) == 1
     assert not marker.exists()
+
+
+def test_closing_the_terminal_mid_turn_stops_the_tools_and_ends_the_session(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    """The window closed or SSH dropped (SIGHUP): nothing is left running, the file is valid."""
+    pidfile = tmp_path / "sleeper.pid"
+    slow = f"sleep 300 & echo $! > {pidfile}; wait"
+    script = Script([Turn.call(ToolCallSpec("Bash", {"command": slow})), Turn.say("never")])
+    with fake_server_in_thread(script) as server:
+        claw = start(terminals, tmp_path, server, "--permission-mode", "bypassPermissions")
+        claw.prompt("bypass permissions")
+        claw.send_line("take your time")
+        deadline = time.monotonic() + TIMEOUT
+        while not pidfile.exists() or not pidfile.read_text().strip():
+            assert time.monotonic() < deadline, "the tool never started"
+            time.sleep(0.05)
+        os.close(claw.child.child_fd)  # the terminal goes away: the kernel sends SIGHUP
+        process = claw.child.ptyproc
+        deadline = time.monotonic() + TIMEOUT
+        while process.isalive():
+            assert time.monotonic() < deadline, "claw outlived its terminal"
+            time.sleep(0.05)
+        assert process.exitstatus == 130
+        assert len(server.requests) == 1
+    sleeper = Path(f"/proc/{pidfile.read_text().strip()}")
+    deadline = time.monotonic() + 10
+    while sleeper.exists() and (sleeper / "stat").read_text().split()[2] != "Z":
+        assert time.monotonic() < deadline, "the tool's process outlived claw"
+        time.sleep(0.05)
+    [session] = (tmp_path / "claw-home" / "projects").glob("*/*.jsonl")
+    records = [json.loads(line) for line in session.read_text().splitlines()]
+    assert records[-1]["type"] == "result"
+    assert records[-1]["result"]["stop_reason"] == "cancelled"

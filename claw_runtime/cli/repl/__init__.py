@@ -99,6 +99,22 @@ def run_repl(args: argparse.Namespace, first_prompt: str | None) -> int:
         return trio.run(conversation.run, first_prompt)
     finally:
         prompt.abort()
+        _let_go_of_a_closed_terminal()
+
+
+def _let_go_of_a_closed_terminal() -> None:
+    """The terminal went away (SIGHUP): what is still buffered for it goes nowhere.
+
+    Otherwise Python's last flush of stdout fails at exit and turns the exit
+    code into 120.
+    """
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            os.dup2(devnull, fd)
+        os.close(devnull)
 
 
 def _prepare(args: argparse.Namespace, prompt: PromptInput) -> CliContext | None:

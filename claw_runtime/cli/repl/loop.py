@@ -30,7 +30,12 @@ from claw_runtime.cli._setup import CliContext
 from claw_runtime.cli.approval import TerminalApprover
 from claw_runtime.cli.headless import Interrupts, open_cli_runtime, open_cli_session
 from claw_runtime.cli.repl.input import PromptInput
-from claw_runtime.cli.repl.terminal import hold_stderr, set_terminal_echo, terminal_echo
+from claw_runtime.cli.repl.terminal import (
+    TerminalOutput,
+    hold_stderr,
+    set_terminal_echo,
+    terminal_echo,
+)
 from claw_runtime.cli.repl.view import TerminalView
 from claw_runtime.errors import ClawError
 from claw_runtime.sessions.session import Session
@@ -62,7 +67,12 @@ class Conversation:
     context: CliContext
     args: argparse.Namespace
     prompt: PromptInput
-    console: Console = attrs.field(factory=lambda: Console(highlight=False))
+    output: TerminalOutput = attrs.field(factory=TerminalOutput)
+    console: Console = attrs.field(
+        default=attrs.Factory(
+            lambda self: Console(file=self.output, highlight=False), takes_self=True
+        )
+    )
     interrupts: Interrupts = attrs.field(factory=Interrupts)
     signalled: bool = False
     _view: TerminalView | None = None
@@ -95,7 +105,10 @@ class Conversation:
         try:
             async with open_cli_runtime(self.context) as runtime:
                 view = self._view = TerminalView(self.console, runtime.scheduler)
-                approver = TerminalApprover(output=sys.stdout, before_asking=self._asking)
+                approver = TerminalApprover(
+                    output=self.output,  # type: ignore[arg-type]  # a TextIO in all it uses
+                    before_asking=self._asking,
+                )
                 async with (
                     trio.open_nursery() as nursery,
                     open_cli_session(

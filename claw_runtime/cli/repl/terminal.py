@@ -8,10 +8,11 @@ import sys
 import tempfile
 import termios
 from collections.abc import Iterator
+from typing import TextIO
 
 import attrs
 
-__all__ = ["HeldOutput", "hold_stderr", "set_terminal_echo", "terminal_echo"]
+__all__ = ["HeldOutput", "TerminalOutput", "hold_stderr", "set_terminal_echo", "terminal_echo"]
 
 
 def set_terminal_echo(enabled: bool, fd: int = 0) -> None:
@@ -80,3 +81,45 @@ def hold_stderr(fd: int = 2) -> Iterator[HeldOutput]:
             os.close(saved)
             sink.seek(0)
             held.text = sink.read().decode("utf-8", "replace")
+
+
+class TerminalOutput:
+    """Standard output for the view and the questions, surviving the terminal's end.
+
+    When the terminal goes away (the window closed, SSH dropped: SIGHUP), a
+    write fails with EIO. The session must still end properly (its turn
+    cancelled, its hooks run, its file closed), so writes then fail silently
+    and :attr:`gone` says so.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.gone = False
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", None) or "utf-8"
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self.stream.write(text)
+            except (OSError, ValueError):
+                self.gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except (OSError, ValueError):
+                self.gone = True
+
+    def isatty(self) -> bool:
+        try:
+            return self.stream.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
