@@ -54,6 +54,12 @@ def _exit_command(text: str) -> bool:
     return bool(words) and words[0] in EXIT_COMMANDS
 
 
+def _farewell(session: Session) -> str:
+    if session.transcript.path is None:
+        return f"Session {session.id} ended (not saved: --no-session)."
+    return f"Session {session.id} saved: claw -c continues it."
+
+
 @attrs.define(eq=False)
 class Conversation:
     """The interactive terminal's loop, from the runtime's start to the session's end.
@@ -100,6 +106,8 @@ class Conversation:
         async def release() -> None:
             held_output.close()
             text, held.text = held.text, ""
+            if self._view is not None:
+                text += self._view.take_notices()  # a torn line skipped on resume...
             await trio.to_thread.run_sync(self.prompt.print_above, text)
 
         try:
@@ -129,9 +137,7 @@ class Conversation:
                         await self._converse(session, first_prompt)
                     finally:
                         view.close()
-                        self.console.print(
-                            Text(f"Session {session.id} saved: claw -c continues it.", style="dim")
-                        )
+                        self.console.print(_farewell(session), style="dim")
         except ClawError as exc:
             await trio.to_thread.run_sync(self.prompt.abort)
             await release()

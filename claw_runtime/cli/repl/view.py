@@ -174,6 +174,7 @@ class TerminalView:
     _settling: dict[int, trio.Event] = attrs.field(factory=dict)
     _session_cost: float = 0.0
     _refreshed: float = 0.0
+    _consuming: bool = False
 
     def attach(self, session_id: str) -> None:
         """Draw the events of the session with this id too (it started, or was cleared)."""
@@ -187,24 +188,33 @@ class TerminalView:
         Everything is drawn from this task, the live region included (rich's
         own refresh thread would race with the lines printed above it).
         """
-        async with trio.open_nursery() as nursery:
-            with bus.subscribe("repl", policy="block", buffer=1024) as events:
-                task_status.started()
-                nursery.start_soon(self._animate)
-                async for event in events:
-                    if event.session_id is not None and event.session_id not in self.session_ids:
-                        continue
-                    if isinstance(event, TaskStateChanged):
-                        self._task_changed(event)
-                        continue
-                    if self._held:
-                        self._deferred.append(event)
-                    else:
-                        self._draw(event)
-                        self._refresh(at_most_every=REFRESH_S / 2)
-                    if isinstance(event, SessionEnded):
-                        break
-            nursery.cancel_scope.cancel()
+        self._consuming = True
+        try:
+            async with trio.open_nursery() as nursery:
+                with bus.subscribe("repl", policy="block", buffer=1024) as events:
+                    task_status.started()
+                    nursery.start_soon(self._animate)
+                    async for event in events:
+                        if (
+                            event.session_id is not None
+                            and event.session_id not in self.session_ids
+                        ):
+                            continue
+                        if isinstance(event, TaskStateChanged):
+                            self._task_changed(event)
+                            continue
+                        if self._held:
+                            self._deferred.append(event)
+                        else:
+                            self._draw(event)
+                            self._refresh(at_most_every=REFRESH_S / 2)
+                        if isinstance(event, SessionEnded):
+                            break
+                nursery.cancel_scope.cancel()
+        finally:
+            self._consuming = False
+            for waiting in self._settling.values():
+                waiting.set()  # nothing more will be drawn: nobody waits for it
 
     async def _animate(self) -> None:
         """Redraw the live region (the spinner turns, the growing block) every REFRESH_S."""
@@ -232,6 +242,8 @@ class TerminalView:
         its end after everything published before it, so once the view has
         seen that end it has drawn all the rest.
         """
+        if not self._consuming:
+            return
         seen = trio.Event()
         marker = self.scheduler.spawn(
             trio.lowlevel.checkpoint, name="repl:settle", session_id=session_id
@@ -422,6 +434,11 @@ class TerminalView:
         self._notices.append(message)
         if not self._quiet and not self._held:
             self.show_notices()
+
+    def take_notices(self) -> str:
+        """The notices held back so far, as lines to show above the prompt."""
+        notices, self._notices = self._notices, []
+        return "".join(f"claw: warning: {message}\n" for message in notices)
 
     def show_notices(self) -> None:
         notices, self._notices = self._notices, []
