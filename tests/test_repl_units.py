@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -188,3 +189,32 @@ async def test_settle_waits_until_earlier_events_are_drawn() -> None:
     text = output.getvalue()
     assert "w0 " in text and "w199" in text and "not ours" not in text
     assert text.index("w199") < text.index("(session $")
+
+
+def test_the_prompt_needs_nothing_but_prompt_toolkit() -> None:
+    """The first prompt is drawn before trio, the settings, rich or the plugins load.
+
+    (Time to prompt is measured in benchmarks/bench_repl.py; this keeps an
+    import moved to the top of a module from quietly undoing it.)
+    """
+    probe = (
+        "import sys, claw_runtime.cli.app, claw_runtime.cli.repl, claw_runtime.cli.repl.input\n"
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    loaded = set(
+        subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+    assert "prompt_toolkit" in loaded
+    heavy = {"trio", "rich", "httpx", "structlog", "cattrs", "pluggy", "claw_runtime.config"}
+    assert not heavy & loaded
+    assert {m for m in loaded if m.startswith("claw_runtime")} == {
+        "claw_runtime",
+        "claw_runtime._version",
+        "claw_runtime.cli",
+        "claw_runtime.cli.app",
+        "claw_runtime.cli.repl",
+        "claw_runtime.cli.repl.input",
+        "claw_runtime.cli.repl.modes",
+    }
