@@ -47,35 +47,6 @@ def _over_deadline(policy: RetryPolicy) -> ProviderStreamError:
     )
 
 
-async def _chunks_before(
-    chunks: AsyncIterator[bytes], deadline: float, policy: RetryPolicy
-) -> AsyncGenerator[bytes, None]:
-    """``chunks``, each read bounded by the attempt's deadline (trio clock).
-
-    Each read is also bounded by the idle timeout (``iter_sse`` reads through
-    this), so while the deadline is further away than that, the read needs no
-    cancel scope of its own: with a thousand streams, one scope per chunk adds up.
-    """
-    iterator = aiter(chunks)
-    try:
-        while True:
-            try:
-                if deadline - trio.current_time() > policy.idle_timeout_s:
-                    chunk = await anext(iterator)
-                else:
-                    with trio.fail_at(deadline):
-                        chunk = await anext(iterator)
-            except StopAsyncIteration:
-                return
-            except trio.TooSlowError:
-                raise _over_deadline(policy) from None
-            yield chunk
-    finally:
-        close = getattr(iterator, "aclose", None)
-        if close is not None:
-            await close()
-
-
 async def _not_an_event_stream(
     r: httpx.Response, content_type: str, provider: str
 ) -> ProviderHTTPError:
@@ -135,8 +106,12 @@ async def open_event_stream(
         content_type = r.headers.get("content-type", "")
         if content_type and not content_type.lower().startswith("text/event-stream"):
             raise await _not_an_event_stream(r, content_type.split(";")[0].strip(), provider)
-        chunks = _chunks_before(r.aiter_bytes(), deadline, policy)
-        events = iter_sse(chunks, idle_timeout=policy.idle_timeout_s)
+        events = iter_sse(
+            r.aiter_bytes(),
+            idle_timeout=policy.idle_timeout_s,
+            deadline=deadline,
+            past_deadline=partial(_over_deadline, policy),
+        )
         async with aclosing(events):
             yield events
             # The message already ended: what trails it does not matter.

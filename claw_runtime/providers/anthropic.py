@@ -108,6 +108,11 @@ def to_wire_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     return [w for m in messages if (w := message_to_wire(m))["content"]]
 
 
+def _sendable(wire: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """A converted message as the items a request carries: none if it has no content."""
+    return (wire,) if wire["content"] else ()
+
+
 def _with_breakpoint(message: dict[str, Any]) -> dict[str, Any] | None:
     """A copy of ``message`` whose last cacheable block carries ``cache_control``."""
     content = message["content"]
@@ -154,8 +159,10 @@ def build_body(
     Breakpoints, in prefix order: the last tool definition, the system prompt,
     and the last two user messages (this turn's and the previous turn's).
     """
-    convert = cache.get if cache is not None else message_to_wire
-    messages = [w for m in request.messages if (w := convert(m))["content"]]
+    if cache is not None:
+        messages = cache.conversation(request.messages, _sendable)
+    else:
+        messages = to_wire_messages(request.messages)
     budget = MAX_CACHE_BREAKPOINTS
     body: dict[str, Any] = {
         "model": request.model,

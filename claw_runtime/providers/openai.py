@@ -151,13 +151,21 @@ def to_wire_messages(
     return wire
 
 
+def _each(wire: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return wire
+
+
 def build_body(
     request: ModelRequest, cache: WireCache[list[dict[str, Any]]] | None = None
 ) -> dict[str, Any]:
-    convert = cache.get if cache is not None else message_to_wire
+    if cache is not None:
+        system = [{"role": "system", "content": request.system}] if request.system else []
+        messages = [*system, *cache.conversation(request.messages, _each)]
+    else:
+        messages = to_wire_messages(request.system, request.messages)
     body: dict[str, Any] = {
         "model": request.model,
-        "messages": to_wire_messages(request.system, request.messages, convert),
+        "messages": messages,
         "stream": True,
         "stream_options": {"include_usage": True},
     }

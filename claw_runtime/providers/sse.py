@@ -10,8 +10,8 @@ silent is a failed attempt, not a hang.
 from __future__ import annotations
 
 import codecs
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing
+import math
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 import attrs
 import trio
@@ -32,36 +32,24 @@ class ServerSentEvent:
     data: str
 
 
-async def _chunks_with_idle_timeout(
-    chunks: AsyncIterator[bytes], idle_timeout: float
-) -> AsyncGenerator[bytes, None]:
-    iterator = aiter(chunks)
-    try:
-        while True:
-            try:
-                with trio.fail_after(idle_timeout):
-                    chunk = await anext(iterator)
-            except StopAsyncIteration:
-                return
-            except trio.TooSlowError:
-                raise ProviderStreamError(
-                    f"the model stream went silent for {idle_timeout:g} s"
-                ) from None
-            yield chunk
-    finally:
-        close = getattr(iterator, "aclose", None)
-        if close is not None:
-            await close()
-
-
 async def iter_sse(
-    chunks: AsyncIterator[bytes], *, idle_timeout: float
+    chunks: AsyncIterator[bytes],
+    *,
+    idle_timeout: float,
+    deadline: float = math.inf,
+    past_deadline: Callable[[], Exception] | None = None,
 ) -> AsyncGenerator[ServerSentEvent, None]:
     """Yield each complete event of an SSE byte stream (comments and retries skipped).
+
+    Each read of ``chunks`` waits at most ``idle_timeout`` seconds, and none
+    goes on past ``deadline`` (the trio clock); one cancel scope per read
+    bounds both.
 
     Raises:
         ProviderStreamError: a read went silent past ``idle_timeout``, or the
             bytes are not valid UTF-8.
+        Exception: ``past_deadline()`` once ``deadline`` passed (default: a
+            ``ProviderStreamError`` saying so).
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
     buffer = ""
@@ -89,8 +77,19 @@ async def iter_sse(
             data.append(value)
         return None
 
-    async with aclosing(_chunks_with_idle_timeout(chunks, idle_timeout)) as timed:
-        async for chunk in timed:
+    iterator = aiter(chunks)
+    try:
+        while True:
+            silent_at = trio.current_time() + idle_timeout
+            with trio.CancelScope(deadline=min(silent_at, deadline)) as read:
+                try:
+                    chunk = await anext(iterator)
+                except StopAsyncIteration:
+                    break
+            if read.cancelled_caught:
+                if deadline <= silent_at:
+                    raise (past_deadline or _past_deadline)()
+                raise ProviderStreamError(f"the model stream went silent for {idle_timeout:g} s")
             try:
                 buffer += decoder.decode(chunk)
             except UnicodeDecodeError as exc:
@@ -100,6 +99,10 @@ async def iter_sse(
                 event = take(raw)
                 if event is not None:
                     yield event
+    finally:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()
     try:
         buffer += decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
@@ -111,6 +114,10 @@ async def iter_sse(
         take(buffer)
     if data:
         yield ServerSentEvent(event=event_name or "message", data="\n".join(data))
+
+
+def _past_deadline() -> ProviderStreamError:
+    return ProviderStreamError("the model stream did not finish before its deadline")
 
 
 async def drain(events: AsyncIterator[ServerSentEvent]) -> None:
