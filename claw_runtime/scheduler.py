@@ -27,7 +27,7 @@ import contextlib
 import contextvars
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -218,7 +218,8 @@ class Scheduler:
         self, handle: TaskHandle[Any], fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]
     ) -> None:
         final = TaskState.CANCELLED
-        timeout_scope = trio.CancelScope()
+        # A scope for the timeout only when there is one: each scope costs every task.
+        timeout_scope = None if handle.timeout is None else trio.CancelScope()
         _current.set(handle)  # this trio task's own context: its children inherit it
         try:
             with handle._scope:
@@ -227,9 +228,9 @@ class Scheduler:
                     await limiter.acquire_on_behalf_of(handle)
                 try:
                     await self._set_state(handle, TaskState.RUNNING)
-                    if handle.timeout is not None:
+                    if timeout_scope is not None and handle.timeout is not None:
                         timeout_scope.deadline = trio.current_time() + handle.timeout
-                    with timeout_scope:
+                    with timeout_scope if timeout_scope is not None else nullcontext():
                         async with trio.open_nursery() as children:
                             handle._nursery = children
                             try:
@@ -247,13 +248,15 @@ class Scheduler:
             with trio.CancelScope(shield=True):
                 await self._finish(handle, final)
 
-    def _outcome(self, handle: TaskHandle[Any], timeout_scope: trio.CancelScope) -> TaskState:
+    def _outcome(
+        self, handle: TaskHandle[Any], timeout_scope: trio.CancelScope | None
+    ) -> TaskState:
         if handle._failed_child is not None:
             handle.error = handle._failed_child.error
             return TaskState.FAILED
         if handle.error is not None:
             return TaskState.FAILED
-        if timeout_scope.cancelled_caught:
+        if timeout_scope is not None and timeout_scope.cancelled_caught:
             return TaskState.TIMED_OUT
         if handle._value is _NO_VALUE:
             return TaskState.CANCELLED

@@ -152,35 +152,36 @@ class Transcript:
         on every line are redacted once, and the line's uuids and time are
         claw's own (redacting each costs as much as a short message does).
         """
+        if self.path is None:
+            return  # nothing is written (``--no-session``), so no line needs an id
         line_uuid = str(uuid.uuid4())
-        if self.path is not None:
-            same = self._line_fields
-            if same is None:
-                same = self._line_fields = redact_json(
-                    {
-                        "sessionId": self.session_id,
-                        "cwd": self.cwd,
-                        "version": __version__,
-                        "isSidechain": False,
-                        "userType": "external",
-                    }
-                )
-            self._write(
+        same = self._line_fields
+        if same is None:
+            same = self._line_fields = redact_json(
                 {
-                    "type": message.role,
-                    "uuid": line_uuid,
-                    "parentUuid": self._last_uuid,
-                    "sessionId": same["sessionId"],
-                    "timestamp": datetime.now(UTC)
-                    .isoformat(timespec="milliseconds")
-                    .replace("+00:00", "Z"),
-                    "cwd": same["cwd"],
-                    "version": same["version"],
-                    "isSidechain": same["isSidechain"],
-                    "userType": same["userType"],
-                    "message": _redacted_message(serde.unstructure(message)),
+                    "sessionId": self.session_id,
+                    "cwd": self.cwd,
+                    "version": __version__,
+                    "isSidechain": False,
+                    "userType": "external",
                 }
             )
+        self._write(
+            {
+                "type": message.role,
+                "uuid": line_uuid,
+                "parentUuid": self._last_uuid,
+                "sessionId": same["sessionId"],
+                "timestamp": datetime.now(UTC)
+                .isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z"),
+                "cwd": same["cwd"],
+                "version": same["version"],
+                "isSidechain": same["isSidechain"],
+                "userType": same["userType"],
+                "message": _redacted_message(serde.unstructure(message)),
+            }
+        )
         self._last_uuid = line_uuid
 
     def sync(self) -> None:

@@ -9,7 +9,7 @@ event, so ``tail -n 1`` of stdout is always the result.
 from __future__ import annotations
 
 import sys
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 import orjson
 import trio
@@ -40,6 +40,10 @@ def result_to_dict(result: RunResult) -> dict[str, Any]:
 class Renderer:
     """Base renderer: subclasses say what an event and the final result print."""
 
+    shows: ClassVar[tuple[type[Event], ...] | None] = None
+    """The events :meth:`handle` does something with (None: all); the renderer
+    subscribes to these only (and ``SessionEnded``, its end)."""
+
     def __init__(self, out: BinaryIO | None = None, err: Any = None) -> None:
         self.out = out or sys.stdout.buffer
         self.err = err or sys.stderr
@@ -48,7 +52,9 @@ class Renderer:
         raise NotImplementedError
 
     async def consume(self, bus: EventBus, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        with bus.subscribe(f"render.{type(self).__name__}", policy="block", buffer=1024) as sub:
+        types = None if self.shows is None else (*self.shows, SessionEnded)
+        name = f"render.{type(self).__name__}"
+        with bus.subscribe(name, policy="block", buffer=1024, types=types) as sub:
             task_status.started()
             async for event in sub:
                 self.handle(event)
@@ -65,6 +71,8 @@ class Renderer:
 
 class TextRenderer(Renderer):
     """Prints the final answer only (tool activity and retries go to stderr, briefly)."""
+
+    shows = (ModelRetry,)
 
     def handle(self, event: Event) -> None:
         if isinstance(event, ModelRetry):
@@ -85,6 +93,8 @@ class TextRenderer(Renderer):
 
 class JsonRenderer(Renderer):
     """Prints one result object, as the last line of stdout."""
+
+    shows = ()
 
     def handle(self, event: Event) -> None:
         return None

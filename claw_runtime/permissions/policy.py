@@ -299,6 +299,8 @@ class PermissionPolicy:
 
     def _workspace_edge(self, call: ToolCall, cwd: Path, roots: Sequence[Path]) -> Verdict | None:
         """Writes outside the roots are denied; protected paths and hard links ask."""
+        if not call.writes:
+            return None  # nothing to check: the roots need not be resolved
         real_roots = [_resolve(r) for r in roots]
         for target in call.writes:
             if not _inside(target, real_roots):
