@@ -8,6 +8,11 @@ a 300 MB file of one line costs one chunk of memory (the line is cut at
 end), and the output stops at a line end once :data:`MAX_OUTPUT_CHARS` are
 shown. ``read()`` is never called on the whole file.
 
+Reads happen in a worker thread, so the event loop never waits for the disk,
+except for a small file the page cache already holds (:data:`IN_PLACE_BYTES`):
+that one is read in place with ``preadv(RWF_NOWAIT)``, which cannot wait for
+the disk, because handing it to a thread would cost more than the read.
+
 The encoding is decided as Edit decides it (:mod:`claw_runtime.tools._encoding`):
 a BOM, else UTF-8 if the first MiB decodes, else Latin-1. Binary files are
 refused: a NUL byte in the first MiB, or anywhere Read passes through on its
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+import io
 import itertools
 import os
 import stat
@@ -60,6 +66,11 @@ IMAGE_TYPES = {
     ".gif": "image/gif",
     ".webp": "image/webp",
 }
+
+
+IN_PLACE_BYTES = 256 * 1024
+"""Largest file Read answers from the page cache without a worker thread."""
+_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
 
 
 class _Binary(Exception):
@@ -137,6 +148,30 @@ def _read_window(
                 newline = text.find("\n", pos)
                 line, pos, length = line + 1, newline + 1, 0
                 continue
+            if not length:
+                # At a line start: the chunk's whole lines at once (at most the ones
+                # still wanted), each as the character loop below would take it.
+                segments = text[pos:].split("\n", limit - len(window.lines))
+                rest = segments.pop()  # after the last line end taken
+                lines = window.lines
+                for segment in segments:
+                    full = len(segment) - segment.endswith("\r")
+                    # _entry_size(line, full), inline: this loop runs once per line shown
+                    shown = full if full <= MAX_LINE_CHARS else MAX_LINE_CHARS + 40
+                    used += len(str(line)) + 8 + shown
+                    if used > MAX_OUTPUT_CHARS and lines:
+                        window.budget_hit = True
+                        return window
+                    lines.append((segment[:full] if full < keep else segment[:keep], full))
+                    window.seen = line
+                    line += 1
+                pos = size - len(rest)
+                if len(window.lines) == limit:
+                    window.more = pos < size or _more_follows(chunks)
+                    return window
+                if not rest:
+                    break
+                # ``rest`` is the start of a line that ends in a later chunk.
             newline = text.find("\n", pos)
             end = size if newline < 0 else newline
             if end > pos:
@@ -181,14 +216,15 @@ def _more_follows(chunks: Iterator[str | None]) -> bool:
 
 
 def _number(lines: list[tuple[str, int]], first: int) -> str:
-    out = []
-    for number, (line, length) in enumerate(lines, start=first):
-        if length > MAX_LINE_CHARS:
-            line = (
-                line[:MAX_LINE_CHARS] + f"... [line cut: {length - MAX_LINE_CHARS} more characters]"
-            )
-        out.append(f"{number:>6}\t{line}")
-    return "\n".join(out)
+    cut = MAX_LINE_CHARS
+    return "\n".join(
+        [
+            f"{number:>6}\t{line}"
+            if length <= cut
+            else f"{number:>6}\t{line[:cut]}... [line cut: {length - cut} more characters]"
+            for number, (line, length) in enumerate(lines, start=first)
+        ]
+    )
 
 
 def _read_text(path: Path, handle: BinaryIO, offset: int, limit: int) -> str:
@@ -292,6 +328,38 @@ def _read_sync(path: Path, offset: int, limit: int) -> str | list[TextBlock | Im
         raise ToolError(f"Cannot read {path}: {exc.strerror or exc}") from None
 
 
+def _read_in_place(path: Path, offset: int, limit: int) -> str | None:
+    """A small text file's answer when the page cache holds all of it; else None.
+
+    The bytes are read with ``preadv(RWF_NOWAIT)``, which fails rather than wait
+    for the disk, so the event loop never waits on a read; the answer is the
+    one :func:`_read_sync` gives. Anything else (not cached, not a regular
+    file, an image or a notebook, a file system without ``RWF_NOWAIT``, any
+    error) returns None, and Read goes through a worker thread: handing a small
+    read to a thread costs more than the read.
+    """
+    if _NOWAIT is None or path.suffix.lower() in IMAGE_TYPES or path.suffix == ".ipynb":
+        return None
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (it is then not read here).
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        size = st.st_size
+        if not stat.S_ISREG(st.st_mode) or size > IN_PLACE_BYTES:
+            return None
+        data = bytearray(size + 1)  # one byte more: a file that grew is left to the thread
+        if os.preadv(fd, [data], 0, _NOWAIT) != size:
+            return None  # partly cached, or changed since fstat (/proc files: size 0)
+    except OSError:  # EAGAIN: not in the page cache; EOPNOTSUPP: no RWF_NOWAIT here
+        return None
+    finally:
+        os.close(fd)
+    return _read_text(path, io.BytesIO(data[:size]), offset, limit)
+
+
 @tool(name="Read", read_only=True, max_output_chars=MAX_OUTPUT_CHARS + 2_000, reads=("file_path",))
 async def read(
     file_path: Annotated[str, Param(description="Absolute path of the file to read")],
@@ -313,7 +381,9 @@ async def read(
     if start < 1 or count < 1:
         raise ToolError("offset and limit must be positive (offset counts lines from 1).")
     path = ctx.resolve(file_path)
-    result = await trio.to_thread.run_sync(_read_sync, path, start, count)
+    result: str | list[TextBlock | ImageBlock] | None = _read_in_place(path, start, count)
+    if result is None:
+        result = await trio.to_thread.run_sync(_read_sync, path, start, count)
     record_read(ctx, path)
     return result
 
