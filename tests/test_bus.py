@@ -7,7 +7,7 @@ import trio
 import trio.testing
 
 from claw_runtime.bus import EventBus
-from claw_runtime.events import Event, EventsDropped, TurnStarted
+from claw_runtime.events import Event, EventsDropped, TextDelta, TurnStarted
 
 
 def turns(n: int) -> list[TurnStarted]:
@@ -103,3 +103,28 @@ def test_buffers_are_bounded_and_policies_checked() -> None:
         bus.subscribe("x", buffer=0)
     with pytest.raises(ValueError, match="policy"):
         bus.subscribe("x", policy="maybe")  # type: ignore[arg-type]
+
+
+async def test_a_subscriber_receives_only_the_event_types_it_asked_for() -> None:
+    bus = EventBus()
+    some = bus.subscribe("some", policy="block", types=(TurnStarted,))
+    every = bus.subscribe("every")
+    events: list[Event] = [TurnStarted(turn=1), TextDelta(turn=1, text="x"), TurnStarted(turn=2)]
+    for event in events:
+        await bus.publish(event)
+    bus.publish_nowait(TextDelta(turn=2, text="y"))
+    await bus.aclose()
+    assert await drain(some) == [TurnStarted(turn=1), TurnStarted(turn=2)]
+    assert await drain(every) == [*events, TextDelta(turn=2, text="y")]
+
+
+async def test_a_reader_with_events_waiting_still_sees_its_cancellation() -> None:
+    bus = EventBus()
+    reader = bus.subscribe("reader", policy="block", buffer=8)
+    for event in turns(3):
+        await bus.publish(event)
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await reader.__anext__()
+    assert scope.cancelled_caught
+    assert await reader.__anext__() == TurnStarted(turn=1)  # nothing was lost

@@ -23,6 +23,7 @@ from claw_runtime.config import HttpSettings, Settings, load_settings
 from claw_runtime.errors import ConfigError
 from claw_runtime.http_clients import open_http_clients
 from claw_runtime.models import Message
+from claw_runtime.providers._wire_cache import WireCache
 from claw_runtime.providers.anthropic import AnthropicProvider
 from claw_runtime.providers.base import ModelRequest, ProviderSettings
 from claw_runtime.providers.openai import OpenAIProvider
@@ -387,3 +388,51 @@ def test_a_provider_shared_by_many_conversations_keeps_only_live_ones(
     for _ in range(3):
         provider.build_body(ModelRequest(model="m", messages=longer))
     assert converted == list(longer[len(live) :])
+
+
+def test_a_request_converts_only_the_messages_the_previous_one_did_not_have() -> None:
+    converted: list[Message] = []
+
+    def convert(message: Message) -> dict[str, Any]:
+        converted.append(message)
+        return {"role": message.role, "text": message.text}
+
+    def items(wire: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+        return (wire,) if wire["text"] else ()
+
+    cache: WireCache[dict[str, Any]] = WireCache(convert)
+    first = _conversation(1)
+    assert cache.conversation(first, items) == [convert(m) for m in first]
+    converted.clear()
+    longer = (*first, Message.assistant(""), Message.user("more"))
+    wire = cache.conversation(longer, items)
+    assert converted == list(longer[len(first) :])  # only the new ones
+    assert wire == [{"role": m.role, "text": m.text} for m in longer if m.text]
+    wire.append({"role": "user", "text": "the caller's own"})  # a new list each time
+    assert len(cache.conversation(longer, items)) == len(wire) - 1
+    # Changed in the middle (compaction): built again, from the per-message cache.
+    converted.clear()
+    summary = Message.user("summary")
+    compacted = (first[0], summary, *longer[3:])
+    assert cache.conversation(compacted, items) == [
+        {"role": m.role, "text": m.text} for m in compacted if m.text
+    ]
+    assert converted == [summary]
+
+
+@pytest.mark.parametrize("provider_class", [AnthropicProvider, OpenAIProvider])
+def test_bodies_built_from_the_previous_request_are_the_bodies_built_afresh(
+    provider_class: type[AnthropicProvider] | type[OpenAIProvider],
+) -> None:
+    provider = provider_class(ProviderSettings(model="m", api_key="k"), httpx.AsyncClient())
+    conversation: tuple[Message, ...] = ()
+    for number in range(12):
+        if number == 6:  # a processor rewrote the start of the conversation
+            conversation = (Message.user("summary"), *conversation[3:])
+        conversation = (*conversation, *_conversation(number))
+        if number == 9:  # a conversation that ended and one that never met this provider
+            gc.collect()
+            conversation = tuple(Message(role=m.role, content=m.content) for m in conversation)
+        request = ModelRequest(model="m", system="s", messages=conversation)
+        fresh = provider_class(ProviderSettings(model="m", api_key="k"), httpx.AsyncClient())
+        assert provider.build_body(request) == fresh.build_body(request)

@@ -468,3 +468,28 @@ async def test_sse_idle_timeout_and_invalid_utf8(autojump_clock: trio.testing.Mo
 
     with pytest.raises(ProviderStreamError, match="UTF-8"):
         [e async for e in iter_sse(broken(), idle_timeout=5)]
+
+
+async def test_sse_reads_stop_at_the_deadline_whichever_limit_comes_first(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def slow() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b"data: x\n\n"
+            await trio.sleep(4)  # never silent for the idle timeout
+
+    start = trio.current_time()
+    received = []
+    with pytest.raises(RuntimeError, match="too late"):
+        async for event in iter_sse(
+            slow(),
+            idle_timeout=5,
+            deadline=start + 10,
+            past_deadline=lambda: RuntimeError("too late"),
+        ):
+            received.append(event)
+    assert len(received) == 3 and trio.current_time() == start + 10
+    with pytest.raises(ProviderStreamError, match="did not finish before its deadline"):
+        [e async for e in iter_sse(slow(), idle_timeout=5, deadline=trio.current_time() + 1)]
+    with pytest.raises(ProviderStreamError, match="silent for 3 s"):  # the idle timeout first
+        [e async for e in iter_sse(slow(), idle_timeout=3, deadline=trio.current_time() + 10)]

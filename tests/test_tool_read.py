@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +180,54 @@ async def test_a_huge_notebook_is_refused_before_it_is_parsed(
         handle.truncate(100 * 1024 * 1024)
     result = await run_read(ctx, "big.ipynb")
     assert result.is_error and "up to 64 MB" in result.text
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"one\ntwo\n",
+        b"a\r\nb\r\nno line end",
+        "é€ and ☃\n".encode(),
+        b"z" * 5000 + b"\nshort\n",
+        b"\xef\xbb\xbfwith a BOM\n",
+        "utf-16\n".encode("utf-16"),
+        b"latin-1 \xe9\n",
+        b"binary\x00here",
+    ],
+)
+async def test_a_read_in_place_answers_as_the_worker_thread_does(
+    ctx: ToolContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes
+) -> None:
+    (tmp_path / "f.txt").write_bytes(data)
+    in_place = [await run_read(ctx, "f.txt"), await run_read(ctx, "f.txt", offset=2, limit=1)]
+    monkeypatch.setattr(read_module, "_NOWAIT", None)  # every read through the thread
+    assert in_place == [
+        await run_read(ctx, "f.txt"),
+        await run_read(ctx, "f.txt", offset=2, limit=1),
+    ]
+
+
+@pytest.mark.skipif(read_module._NOWAIT is None, reason="no preadv(RWF_NOWAIT) here")
+async def test_only_small_regular_files_in_the_page_cache_are_read_in_place(
+    ctx: ToolContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = tmp_path / "small.txt"
+    small.write_text("hi\n")
+    if read_module._read_in_place(small, 1, 10) is None:
+        pytest.skip("this file system does not read with RWF_NOWAIT")
+    assert read_module._read_in_place(small, 1, 10) == "     1\thi"
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"x\n" * (read_module.IN_PLACE_BYTES // 2 + 1))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    (tmp_path / "n.ipynb").write_text('{"cells": []}')
+    for path in (big, fifo, tmp_path, tmp_path / "missing.txt", tmp_path / "n.ipynb"):
+        assert read_module._read_in_place(path, 1, 10) is None  # the fifo: no wait for a writer
+
+    def not_cached(*args: Any) -> int:
+        raise BlockingIOError(errno.EAGAIN, "not in the page cache")
+
+    monkeypatch.setattr(os, "preadv", not_cached)
+    assert read_module._read_in_place(small, 1, 10) is None
+    assert (await run_read(ctx, small)).text == "     1\thi"  # answered by the thread
