@@ -171,6 +171,28 @@ class Session:
         self.agent.options = attrs.evolve(self.agent.options, model=resolved)
         return resolved
 
+    @property
+    def permission_mode(self) -> PermissionMode:
+        """The mode the session's live permission policy is in."""
+        return self.agent.executor.permissions.mode
+
+    def set_permission_mode(self, mode: PermissionMode) -> None:
+        """Switch the permission mode from the next tool call on (Shift+Tab in the terminal).
+
+        Rules the session has gathered ("yes, always") are kept.
+
+        Raises:
+            ConfigError: bypass mode is turned off in settings.
+        """
+        settings = self.runtime.settings.permissions
+        if mode == "bypassPermissions" and settings.disable_bypass_permissions_mode == "disable":
+            raise ConfigError(
+                "bypassPermissions is turned off by permissions.disableBypassPermissionsMode"
+            )
+        executor = self.agent.executor
+        executor.permissions = attrs.evolve(executor.permissions, mode=mode)
+        self.state.permission_mode = mode
+
     @contextmanager
     def allowing(self, rules: Sequence[str]) -> Iterator[None]:
         """Allow ``rules`` (``Bash(git status:*)``, ``Read``) for the duration of the block.

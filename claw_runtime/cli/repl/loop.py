@@ -131,7 +131,7 @@ class Conversation:
                     await release()
                     view.attach(session.id)
                     await nursery.start(view.consume, runtime.bus)
-                    self.prompt.starting_mode(session.agent.executor.permissions.mode)
+                    self.prompt.starting_mode(session.permission_mode)
                     await self._offer_commands(session)
                     try:
                         await self._converse(session, first_prompt)
@@ -193,9 +193,8 @@ class Conversation:
 
     def _apply_mode(self, session: Session) -> None:
         """The mode Shift+Tab chose becomes the session's for the next calls."""
-        executor = session.agent.executor
-        if executor.permissions.mode != self.prompt.mode:
-            executor.permissions = attrs.evolve(executor.permissions, mode=self.prompt.mode)
+        if session.permission_mode != self.prompt.mode:
+            session.set_permission_mode(self.prompt.mode)
 
     async def _turn(self, session: Session, text: str, *, echo: bool = False) -> None:
         view = self._view
