@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -193,3 +194,42 @@ async def test_non_streaming_answers_bill_the_cache_too() -> None:
         (0, True),
         (usage[2]["cache_creation_input_tokens"], False),
     ]
+
+
+@given(
+    steps=st.lists(st.sampled_from(["turn", "turn", "turn", "compact", "empty"]), max_size=10),
+    system=st.booleans(),
+    tools=st.booleans(),
+    caching=st.booleans(),
+    thinking=st.sampled_from([None, 2048]),
+    temperature=st.sampled_from([None, 0.5]),
+)
+@settings(max_examples=80, deadline=None)
+def test_a_body_joined_from_kept_json_is_the_body_encoded_whole(
+    steps: list[str],
+    system: bool,
+    tools: bool,
+    caching: bool,
+    thinking: int | None,
+    temperature: float | None,
+) -> None:
+    cache: WireCache[dict[str, Any]] = WireCache(anthropic.message_to_wire)
+    messages = list(conversation(1))
+    for n, step in enumerate(steps):
+        if step == "turn":
+            messages += conversation(2)[1:]
+        elif step == "compact":  # a processor rewrote the start of the conversation
+            messages[1:3] = [Message.assistant(f"summary {n}"), Message.user("go on")]
+        else:  # an assistant message max_tokens left empty, which is not sent
+            messages += [Message(role="assistant", content=()), Message.user(f"more {n}")]
+        request = ModelRequest(
+            model="m",
+            system="sys" if system else "",
+            tools=TOOLS if tools else (),
+            messages=tuple(messages),
+            thinking_budget=thinking,
+            temperature=temperature,
+        )
+        body = anthropic.build_body(request, prompt_caching=caching)
+        joined = anthropic.encode_body(request, cache, prompt_caching=caching)
+        assert joined == orjson.dumps(body)

@@ -159,6 +159,10 @@ class StreamingProvider(Generic[S]):
     def build_body(self, request: ModelRequest) -> dict[str, Any]:
         raise NotImplementedError
 
+    def encode_body(self, request: ModelRequest) -> bytes:
+        """The body as sent: :meth:`build_body` as JSON (a subclass may join kept pieces)."""
+        return orjson.dumps(self.build_body(request))
+
     def new_state(self, request: ModelRequest) -> S:
         raise NotImplementedError
 
@@ -174,7 +178,7 @@ class StreamingProvider(Generic[S]):
         async with open_event_stream(
             self.http,
             self.endpoint(),
-            content=orjson.dumps(self.build_body(request)),
+            content=self.encode_body(request),
             headers=self.headers(),
             policy=self.settings.retry,
             provider=self.name,

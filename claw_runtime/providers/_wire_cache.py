@@ -10,7 +10,9 @@ id can never be reused for another message while its entry exists.
 :meth:`WireCache.conversation` goes one step further: a request is usually
 the previous one plus a message or two, so the wire list of the previous
 request is kept and only the new messages are added to it. A turn then costs
-the new messages, not a walk over the whole conversation.
+the new messages, not a walk over the whole conversation; with
+:meth:`WireCache.encoded_conversation` it costs their JSON too, not the
+encoding of the whole conversation.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
+
+import orjson
 
 from claw_runtime.models import Message
 
@@ -35,10 +39,12 @@ class WireCache(Generic[T]):
         self._entries: dict[int, tuple[weakref.ref[Message], T]] = {}
         self._deaths = [0]
         """How many cached messages have died: their ids may belong to new messages now."""
-        # The last conversation: its messages' ids, its wire items, how they were made.
+        # The last conversation: its messages' ids, its wire items, how they were made,
+        # and the JSON of its first items (as far as :meth:`encoded_conversation` went).
         self._last_ids: list[int] = []
         self._last_items: list[Any] = []
         self._last_how: tuple[Callable[[T], Iterable[Any]], int] | None = None
+        self._last_json: list[bytes] = []
 
     def __len__(self) -> int:
         """How many messages have their conversion kept (those still alive)."""
@@ -71,10 +77,24 @@ class WireCache(Generic[T]):
             start = known
         else:
             wire, start = [], 0
+            self._last_json = []
         for index in range(start, len(ids)):
             wire.extend(items(self.get(messages[index])))
         self._last_ids, self._last_items, self._last_how = ids, wire, how
         return list(wire)
+
+    def encoded_conversation(
+        self, messages: Sequence[Message], items: Callable[[T], Iterable[W]]
+    ) -> tuple[list[W], list[bytes]]:
+        """:meth:`conversation`, and each item's JSON (``orjson.dumps``) in a list of its own.
+
+        An item's JSON is made once, like the item: a body can then be joined
+        from the pieces instead of encoding the whole conversation every turn.
+        """
+        wire = self.conversation(messages, items)
+        encoded = self._last_json
+        encoded.extend(orjson.dumps(item) for item in wire[len(encoded) :])
+        return wire, list(encoded)
 
     def _forget(self, key: int) -> Callable[[weakref.ref[Message]], None]:
         # Holds the dict, not the cache: the callback must not keep the cache alive.

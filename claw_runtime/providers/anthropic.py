@@ -127,6 +127,21 @@ def _with_breakpoint(message: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def _breakpoints(messages: list[dict[str, Any]], budget: int) -> list[tuple[int, dict[str, Any]]]:
+    """Which of the newest user messages (at most ``budget``) get a breakpoint: index and copy."""
+    found = []
+    for i in range(len(messages) - 1, -1, -1):
+        if budget <= 0:
+            break
+        if messages[i]["role"] != "user":
+            continue
+        marked = _with_breakpoint(messages[i])
+        if marked is not None:
+            found.append((i, marked))
+            budget -= 1
+    return found
+
+
 def add_message_breakpoints(messages: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
     """Mark the newest user messages (at most ``budget``, newest first) as cache breakpoints.
 
@@ -136,16 +151,42 @@ def add_message_breakpoints(messages: list[dict[str, Any]], budget: int) -> list
     ones are copies.
     """
     out = list(messages)
-    for i in range(len(out) - 1, -1, -1):
-        if budget <= 0:
-            break
-        if out[i]["role"] != "user":
-            continue
-        marked = _with_breakpoint(out[i])
-        if marked is not None:
-            out[i] = marked
-            budget -= 1
+    for i, marked in _breakpoints(out, budget):
+        out[i] = marked
     return out
+
+
+def _around_messages(
+    request: ModelRequest, prompt_caching: bool
+) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """The body's fields before ``messages`` and after it, and the breakpoints left."""
+    budget = MAX_CACHE_BREAKPOINTS
+    head: dict[str, Any] = {
+        "model": request.model,
+        "max_tokens": request.max_tokens,
+        "stream": True,
+    }
+    if request.system:
+        system: dict[str, Any] = {"type": "text", "text": request.system}
+        if prompt_caching:
+            system["cache_control"] = _CACHE
+            budget -= 1
+        head["system"] = [system]
+    if request.tools:
+        tools = [
+            {"name": t.name, "description": t.description, "input_schema": t.input_schema}
+            for t in request.tools
+        ]
+        if prompt_caching:
+            tools[-1]["cache_control"] = _CACHE
+            budget -= 1
+        head["tools"] = tools
+    tail: dict[str, Any] = {}
+    if request.thinking_budget:
+        tail["thinking"] = {"type": "enabled", "budget_tokens": request.thinking_budget}
+    if request.temperature is not None:
+        tail["temperature"] = request.temperature
+    return head, tail, budget
 
 
 def build_body(
@@ -163,35 +204,31 @@ def build_body(
         messages = cache.conversation(request.messages, _sendable)
     else:
         messages = to_wire_messages(request.messages)
-    budget = MAX_CACHE_BREAKPOINTS
-    body: dict[str, Any] = {
-        "model": request.model,
-        "max_tokens": request.max_tokens,
-        "stream": True,
-    }
-    if request.system:
-        system: dict[str, Any] = {"type": "text", "text": request.system}
-        if prompt_caching:
-            system["cache_control"] = _CACHE
-            budget -= 1
-        body["system"] = [system]
-    if request.tools:
-        tools = [
-            {"name": t.name, "description": t.description, "input_schema": t.input_schema}
-            for t in request.tools
-        ]
-        if prompt_caching:
-            tools[-1]["cache_control"] = _CACHE
-            budget -= 1
-        body["tools"] = tools
+    head, tail, budget = _around_messages(request, prompt_caching)
     if prompt_caching:
         messages = add_message_breakpoints(messages, min(2, budget))
-    body["messages"] = messages
-    if request.thinking_budget:
-        body["thinking"] = {"type": "enabled", "budget_tokens": request.thinking_budget}
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    return body
+    return {**head, "messages": messages, **tail}
+
+
+def encode_body(
+    request: ModelRequest, cache: WireCache[dict[str, Any]], *, prompt_caching: bool = True
+) -> bytes:
+    """``orjson.dumps(build_body(...))`` byte for byte, joined from each message's JSON.
+
+    The JSON of a message is made once (``WireCache.encoded_conversation``), so
+    a turn encodes its new messages and the few marked as breakpoints, not the
+    whole conversation again.
+    """
+    messages, encoded = cache.encoded_conversation(request.messages, _sendable)
+    head, tail, budget = _around_messages(request, prompt_caching)
+    if prompt_caching:
+        for i, marked in _breakpoints(messages, min(2, budget)):
+            encoded[i] = orjson.dumps(marked)
+    parts = [orjson.dumps(head)[:-1], b',"messages":[', b",".join(encoded), b"]"]
+    if tail:
+        parts += [b",", orjson.dumps(tail)[1:-1]]
+    parts.append(b"}")
+    return b"".join(parts)
 
 
 def _int(value: Any) -> int:
@@ -325,6 +362,9 @@ class AnthropicProvider(StreamingProvider[_Assembly]):
 
     def build_body(self, request: ModelRequest) -> dict[str, Any]:
         return build_body(request, self._wire, prompt_caching=self.settings.prompt_caching)
+
+    def encode_body(self, request: ModelRequest) -> bytes:
+        return encode_body(request, self._wire, prompt_caching=self.settings.prompt_caching)
 
     def new_state(self, request: ModelRequest) -> _Assembly:
         return _Assembly(model=request.model)
