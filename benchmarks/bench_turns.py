@@ -15,12 +15,16 @@ Each run is a fresh process, timed from spawn to exit, with its CPU time::
 
     per tool turn = (T(201 turns) - T(1 turn)) / 200     (median of --runs)
 
-Flatness: the server records when each request arrived (``received_at``) and
-this script times how long the server spent answering each one. A turn's gap is
-the time between two requests' arrivals; its client gap is that minus the
-server's answer to the first of them, so the server's own growth (it hashes
-the whole prompt for its cache simulation) is taken out. Growth is the mean
-client gap of turns 180-200 over that of turns 1-20.
+The server's time is in that figure, alike for every client. To see the
+client's own time, the server notes when each request's first bytes arrive,
+when the whole of it has (``received_at``) and when its answer begins and
+ends: the client's own time in a turn runs from the end of one answer to the
+first bytes of the next request (reading the answer, the tool, building and
+encoding the request). The server's time, which grows with the conversation
+(it parses every request and hashes the whole prompt for its cache
+simulation), and the request's transfer, which grows with its size, are
+shown beside it. Flatness: the mean client time of turns 180-200 over that of
+turns 1-20, for each client and relative to the floor's.
 
     python benchmarks/bench_turns.py [--quick] [--runs 7] [--turns 201]
 """
@@ -56,14 +60,41 @@ LATE_FROM = 180
 # ---------------------------------------------------------------- the server
 
 
+class _FirstByte:
+    """A server-side stream that notes when the first bytes of a request arrive."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.at: float | None = None
+
+    async def receive_some(self, max_bytes: int) -> bytes:
+        data: bytes = await self.stream.receive_some(max_bytes)
+        if data and self.at is None:
+            self.at = time.monotonic()
+        return data
+
+
 def serve(script_path: Path, record_path: Path) -> None:
-    """Serve a script until SIGTERM, then write what arrived and when (``--serve``)."""
+    """Serve a script until SIGTERM, then write what arrived and when (``--serve``).
+
+    For each request: when its first bytes arrived, when the whole of it had
+    (``RecordedRequest.received_at``), and when the server began and finished
+    its answer. The fake server's own functions are wrapped, in this process only.
+    """
     import trio
 
     from claw_runtime.testing import fake_server
 
+    first_bytes: list[float | None] = []
     answered: list[tuple[float, float, int]] = []
-    answer = fake_server._answer
+    read_request, answer = fake_server._read_request, fake_server._answer
+
+    async def timed_read(stream: Any, conn: Any) -> Any:
+        watched = _FirstByte(stream)
+        request = await read_request(watched, conn)
+        if request is not None:
+            first_bytes.append(watched.at)
+        return request
 
     async def timed_answer(server: Any, stream: Any, conn: Any, request: Any, raw: bytes) -> None:
         start = time.monotonic()
@@ -72,7 +103,8 @@ def serve(script_path: Path, record_path: Path) -> None:
         finally:
             answered.append((start, time.monotonic(), len(raw)))
 
-    fake_server._answer = timed_answer  # this process only: time each answer
+    fake_server._read_request = timed_read
+    fake_server._answer = timed_answer
 
     async def run() -> dict[str, Any]:
         async with trio.open_nursery() as nursery:
@@ -86,8 +118,13 @@ def serve(script_path: Path, record_path: Path) -> None:
             nursery.cancel_scope.cancel()
         requests = server.requests
         return {
+            "first_byte": [
+                at if at is not None else r.received_at
+                for at, r in zip(first_bytes, requests, strict=True)
+            ],
             "received_at": [r.received_at for r in requests],
-            "answered_s": [end - start for start, end, _ in answered],
+            "answer_start": [start for start, _, _ in answered],
+            "answer_end": [end for _, end, _ in answered],
             "bytes": [size for _, _, size in answered],
             "first_body": requests[0].body if requests else None,
         }
@@ -137,12 +174,24 @@ def timed_run(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float
     return elapsed, usage.ru_utime + usage.ru_stime
 
 
-def client_gaps(record: dict[str, Any]) -> tuple[list[float], list[float]]:
-    """Each turn's gap (index n: from request n-1 to request n) and its client gap."""
-    arrived, answered = record["received_at"], record["answered_s"]
-    gaps = [0.0] + [arrived[n] - arrived[n - 1] for n in range(1, len(arrived))]
-    client = [0.0] + [gaps[n] - answered[n - 1] for n in range(1, len(arrived))]
-    return gaps, client
+def per_request(record: dict[str, Any]) -> dict[str, list[float]]:
+    """Times by turn (index n: the turn that ends with request n; index 0 is unused).
+
+    ``client``: from the end of the server's answer n-1 to the first bytes of
+    request n, all the client's own work (reading the answer, the tool, the
+    next request); ``transfer``: request n's bytes on their way in;
+    ``server``: the server's answer to request n-1; ``gap``: from request
+    n-1's arrival to request n's, all of it.
+    """
+    first, arrived = record["first_byte"], record["received_at"]
+    start, end = record["answer_start"], record["answer_end"]
+    turns = range(1, len(arrived))
+    return {
+        "client": [0.0, *(first[n] - end[n - 1] for n in turns)],
+        "transfer": [0.0, *(arrived[n] - first[n] for n in turns)],
+        "server": [0.0, *(end[n - 1] - start[n - 1] for n in turns)],
+        "gap": [0.0, *(arrived[n] - arrived[n - 1] for n in turns)],
+    }
 
 
 def mean_of(values: list[float], turns: range) -> float:
@@ -220,50 +269,59 @@ def main() -> None:
 
     rows = {}
     for name in clients:
-        wall, cpu = per_turn(name, 0), per_turn(name, 1)
-        early_gap, late_gap, early_client, late_client = [], [], [], []
+        runs_of: dict[str, list[float]] = {}
         for record in records[name]:
-            gaps, client = client_gaps(record)
-            early_gap.append(mean_of(gaps, EARLY))
-            late_gap.append(mean_of(gaps, late))
-            early_client.append(mean_of(client, EARLY))
-            late_client.append(mean_of(client, late))
-        rows[name] = {
-            "wall": wall,
-            "cpu": cpu,
-            "one": statistics.median(w for w, _ in samples[name][1]),
-            "early_gap": statistics.median(early_gap),
-            "late_gap": statistics.median(late_gap),
-            "early_client": statistics.median(early_client),
-            "late_client": statistics.median(late_client),
-            "last_bytes": records[name][-1]["bytes"][-1],
-        }
+            times = per_request(record)
+            every = range(1, len(times["gap"]))
+            for key, values in times.items():
+                for part, turns in (("", every), ("_early", EARLY), ("_late", late)):
+                    runs_of.setdefault(key + part, []).append(mean_of(values, turns))
+        rows[name] = {key: statistics.median(values) for key, values in runs_of.items()}
+        rows[name].update(
+            wall=per_turn(name, 0),
+            cpu=per_turn(name, 1),
+            one=statistics.median(w for w, _ in samples[name][1]),
+            last_bytes=records[name][-1]["bytes"][-1],
+        )
     floor = rows["bare trio + httpx"]
     print(
         f"\n{long_run - 1} tool turns (Read of a 40-line file) + a final answer; "
         f"median of {runs} runs; the fake server in its own process\n"
     )
     print(
-        "| client | per tool turn (ms) | ratio to floor | CPU per turn (ms) | 1-turn run (s) "
-        f"| gap turns 1-20 (ms) | gap turns {LATE_FROM}-{long_run - 1} (ms) | growth "
-        "| growth, server's time taken out | last request (bytes) |"
+        "| client | per tool turn (ms) | ratio | client's own time per turn (ms) | ratio "
+        "| CPU per turn (ms) | ratio | 1-turn run (s) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         print(
             f"| {name} | {r['wall'] * 1000:.2f} | {r['wall'] / floor['wall']:.2f}x "
-            f"| {r['cpu'] * 1000:.2f} | {r['one']:.3f} "
-            f"| {r['early_gap'] * 1000:.2f} | {r['late_gap'] * 1000:.2f} "
-            f"| {r['late_gap'] / r['early_gap']:.2f}x "
-            f"| {r['late_client'] / r['early_client']:.2f}x | {r['last_bytes']} |"
+            f"| {r['client'] * 1000:.2f} | {r['client'] / floor['client']:.2f}x "
+            f"| {r['cpu'] * 1000:.2f} | {r['cpu'] / floor['cpu']:.2f}x | {r['one']:.3f} |"
+        )
+    last = f"{LATE_FROM}-{long_run - 1}"
+    print(
+        f"\n| client | client's own time, turns 1-20 (ms) | turns {last} (ms) | growth "
+        f"| growth / floor's | request transfer, 1-20 -> {last} (ms) "
+        f"| server's answer, 1-20 -> {last} (ms) | whole gap, 1-20 -> {last} (ms) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    floor_growth = floor["client_late"] / floor["client_early"]
+
+    def grew(r: dict[str, float], key: str) -> str:
+        return f"{r[key + '_early'] * 1000:.2f} -> {r[key + '_late'] * 1000:.2f}"
+
+    for name, r in rows.items():
+        growth = r["client_late"] / r["client_early"]
+        print(
+            f"| {name} | {r['client_early'] * 1000:.2f} | {r['client_late'] * 1000:.2f} "
+            f"| {growth:.2f}x | {growth / floor_growth:.2f}x | {grew(r, 'transfer')} "
+            f"| {grew(r, 'server')} | {grew(r, 'gap')} |"
         )
     if any(r["last_bytes"] != floor["last_bytes"] for r in rows.values()):
         print("\nwarning: the last requests differ in size: the floor is not sending claw's bytes")
-    floor_growth = floor["late_client"] / floor["early_client"]
-    for name, r in rows.items():
-        if name != "bare trio + httpx":
-            growth = r["late_client"] / r["early_client"]
-            print(f"\n{name}: growth {growth:.2f}x, {growth / floor_growth:.2f}x the floor's")
+    else:
+        print(f"\nthe last request of every client: {floor['last_bytes']} bytes")
 
 
 if __name__ == "__main__":
