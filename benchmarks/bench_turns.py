@@ -13,7 +13,11 @@ then a final answer. The clients:
 
 Each run is a fresh process, timed from spawn to exit, with its CPU time::
 
-    per tool turn = (T(201 turns) - T(1 turn)) / 200     (median of --runs)
+    per tool turn = (T(201 turns) - T(1 turn)) / 200
+
+Every figure is the best of ``--runs`` (``--stat median`` for the median): on a
+machine shared with other work, the best run is the one least disturbed, and
+the clients' runs are interleaved so each sees the same conditions.
 
 The server's time is in that figure, alike for every client. To see the
 client's own time, the server notes when each request's first bytes arrive,
@@ -26,7 +30,7 @@ simulation), and the request's transfer, which grows with its size, are
 shown beside it. Flatness: the mean client time of turns 180-200 over that of
 turns 1-20, for each client and relative to the floor's.
 
-    python benchmarks/bench_turns.py [--quick] [--runs 7] [--turns 201]
+    python benchmarks/bench_turns.py [--quick] [--runs 7] [--turns 201] [--stat min|median]
 """
 
 from __future__ import annotations
@@ -206,6 +210,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--stat", choices=("min", "median"), default="min")
     parser.add_argument("--turns", type=int, default=201)
     parser.add_argument("--quick", action="store_true", help="3 runs")
     parser.add_argument("--serve", nargs=2, type=Path, help=argparse.SUPPRESS)
@@ -262,10 +267,12 @@ def main() -> None:
                         records[name].append(record)
             print(f"run {run + 1}/{runs} done", file=sys.stderr)
 
+    stat = min if args.stat == "min" else statistics.median
+
     def per_turn(name: str, which: int) -> float:
-        """(median T(long) - median T(1)) / tool turns, of wall (0) or CPU (1) seconds."""
-        long_ = statistics.median(s[which] for s in samples[name][long_run])
-        return (long_ - statistics.median(s[which] for s in samples[name][1])) / (long_run - 1)
+        """(T(long) - T(1)) / tool turns, of wall (0) or CPU (1) seconds."""
+        long_ = stat(s[which] for s in samples[name][long_run])
+        return (long_ - stat(s[which] for s in samples[name][1])) / (long_run - 1)
 
     rows = {}
     for name in clients:
@@ -276,17 +283,18 @@ def main() -> None:
             for key, values in times.items():
                 for part, turns in (("", every), ("_early", EARLY), ("_late", late)):
                     runs_of.setdefault(key + part, []).append(mean_of(values, turns))
-        rows[name] = {key: statistics.median(values) for key, values in runs_of.items()}
+        rows[name] = {key: stat(values) for key, values in runs_of.items()}
         rows[name].update(
             wall=per_turn(name, 0),
             cpu=per_turn(name, 1),
-            one=statistics.median(w for w, _ in samples[name][1]),
+            one=stat(w for w, _ in samples[name][1]),
             last_bytes=records[name][-1]["bytes"][-1],
         )
     floor = rows["bare trio + httpx"]
     print(
         f"\n{long_run - 1} tool turns (Read of a 40-line file) + a final answer; "
-        f"median of {runs} runs; the fake server in its own process\n"
+        f"{'best' if args.stat == 'min' else 'median'} of {runs} runs; "
+        "the fake server in its own process\n"
     )
     print(
         "| client | per tool turn (ms) | ratio | client's own time per turn (ms) | ratio "
