@@ -92,18 +92,22 @@ class LiveRenderer(Renderer):
                 return
             line = escape(_first_line(event.result.text))
             self.console.print(f"  [{style}]⎿ {line}[/]")
-        elif isinstance(event, ModelRetry):
-            self._end_text()
-            self.console.print(
-                f"[yellow]model attempt {event.attempt} failed ({escape(event.reason)}); "
-                f"retrying in {event.delay_s:.1f}s[/]"
-            )
-        elif isinstance(event, PluginFailed):
-            self.console.print(
-                f"[yellow]plugin {escape(event.plugin)} disabled: {escape(event.reason)}[/]"
-            )
+        elif isinstance(event, ModelRetry | PluginFailed):
+            if isinstance(event, ModelRetry):
+                self._end_text()
+            self.console.print(notice_markup(event))
 
     def finish(self, result: RunResult) -> None:
         self._end_text()
         if result.is_error:
             self.console.print(f"[red]claw: {escape(result.result)}[/]")
+
+
+def notice_markup(event: ModelRetry | PluginFailed) -> str:
+    """The one yellow line a terminal view shows for a retried attempt or a disabled plugin."""
+    if isinstance(event, ModelRetry):
+        return (
+            f"[yellow]model attempt {event.attempt} failed ({escape(event.reason)}); "
+            f"retrying in {event.delay_s:.1f}s[/]"
+        )
+    return f"[yellow]plugin {escape(event.plugin)} disabled: {escape(event.reason)}[/]"

@@ -28,13 +28,12 @@ import trio
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.live import Live
 from rich.markdown import Markdown
-from rich.markup import escape
 from rich.segment import Segment
 from rich.spinner import Spinner
 from rich.text import Text
 
 from claw_runtime.bus import EventBus
-from claw_runtime.cli.live import describe_call
+from claw_runtime.cli.live import describe_call, notice_markup
 from claw_runtime.cli.repl.modes import MODE_LABELS, PROMPT_ARROW
 from claw_runtime.events import (
     Event,
@@ -272,16 +271,10 @@ class TerminalView:
             self._spin(f"Running {event.name} · Ctrl-C to interrupt")
         elif isinstance(event, ToolCallFinished):
             self._tool_result(event)
-        elif isinstance(event, ModelRetry):
-            self._end_stream()
-            self.console.print(
-                f"[yellow]model attempt {event.attempt} failed ({escape(event.reason)}); "
-                f"retrying in {event.delay_s:.1f}s[/]"
-            )
-        elif isinstance(event, PluginFailed):
-            self.console.print(
-                f"[yellow]plugin {escape(event.plugin)} disabled: {escape(event.reason)}[/]"
-            )
+        elif isinstance(event, ModelRetry | PluginFailed):
+            if isinstance(event, ModelRetry):
+                self._end_stream()
+            self.console.print(notice_markup(event))
 
     # ------------------------------------------------------------- streaming
 
