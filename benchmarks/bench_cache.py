@@ -19,7 +19,7 @@ from pathlib import Path
 import attrs
 import trio
 
-from claw_runtime.config import Settings
+from claw_runtime.config.settings import Settings
 from claw_runtime.loop import Agent, AgentOptions
 from claw_runtime.models import Usage
 from claw_runtime.permissions import PermissionPolicy

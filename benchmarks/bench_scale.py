@@ -118,7 +118,7 @@ def child(design: str, n: int, base_url: str, workdir: str) -> None:
     import trio
 
     from claw_runtime import http_clients
-    from claw_runtime.config import HttpSettings, Settings
+    from claw_runtime.config.settings import HttpSettings, Settings
     from claw_runtime.runtime import open_runtime
 
     http = {**DESIGNS, **ALTERNATIVES}[design]

@@ -98,7 +98,7 @@ def build_session_file(path: Path, records: int) -> float:
     """Write ``records`` lines with claw's ``Transcript``; seconds it took."""
     from claw_runtime.loop import RunResult
     from claw_runtime.models import Message, TextBlock, ToolResultBlock, ToolUseBlock, Usage
-    from claw_runtime.transcript import Transcript
+    from claw_runtime.sessions.transcript import Transcript
 
     rng = random.Random(11)
     lines = source_lines()
@@ -207,7 +207,7 @@ def bench_resume(workdir: Path, records: int, runs: int) -> list[dict[str, Any]]
 
 def bench_append(workdir: Path, records: int, runs: int) -> list[dict[str, Any]]:
     from claw_runtime.models import Message, TextBlock, ToolResultBlock, ToolUseBlock
-    from claw_runtime.transcript import Transcript
+    from claw_runtime.sessions.transcript import Transcript
 
     rng = random.Random(5)
     lines = source_lines()
@@ -355,7 +355,7 @@ def claw_child(n: int, base_url: str, workdir: str, persist: bool) -> dict[str, 
     """Run ``n`` sessions at once on one runtime; the measurements."""
     import trio
 
-    from claw_runtime.config import Settings
+    from claw_runtime.config.settings import Settings
     from claw_runtime.runtime import open_runtime
 
     env = {

@@ -20,13 +20,7 @@ if TYPE_CHECKING:
     from claw_runtime.aio import run_asyncio
     from claw_runtime.bus import EventBus, Subscription
     from claw_runtime.commands import Command, CommandLoader, CommandResult
-    from claw_runtime.context import ContextProcessor, PromptContext
-    from claw_runtime.decisions import (
-        PostToolUseOutcome,
-        PreToolUseDecision,
-        PromptDecision,
-        ToolCall,
-    )
+    from claw_runtime.context.processors import ContextProcessor, PromptContext
     from claw_runtime.embed import run_sync
     from claw_runtime.errors import (
         ClawError,
@@ -55,7 +49,13 @@ if TYPE_CHECKING:
         TurnStarted,
     )
     from claw_runtime.executor import ToolExecution, ToolExecutor
-    from claw_runtime.hookspecs import hookimpl, hookspec
+    from claw_runtime.hooks.decisions import (
+        PostToolUseOutcome,
+        PreToolUseDecision,
+        PromptDecision,
+        ToolCall,
+    )
+    from claw_runtime.hooks.specs import hookimpl, hookspec
     from claw_runtime.loop import Agent, AgentOptions, RunResult
     from claw_runtime.models import (
         ImageBlock,
@@ -89,7 +89,6 @@ _EXPORTS: dict[str, str] = {
     "ToolCallStarted": "claw_runtime.events",
     "TurnFinished": "claw_runtime.events",
     "TurnStarted": "claw_runtime.events",
-
     "Agent": "claw_runtime.loop",
     "AgentOptions": "claw_runtime.loop",
     "ClawError": "claw_runtime.errors",
@@ -97,17 +96,17 @@ _EXPORTS: dict[str, str] = {
     "CommandLoader": "claw_runtime.commands",
     "CommandResult": "claw_runtime.commands",
     "ConfigError": "claw_runtime.errors",
-    "ContextProcessor": "claw_runtime.context",
+    "ContextProcessor": "claw_runtime.context.processors",
     "EventBus": "claw_runtime.bus",
     "ImageBlock": "claw_runtime.models",
     "Message": "claw_runtime.models",
     "ModelRequest": "claw_runtime.providers.base",
     "Param": "claw_runtime.tooling",
     "PluginError": "claw_runtime.errors",
-    "PostToolUseOutcome": "claw_runtime.decisions",
-    "PreToolUseDecision": "claw_runtime.decisions",
-    "PromptContext": "claw_runtime.context",
-    "PromptDecision": "claw_runtime.decisions",
+    "PostToolUseOutcome": "claw_runtime.hooks.decisions",
+    "PreToolUseDecision": "claw_runtime.hooks.decisions",
+    "PromptContext": "claw_runtime.context.processors",
+    "PromptDecision": "claw_runtime.hooks.decisions",
     "Provider": "claw_runtime.providers.base",
     "ProviderError": "claw_runtime.errors",
     "ProviderFactory": "claw_runtime.providers.base",
@@ -129,7 +128,7 @@ _EXPORTS: dict[str, str] = {
     "Tool": "claw_runtime.tooling",
     "ToolExecution": "claw_runtime.executor",
     "ToolExecutor": "claw_runtime.executor",
-    "ToolCall": "claw_runtime.decisions",
+    "ToolCall": "claw_runtime.hooks.decisions",
     "ToolContext": "claw_runtime.tooling",
     "ToolError": "claw_runtime.errors",
     "ToolInputError": "claw_runtime.errors",
@@ -137,8 +136,8 @@ _EXPORTS: dict[str, str] = {
     "ToolSpec": "claw_runtime.models",
     "ToolUseBlock": "claw_runtime.models",
     "Usage": "claw_runtime.models",
-    "hookimpl": "claw_runtime.hookspecs",
-    "hookspec": "claw_runtime.hookspecs",
+    "hookimpl": "claw_runtime.hooks.specs",
+    "hookspec": "claw_runtime.hooks.specs",
     "open_runtime": "claw_runtime.runtime",
     "open_session": "claw_runtime.sessions.session",
     "run_asyncio": "claw_runtime.aio",

@@ -6,7 +6,7 @@ through ``claw tools call``) asked for and returns its one result. In order:
 1. A tool whose plugin failed and was disabled, or a name no plugin
    registered, is an error result.
 2. ``pre_tool_use`` hooks see the call (with the paths it reads and writes);
-   their rewrites chain in call order (:mod:`claw_runtime.hook_answers`).
+   their rewrites chain in call order (:mod:`claw_runtime.hooks.answers`).
 3. The permission policy and the hooks' decision say whether the call runs; a
    call that would ask goes to the approver (after the ``notification`` hook),
    and without one it is denied. "Yes, always" adds an allow rule to
@@ -31,9 +31,9 @@ from typing import Any
 
 import attrs
 
-from claw_runtime import hook_answers
-from claw_runtime.decisions import PreToolUseDecision, ToolCall
 from claw_runtime.events import Event, ToolCallFinished, ToolCallStarted
+from claw_runtime.hooks import answers as hook_answers
+from claw_runtime.hooks.decisions import PreToolUseDecision, ToolCall
 from claw_runtime.models import TextBlock, ToolResultBlock, ToolUseBlock
 from claw_runtime.permissions import PermissionPolicy, parse_rule
 from claw_runtime.permissions.targets import with_targets
@@ -259,7 +259,7 @@ class ToolExecutor:
     # ------------------------------------------------------------------ hooks
 
     async def _pre_tool_use(self, call: ToolCall, found: Tool) -> PreToolUseDecision:
-        """Every ``pre_tool_use`` answer combined (see :mod:`claw_runtime.hook_answers`)."""
+        """Every ``pre_tool_use`` answer combined (see :mod:`claw_runtime.hooks.answers`)."""
         if not self.host.has_implementations("pre_tool_use"):
             return PreToolUseDecision()
 

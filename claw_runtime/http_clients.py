@@ -9,7 +9,7 @@ gets its own client, whose pool holds the session's one or two connections,
 closed when the session ends. ``runtime.http`` stays the shared client for work
 outside a session.
 
-The settings (``"http"``, :class:`~claw_runtime.config.HttpSettings`):
+The settings (``"http"``, :class:`~claw_runtime.config.settings.HttpSettings`):
 
 * ``clientPerSession`` (default ``true``): ``false`` gives every session the
   shared client, as claw did before;
@@ -39,7 +39,7 @@ import attrs
 import httpx
 import trio
 
-from claw_runtime.config import HttpSettings
+from claw_runtime.config.settings import HttpSettings
 
 __all__ = ["DEFAULT_TIMEOUT", "HttpClients", "open_http_clients"]
 

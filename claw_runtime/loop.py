@@ -25,9 +25,7 @@ import attrs
 import structlog
 import trio
 
-from claw_runtime import hook_answers
-from claw_runtime.context import ContextProcessor, PromptContext
-from claw_runtime.decisions import PromptDecision
+from claw_runtime.context.processors import ContextProcessor, PromptContext
 from claw_runtime.errors import ClawError, ProviderStreamError, TaskError
 from claw_runtime.events import (
     Event,
@@ -45,6 +43,8 @@ from claw_runtime.executor import (
     aborted_result,
     error_result,
 )
+from claw_runtime.hooks import answers as hook_answers
+from claw_runtime.hooks.decisions import PromptDecision
 from claw_runtime.models import Message, TextBlock, ToolResultBlock, ToolSpec, ToolUseBlock, Usage
 from claw_runtime.permissions import PermissionMode, PermissionPolicy
 from claw_runtime.plugins import PluginHost
@@ -58,12 +58,12 @@ from claw_runtime.providers.base import (
 )
 from claw_runtime.providers.pricing import ModelPrice, cost_usd
 from claw_runtime.scheduler import Scheduler, TaskHandle
+from claw_runtime.sessions.transcript import Transcript
 from claw_runtime.text import clean_text
 from claw_runtime.tooling import SessionState, Tool
-from claw_runtime.transcript import Transcript
 
 if TYPE_CHECKING:
-    from claw_runtime.config import Settings
+    from claw_runtime.config.settings import Settings
 
 __all__ = [
     "DEFAULT_SYSTEM_PROMPT",

@@ -24,10 +24,10 @@ import attrs
 import pluggy
 import structlog
 
-from claw_runtime import hookspecs
 from claw_runtime._version import __version__
 from claw_runtime.errors import PluginError
-from claw_runtime.hookspecs import PROJECT_NAME
+from claw_runtime.hooks import specs as hookspecs
+from claw_runtime.hooks.specs import PROJECT_NAME
 
 __all__ = ["BUILTIN_PLUGINS", "PluginHost", "PluginInfo", "make_plugin_host"]
 
@@ -35,7 +35,7 @@ log = structlog.get_logger(__name__)
 
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     # (plugin name, module). Each can be disabled by name like any other plugin.
-    ("builtin.context", "claw_runtime.context_builtin"),
+    ("builtin.context", "claw_runtime.context.builtin"),
     ("providers.anthropic", "claw_runtime.providers.anthropic"),
     ("providers.openai", "claw_runtime.providers.openai"),
     ("tools.bash", "claw_runtime.tools.bash"),

@@ -18,11 +18,11 @@ from typing import Any
 import attrs
 
 from claw_runtime.commands import COMMAND_NAME, Command, CommandLoader
-from claw_runtime.context import ContextProcessor
+from claw_runtime.context.processors import ContextProcessor
+from claw_runtime.context.skills import SkillDirectory
 from claw_runtime.errors import PluginError
 from claw_runtime.plugins import PluginHost
 from claw_runtime.providers.base import ProviderFactory
-from claw_runtime.skills import SkillDirectory
 from claw_runtime.tooling import Tool, tool
 
 __all__ = ["Registry", "build_registry"]

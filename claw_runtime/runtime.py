@@ -25,7 +25,7 @@ import trio
 from claw_runtime._groups import sole_error
 from claw_runtime._paths import user_path
 from claw_runtime.bus import EventBus
-from claw_runtime.config import ProviderConfig, Settings
+from claw_runtime.config.settings import ProviderConfig, Settings
 from claw_runtime.errors import PluginError, ProviderConfigError
 from claw_runtime.events import Event, PluginFailed
 from claw_runtime.http_clients import HttpClients, open_http_clients
@@ -68,7 +68,7 @@ def load_plugins(
     env = os.environ if environ is None else environ
     settings_bound: list[tuple[str, object]] = []
     if settings.hooks:
-        from claw_runtime.command_hooks import CommandHooks
+        from claw_runtime.hooks.command_hooks import CommandHooks
 
         settings_bound.append(("builtin.command_hooks", CommandHooks.from_settings(settings)))
     host = make_plugin_host(
@@ -238,7 +238,7 @@ async def _open_runtime(
 ) -> AsyncIterator[Runtime]:
     env = dict(os.environ if environ is None else environ)
     if settings is None:
-        from claw_runtime.config import load_settings
+        from claw_runtime.config.settings import load_settings
 
         settings = load_settings(cwd or Path.cwd(), environ=env).settings
     host, registry = loaded or load_plugins(

@@ -18,13 +18,13 @@ from typing import Any
 import attrs
 import trio
 
-from claw_runtime.config import Settings
+from claw_runtime.config.settings import Settings
 from claw_runtime.loop import Agent, AgentOptions
 from claw_runtime.permissions import PermissionMode, PermissionPolicy
 from claw_runtime.runtime import open_runtime
+from claw_runtime.sessions.transcript import Transcript
 from claw_runtime.testing import Script, ToolCallSpec, Turn, open_fake_model_server
 from claw_runtime.testing.fake_server import FakeModelServer
-from claw_runtime.transcript import Transcript
 
 __all__ = [
     "CallOutcome",
@@ -154,7 +154,7 @@ def builtin_call(name: str, cwd: Path, read_only: bool | None = None, **tool_inp
     import pkgutil
 
     import claw_runtime.tools
-    from claw_runtime.decisions import ToolCall
+    from claw_runtime.hooks.decisions import ToolCall
     from claw_runtime.permissions.targets import with_targets
     from claw_runtime.tooling import Tool
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import trio
 
 from claw_runtime.cli.approval import TerminalApprover, suggested_rule
-from claw_runtime.decisions import ToolCall
+from claw_runtime.hooks.decisions import ToolCall
 from claw_runtime.testing import Script, ToolCallSpec, Turn, open_fake_model_server
 
 CALL = ToolCall(tool_use_id="t", name="Bash", input={"command": "npm install left-pad"})

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import trio
 
-from claw_runtime.config import CommandHook, HookMatcher, Settings
+from claw_runtime.config.settings import CommandHook, HookMatcher, Settings
 from claw_runtime.loop import Agent, AgentOptions, RunResult
 from claw_runtime.models import ToolResultBlock
 from claw_runtime.permissions import PermissionPolicy

@@ -19,7 +19,7 @@ import trio
 
 import claw_runtime
 from claw_runtime import Command, CommandResult, hookimpl
-from claw_runtime.config import Permissions, Settings
+from claw_runtime.config.settings import Permissions, Settings
 from claw_runtime.sessions.session import Session
 from claw_runtime.testing import Script, ToolCallSpec, Turn, open_fake_model_server
 from claw_runtime.testing.fake_server import FakeModelServer

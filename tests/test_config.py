@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from claw_runtime.config import load_settings
+from claw_runtime.config.settings import load_settings
 from claw_runtime.errors import ConfigError
 
 

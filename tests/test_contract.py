@@ -10,8 +10,8 @@ from typing import Any
 import trio
 
 import claw_runtime
-from claw_runtime import hookspecs
-from claw_runtime.hookspecs import hookimpl
+from claw_runtime.hooks import specs as hookspecs
+from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.plugins import BUILTIN_PLUGINS, make_plugin_host
 from claw_runtime.registry import build_registry
 
@@ -69,7 +69,7 @@ def _recording_plugin(recorder: Recorder) -> object:
 
 async def test_every_hook_is_called_during_a_real_run(tmp_path: Path) -> None:
     """Each hookspec is called by the runtime, not merely named in a test."""
-    from claw_runtime.config import Settings
+    from claw_runtime.config.settings import Settings
     from claw_runtime.loop import Agent, AgentOptions, Approval
     from claw_runtime.permissions import PermissionPolicy
     from claw_runtime.runtime import open_runtime

@@ -17,11 +17,11 @@ from typing import Any
 
 import trio
 
-from claw_runtime.config import Settings
-from claw_runtime.decisions import PostToolUseOutcome, PreToolUseDecision, ToolCall
+from claw_runtime.config.settings import Settings
 from claw_runtime.events import Event, ToolCallFinished, ToolCallStarted
 from claw_runtime.executor import Approval, PermissionDenial, ToolExecution, ToolExecutor
-from claw_runtime.hookspecs import hookimpl
+from claw_runtime.hooks.decisions import PostToolUseOutcome, PreToolUseDecision, ToolCall
+from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.loop import Agent, AgentOptions
 from claw_runtime.models import TextBlock, ToolResultBlock, ToolUseBlock
 from claw_runtime.permissions import PermissionPolicy

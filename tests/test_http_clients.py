@@ -19,7 +19,7 @@ import pytest
 import trio
 
 import claw_runtime
-from claw_runtime.config import HttpSettings, Settings, load_settings
+from claw_runtime.config.settings import HttpSettings, Settings, load_settings
 from claw_runtime.errors import ConfigError
 from claw_runtime.http_clients import open_http_clients
 from claw_runtime.models import Message

@@ -16,16 +16,21 @@ import pytest
 import trio
 
 from claw_runtime import hookimpl, tool
-from claw_runtime.config import Settings
-from claw_runtime.decisions import PostToolUseOutcome, PreToolUseDecision, PromptDecision, ToolCall
+from claw_runtime.config.settings import Settings
+from claw_runtime.hooks.decisions import (
+    PostToolUseOutcome,
+    PreToolUseDecision,
+    PromptDecision,
+    ToolCall,
+)
 from claw_runtime.loop import Agent, AgentOptions, RunResult
 from claw_runtime.models import ToolResultBlock
 from claw_runtime.permissions import PermissionPolicy
 from claw_runtime.providers.pricing import ModelPrice
 from claw_runtime.runtime import Runtime, open_runtime
+from claw_runtime.sessions.transcript import Transcript, read_transcript
 from claw_runtime.testing.fake_server import FakeModelServer, open_fake_model_server
 from claw_runtime.testing.script import Script, ToolCallSpec, Turn
-from claw_runtime.transcript import Transcript, read_transcript
 
 MODEL = "claude-sonnet-4-5"
 

@@ -16,9 +16,9 @@ import pytest
 import trio
 from structlog.testing import capture_logs
 
-from claw_runtime.config import Settings
-from claw_runtime.decisions import PostToolUseOutcome, PreToolUseDecision, ToolCall
-from claw_runtime.hookspecs import hookimpl
+from claw_runtime.config.settings import Settings
+from claw_runtime.hooks.decisions import PostToolUseOutcome, PreToolUseDecision, ToolCall
+from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.loop import Agent, AgentOptions, RunResult
 from claw_runtime.models import ToolResultBlock
 from claw_runtime.permissions import PermissionPolicy

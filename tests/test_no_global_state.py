@@ -18,7 +18,7 @@ import cattrs
 import pytest
 import trio
 
-from claw_runtime.config import Settings
+from claw_runtime.config.settings import Settings
 from claw_runtime.errors import ToolInputError
 from claw_runtime.runtime import open_runtime
 from claw_runtime.testing import Script, Turn, open_fake_model_server

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from claw_runtime.config import Settings
-from claw_runtime.decisions import ToolCall
+from claw_runtime.config.settings import Settings
+from claw_runtime.hooks.decisions import ToolCall
 from claw_runtime.loop import Agent, AgentOptions
 from claw_runtime.permissions import PermissionPolicy, parse_command
 from claw_runtime.runtime import open_runtime

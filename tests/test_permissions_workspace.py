@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from claw_runtime.decisions import ToolCall
+from claw_runtime.hooks.decisions import ToolCall
 from claw_runtime.permissions import PermissionPolicy, Verdict, parse_rule
 
 from _harness import builtin_call

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from claw_runtime import hookimpl, tool
-from claw_runtime.decisions import PreToolUseDecision, ToolCall
+from claw_runtime.hooks.decisions import PreToolUseDecision, ToolCall
 from claw_runtime.plugins import make_plugin_host
 from claw_runtime.registry import build_registry
 from claw_runtime.tooling import SessionState, Tool

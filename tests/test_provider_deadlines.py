@@ -16,7 +16,7 @@ import pytest
 import trio
 import trio.testing
 
-from claw_runtime.config import load_settings
+from claw_runtime.config.settings import load_settings
 from claw_runtime.errors import ConfigError, ProviderHTTPError, RetriesExhausted
 from claw_runtime.models import Message
 from claw_runtime.providers import anthropic, openai

@@ -22,7 +22,7 @@ from claw_runtime.cli.repl.input import ReplCompleter, history_path
 from claw_runtime.cli.repl.modes import next_mode
 from claw_runtime.cli.repl.terminal import hold_stderr
 from claw_runtime.cli.repl.view import MarkdownBlocks, TerminalView, collapse
-from claw_runtime.config import Settings
+from claw_runtime.config.settings import Settings
 from claw_runtime.events import SessionEnded, TextDelta, ThinkingDelta, ToolCallFinished
 from claw_runtime.loop import RunResult
 from claw_runtime.models import TextBlock, ToolResultBlock, Usage
@@ -207,7 +207,15 @@ def test_the_prompt_needs_nothing_but_prompt_toolkit() -> None:
         ).stdout.split()
     )
     assert "prompt_toolkit" in loaded
-    heavy = {"trio", "rich", "httpx", "structlog", "cattrs", "pluggy", "claw_runtime.config"}
+    heavy = {
+        "trio",
+        "rich",
+        "httpx",
+        "structlog",
+        "cattrs",
+        "pluggy",
+        "claw_runtime.config.settings",
+    }
     assert not heavy & loaded
     assert {m for m in loaded if m.startswith("claw_runtime")} == {
         "claw_runtime",

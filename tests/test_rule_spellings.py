@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from claw_runtime.decisions import ToolCall
+from claw_runtime.hooks.decisions import ToolCall
 from claw_runtime.permissions import PermissionPolicy, parse_rule
 
 MODES = ("default", "acceptEdits", "plan", "bypassPermissions")

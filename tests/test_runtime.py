@@ -11,8 +11,8 @@ import httpx
 import trio
 
 from claw_runtime import hookimpl
-from claw_runtime.config import Settings
-from claw_runtime.context import ContextProcessor, PromptContext
+from claw_runtime.config.settings import Settings
+from claw_runtime.context.processors import ContextProcessor, PromptContext
 from claw_runtime.events import Event, PluginFailed, SessionStarted, TurnFinished, TurnStarted
 from claw_runtime.loop import Agent, AgentOptions
 from claw_runtime.models import Message, Usage

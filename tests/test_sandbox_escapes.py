@@ -26,7 +26,7 @@ import attrs
 import pytest
 import trio
 
-from claw_runtime.config import SandboxSettings, Settings
+from claw_runtime.config.settings import SandboxSettings, Settings
 from claw_runtime.errors import ToolError
 from claw_runtime.tools._files import write_atomic
 

@@ -15,7 +15,7 @@ from claw_runtime.sessions import (
     list_sessions,
     load_session,
 )
-from claw_runtime.transcript import Transcript, transcript_path
+from claw_runtime.sessions.transcript import Transcript, transcript_path
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sessions"
 

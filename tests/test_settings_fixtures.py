@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from claw_runtime.config import load_settings
+from claw_runtime.config.settings import load_settings
 from claw_runtime.errors import ConfigError
 
 from _harness import claw_env, run_claw

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from claw_runtime.decisions import ToolCall
+from claw_runtime.hooks.decisions import ToolCall
 from claw_runtime.permissions import PermissionPolicy, parse_command
 from claw_runtime.permissions.shell import unwrap_for_deny
 from tests._harness import run_calls

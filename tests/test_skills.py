@@ -11,7 +11,7 @@ import pytest
 from test_commands import last_user_text, open_session, system_text, write
 
 from claw_runtime import hookimpl
-from claw_runtime.config import Permissions, Settings
+from claw_runtime.config.settings import Permissions, Settings
 from claw_runtime.plugins import make_plugin_host
 from claw_runtime.registry import build_registry
 from claw_runtime.testing import Script, ToolCallSpec, Turn, open_fake_model_server

@@ -19,16 +19,16 @@ import orjson
 import pytest
 import trio
 
-from claw_runtime.config import Settings
-from claw_runtime.hookspecs import hookimpl
+from claw_runtime.config.settings import Settings
+from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.loop import Agent, AgentOptions, RunResult
 from claw_runtime.models import Message
 from claw_runtime.permissions import PermissionPolicy
 from claw_runtime.runtime import open_runtime
+from claw_runtime.sessions.transcript import Transcript
 from claw_runtime.testing import Script, ToolCallSpec, Turn, open_fake_model_server
 from claw_runtime.text import clean_text
 from claw_runtime.tooling import tool
-from claw_runtime.transcript import Transcript
 from tests._harness import claw_env, run_claw
 
 pytestmark = pytest.mark.skipif(

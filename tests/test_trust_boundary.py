@@ -19,7 +19,7 @@ import attrs
 import pytest
 import trio
 
-from claw_runtime.config import load_settings
+from claw_runtime.config.settings import load_settings
 from claw_runtime.testing import Script, ToolCallSpec, Turn, open_fake_model_server
 
 from _harness import claw_env, run_claw

@@ -18,8 +18,8 @@ import trio
 import trio.lowlevel
 from structlog.testing import capture_logs
 
-from claw_runtime.config import Settings
-from claw_runtime.hookspecs import hookimpl
+from claw_runtime.config.settings import Settings
+from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.loop import Agent, AgentOptions
 from claw_runtime.permissions import PermissionPolicy
 from claw_runtime.runtime import open_runtime

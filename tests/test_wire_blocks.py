@@ -19,7 +19,7 @@ import pytest
 import trio
 
 from claw_runtime import serde
-from claw_runtime.config import Settings
+from claw_runtime.config.settings import Settings
 from claw_runtime.events import Event, TurnFinished
 from claw_runtime.loop import MAX_CUT_OFF_CONTINUATIONS, Agent, AgentOptions, RunResult
 from claw_runtime.models import (

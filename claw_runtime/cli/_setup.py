@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from claw_runtime.config import LoadedSettings, Settings, load_settings
+from claw_runtime.config.settings import LoadedSettings, Settings, load_settings
 from claw_runtime.errors import ConfigError
 from claw_runtime.logs import configure_logging
 

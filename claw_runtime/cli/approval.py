@@ -24,7 +24,7 @@ from typing import TextIO
 import trio
 
 from claw_runtime.cli.live import describe_call
-from claw_runtime.decisions import ToolCall
+from claw_runtime.hooks.decisions import ToolCall
 from claw_runtime.loop import Approval
 
 __all__ = ["TerminalApprover", "read_terminal_line", "suggested_rule"]

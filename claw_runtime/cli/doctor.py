@@ -14,8 +14,8 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from claw_runtime.cli._setup import CliContext
-from claw_runtime.config import LoadedSettings, settings_files
-from claw_runtime.config_shapes import FIRED_HOOK_EVENTS
+from claw_runtime.config.settings import LoadedSettings, settings_files
+from claw_runtime.config.shapes import FIRED_HOOK_EVENTS
 
 __all__ = ["doctor_report", "run_doctor"]
 
@@ -59,7 +59,7 @@ def doctor_report(
     """What ``claw doctor`` prints (``/doctor`` shows the same in a session).
 
     Args:
-        loaded: the settings as :func:`~claw_runtime.config.load_settings` read them.
+        loaded: the settings as :func:`~claw_runtime.config.settings.load_settings` read them.
         tools: the tools this claw has (empty: rules are not checked against them).
     """
     out: list[str] = []

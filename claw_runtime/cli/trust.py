@@ -1,6 +1,6 @@
 """``claw trust [--revoke] [DIR]``, and the question claw asks at a terminal.
 
-Trust is remembered in user-level state (see :mod:`claw_runtime.trust`); a
+Trust is remembered in user-level state (see :mod:`claw_runtime.config.trust`); a
 project can never trust itself.
 """
 
@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from claw_runtime.config.trust import TrustStore, trust_file
 from claw_runtime.errors import ConfigError
-from claw_runtime.trust import TrustStore, trust_file
 
 __all__ = ["ask_to_trust", "run_trust_command"]
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from claw_runtime.commands import Command, CommandLoader, CommandResult
-from claw_runtime.hookspecs import hookimpl
+from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.models import Usage
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ async def _permissions(args: str, session: Session) -> CommandResult:
 
 
 def _memory_report(cwd: Path, environ: dict[str, str]) -> str:
-    from claw_runtime.context_builtin import memory_files
+    from claw_runtime.context.builtin import memory_files
 
     found = memory_files(cwd, environ)
     if not found:
@@ -236,7 +236,7 @@ async def _status(args: str, session: Session) -> CommandResult:
 async def _doctor(args: str, session: Session) -> CommandResult:
     from claw_runtime.cli.doctor import doctor_report
     from claw_runtime.commands.locations import project_dir
-    from claw_runtime.config import load_settings
+    from claw_runtime.config.settings import load_settings
     from claw_runtime.errors import ConfigError
 
     project = project_dir(session.state)

@@ -47,13 +47,15 @@ def config_dirs(state: SessionState) -> list[tuple[Scope, Path]]:
 
 
 def project_trusted(state: SessionState, trusted_directories: Sequence[str] = ()) -> bool:
-    """Whether the user trusts the session's project (as :func:`claw_runtime.config.load_settings`
-    decides: the remembered list, or ``trustedDirectories`` in user settings).
+    """Whether the user trusts the session's project.
+
+    As :func:`claw_runtime.config.settings.load_settings` decides: the
+    remembered list, or ``trustedDirectories`` in user settings.
 
     An untrusted project's commands may not widen what claw may do: their
     ``allowed-tools`` are ignored, so their shell lines need the user's yes.
     """
-    from claw_runtime.trust import TrustStore, trust_file
+    from claw_runtime.config.trust import TrustStore, trust_file
 
     store = TrustStore(trust_file(_home(state.env), state.env))
     return store.is_trusted(project_dir(state), [Path(p) for p in trusted_directories])

@@ -23,7 +23,7 @@ optional YAML frontmatter says more::
 See :mod:`claw_runtime.commands.expand` for ``$ARGUMENTS``, ``!`cmd``` and
 ``@file``. Frontmatter that is not valid YAML does not stop the command: it
 loads without it, with a one-line warning. A project the user has not trusted
-gets its commands, but not their ``allowed-tools`` (see :mod:`claw_runtime.trust`).
+gets its commands, but not their ``allowed-tools`` (see :mod:`claw_runtime.config.trust`).
 
 This is the built-in plugin ``builtin.markdown_commands``: block it and
 register your own :class:`~claw_runtime.commands.CommandLoader` to replace it.
@@ -41,7 +41,7 @@ import trio
 from claw_runtime.commands import COMMAND_NAME, Command, CommandLoader, CommandResult
 from claw_runtime.commands.expand import expand_body, substitute_arguments
 from claw_runtime.commands.locations import Scope, config_dirs, project_trusted
-from claw_runtime.hookspecs import hookimpl
+from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.text import clean_text
 
 if TYPE_CHECKING:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import attrs
 
-from claw_runtime.decisions import ToolCall
+from claw_runtime.hooks.decisions import ToolCall
 from claw_runtime.permissions.rules import (
     EDIT_RULE_TOOLS,
     Rule,
@@ -43,7 +43,7 @@ from claw_runtime.permissions.shell import ParsedCommand
 from claw_runtime.permissions.targets import resolve_path
 
 if TYPE_CHECKING:
-    from claw_runtime.config import Permissions as PermissionSettings
+    from claw_runtime.config.settings import Permissions as PermissionSettings
 
 __all__ = [
     "EDIT_TOOLS",

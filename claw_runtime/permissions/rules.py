@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from claw_runtime.decisions import ToolCall
+from claw_runtime.hooks.decisions import ToolCall
 from claw_runtime.permissions.shell import ParsedCommand, parse_command, unwrap_for_deny
 
 __all__ = ["Rule", "parse_rule", "rules_match"]

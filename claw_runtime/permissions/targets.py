@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from claw_runtime.decisions import ToolCall
+from claw_runtime.hooks.decisions import ToolCall
 
 if TYPE_CHECKING:
     from claw_runtime.tooling import Tool

@@ -28,7 +28,7 @@ import httpx
 import orjson
 
 from claw_runtime.errors import ProviderConfigError, ProviderStreamError
-from claw_runtime.hookspecs import hookimpl
+from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.models import (
     ContentBlock,
     Message,

@@ -40,18 +40,18 @@ from claw_runtime._paths import user_path
 from claw_runtime.bus import DeliveryPolicy, EventBus, Subscription
 from claw_runtime.commands import CommandResult, parse_command_line
 from claw_runtime.commands.locations import project_dir
-from claw_runtime.decisions import SessionStartOutcome
+from claw_runtime.context.skills import PLUGIN_DIRS_KEY as PLUGIN_SKILL_DIRS_KEY
 from claw_runtime.errors import ConfigError, TaskCancelled, TaskError
 from claw_runtime.events import Event, SessionEnded, SessionStarted
+from claw_runtime.hooks.decisions import SessionStartOutcome
 from claw_runtime.loop import Agent, AgentOptions, Approver, RunResult
 from claw_runtime.models import Usage
 from claw_runtime.permissions import PermissionMode, parse_rule
 from claw_runtime.providers.aliases import resolve_model_alias
 from claw_runtime.scheduler import TaskHandle, current_task
 from claw_runtime.sessions.store import LoadedSession, load_session
-from claw_runtime.skills import PLUGIN_DIRS_KEY as PLUGIN_SKILL_DIRS_KEY
+from claw_runtime.sessions.transcript import Transcript, transcript_path
 from claw_runtime.tooling import SessionState
-from claw_runtime.transcript import Transcript, transcript_path
 
 if TYPE_CHECKING:
     from claw_runtime.commands.dispatch import CommandTable

@@ -2,7 +2,7 @@
 
 A session is one append-only JSON-lines file,
 ``~/.claw/projects/<workspace slug>/<session id>.jsonl`` (see
-:func:`claw_runtime.transcript.transcript_path`), whose conversation lines have
+:func:`claw_runtime.sessions.transcript.transcript_path`), whose conversation lines have
 Claude Code's shape (``type`` ``user``/``assistant``, ``uuid``, ``message``...).
 claw's own records (``result`` and later ones) are further line types.
 
@@ -45,7 +45,7 @@ from claw_runtime.models import (
     ToolResultBlock,
     ToolUseBlock,
 )
-from claw_runtime.transcript import transcript_path
+from claw_runtime.sessions.transcript import transcript_path
 
 __all__ = [
     "LoadedSession",

@@ -29,7 +29,7 @@ import attrs
 import trio
 
 from claw_runtime.errors import ToolError, ToolInputError
-from claw_runtime.hookspecs import hookimpl
+from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.tooling import Param, Tool, ToolContext, tool, truncate_text
 from claw_runtime.tools._sandbox import (
     SANDBOX_KEY,

@@ -21,7 +21,7 @@ from typing import Annotated, TypeVar
 import trio
 
 from claw_runtime.errors import ToolError
-from claw_runtime.hookspecs import hookimpl
+from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.tooling import Param, Tool, ToolContext, tool
 from claw_runtime.tools._files_listing import (
     DenyFilter,

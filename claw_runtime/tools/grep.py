@@ -23,7 +23,7 @@ import attrs
 import trio
 
 from claw_runtime.errors import ToolError
-from claw_runtime.hookspecs import hookimpl
+from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.tooling import Param, Tool, ToolContext, tool
 from claw_runtime.tools._files_listing import (
     RG_FLAGS,

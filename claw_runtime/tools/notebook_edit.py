@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import trio
 
 from claw_runtime.errors import ToolError
-from claw_runtime.hookspecs import hookimpl
+from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.tooling import Param, Tool, ToolContext, tool
 from claw_runtime.tools._encoding import MAX_NOTEBOOK_BYTES
 from claw_runtime.tools._files import check_fresh, record_read, write_atomic

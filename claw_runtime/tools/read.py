@@ -37,7 +37,7 @@ import orjson
 import trio
 
 from claw_runtime.errors import ToolError
-from claw_runtime.hookspecs import hookimpl
+from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.models import ImageBlock, TextBlock
 from claw_runtime.tooling import Param, Tool, ToolContext, tool
 from claw_runtime.tools._encoding import (

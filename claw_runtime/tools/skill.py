@@ -1,6 +1,6 @@
 """The ``Skill`` tool, the list of skills the model sees, and skills typed as ``/name``.
 
-Skills are found by :mod:`claw_runtime.skills`. This built-in plugin
+Skills are found by :mod:`claw_runtime.context.skills`. This built-in plugin
 (``tools.skill``) registers three things, so blocking it removes skills whole:
 
 * the ``skills`` context processor: a short "Skills" section in the system
@@ -31,10 +31,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import trio
 
 from claw_runtime.commands import Command, CommandLoader
-from claw_runtime.context import ContextProcessor, PromptContext
-from claw_runtime.errors import ToolError
-from claw_runtime.hookspecs import hookimpl
-from claw_runtime.skills import (
+from claw_runtime.context.processors import ContextProcessor, PromptContext
+from claw_runtime.context.skills import (
     CATALOG_KEY,
     PLUGIN_DIRS_KEY,
     SKILL_FILE,
@@ -43,6 +41,8 @@ from claw_runtime.skills import (
     read_skill,
     skill_catalog,
 )
+from claw_runtime.errors import ToolError
+from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.tooling import Param, Tool, ToolContext, tool
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from claw_runtime.hookspecs import hookimpl
+from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.tooling import Param, Todo, Tool, ToolContext, tool
 
 __all__ = ["render_todos", "todo_write"]

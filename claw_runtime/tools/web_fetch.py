@@ -26,7 +26,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 
 from claw_runtime.errors import ToolError
-from claw_runtime.hookspecs import hookimpl
+from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.tooling import Param, Tool, ToolContext, tool, truncate_text
 from claw_runtime.tools._sandbox import SANDBOX_KEY, SandboxConfig
 

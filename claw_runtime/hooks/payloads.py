@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from claw_runtime.decisions import ToolCall
+from claw_runtime.hooks.decisions import ToolCall
 from claw_runtime.models import ToolResultBlock
 
 __all__ = ["tool_response"]

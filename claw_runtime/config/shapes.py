@@ -166,7 +166,7 @@ def _permissions(walk: _Walk, value: Any, path: str) -> Any:
 
     if not isinstance(value, dict):
         return value
-    from claw_runtime.config import Permissions
+    from claw_runtime.config.settings import Permissions
 
     kept = walk.object(
         {k: v for k, v in value.items() if k not in ("allow", "deny", "ask", "defaultMode")},

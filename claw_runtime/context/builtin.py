@@ -19,8 +19,8 @@ import platform
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from claw_runtime.context import ContextProcessor, PromptContext
-from claw_runtime.hookspecs import hookimpl
+from claw_runtime.context.processors import ContextProcessor, PromptContext
+from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.text import clean_text
 
 __all__ = ["ENVIRONMENT", "MEMORY", "memory_files"]

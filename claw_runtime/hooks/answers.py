@@ -1,6 +1,6 @@
 """Checking and combining what hooks answer: one place for the rules.
 
-A hook answers with a value from :mod:`claw_runtime.decisions` (or ``None`` for
+A hook answers with a value from :mod:`claw_runtime.hooks.decisions` (or ``None`` for
 "no opinion"). A plugin can also answer with something malformed: an unknown
 decision string, an ``updated_input`` that is not a dict, a ``replace_result``
 that is not a :class:`~claw_runtime.models.ToolResultBlock`, a list from a
@@ -32,7 +32,7 @@ from typing import Any
 import attrs
 import structlog
 
-from claw_runtime.decisions import (
+from claw_runtime.hooks.decisions import (
     PostToolUseOutcome,
     PreToolUseDecision,
     PromptDecision,

@@ -29,11 +29,11 @@ from typing import Any
 import pluggy
 
 from claw_runtime.commands import Command, CommandLoader
-from claw_runtime.context import ContextProcessor, PromptContext
-from claw_runtime.decisions import (
+from claw_runtime.context.processors import ContextProcessor, PromptContext
+from claw_runtime.events import Event
+from claw_runtime.hooks.decisions import (
     ToolCall,
 )
-from claw_runtime.events import Event
 from claw_runtime.models import ToolResultBlock
 from claw_runtime.providers.base import ProviderFactory
 from claw_runtime.tooling import SessionState, Tool
@@ -95,7 +95,7 @@ def register_context_processors(register: Callable[[ContextProcessor], None]) ->
     """Register steps that build the system prompt and messages before each model call.
 
     Processors run in ascending ``order`` and mutate a
-    :class:`~claw_runtime.context.PromptContext`.
+    :class:`~claw_runtime.context.processors.PromptContext`.
     """
 
 

@@ -293,7 +293,7 @@ def _read_file(path: Path, *, notes: list[str]) -> dict[str, Any] | None:
     Raises:
         ConfigError: not readable, not JSON, or a value of the wrong type.
     """
-    from claw_runtime.config_shapes import normalise
+    from claw_runtime.config.shapes import normalise
 
     try:
         raw = path.read_bytes()
@@ -437,7 +437,7 @@ def load_settings(
 
     A project's own files are read either way, but until the user trusts the
     project everything in them that widens what claw may do is dropped with a
-    warning naming it (see :mod:`claw_runtime.trust`); deny and ask rules
+    warning naming it (see :mod:`claw_runtime.config.trust`); deny and ask rules
     always apply. ``trust=True`` (``--trust``) trusts the project from now on.
 
     Args:
@@ -447,7 +447,7 @@ def load_settings(
     Raises:
         ConfigError: naming the file (or variable), the key and what was expected.
     """
-    from claw_runtime.trust import TrustStore, restrict_untrusted, trust_file
+    from claw_runtime.config.trust import TrustStore, restrict_untrusted, trust_file
 
     env = os.environ if environ is None else environ
     home = home or Path.home()

@@ -41,8 +41,9 @@ import orjson
 import structlog
 import trio
 
-from claw_runtime.config import CommandHook, HookMatcher, Settings
-from claw_runtime.decisions import (
+from claw_runtime.config.settings import CommandHook, HookMatcher, Settings
+from claw_runtime.hooks.answers import stricter
+from claw_runtime.hooks.decisions import (
     PostToolUseOutcome,
     PreToolUseDecision,
     PromptDecision,
@@ -50,9 +51,8 @@ from claw_runtime.decisions import (
     StopDecision,
     ToolCall,
 )
-from claw_runtime.hook_answers import stricter
-from claw_runtime.hook_payloads import tool_response
-from claw_runtime.hookspecs import hookimpl
+from claw_runtime.hooks.payloads import tool_response
+from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.models import ToolResultBlock
 from claw_runtime.tooling import SessionState
 

@@ -1,0 +1,1 @@
+"""Configuration: layered settings, the shapes Claude Code writes, and project trust."""

@@ -1,0 +1,1 @@
+"""Context: what goes into the system prompt (processors, memory files, skills)."""

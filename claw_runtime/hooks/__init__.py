@@ -1,0 +1,1 @@
+"""Hooks: the plugin contract, what hooks may answer, and Claude Code's command hooks."""
