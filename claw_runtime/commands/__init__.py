@@ -70,6 +70,18 @@ class CommandResult:
     is_error: bool = False
     """The command failed; the run's result says so (``claw -p`` exits 1)."""
 
+    # Requests to the host that runs the session (the interactive terminal). The
+    # session only passes them on (``Session.last_command``); a host that cannot act
+    # on them (``claw -p``) shows ``output``, which should say what to do instead.
+    exit: bool = False
+    """End the conversation (``/exit``). The terminal leaves, saying so in its own words."""
+    resume: str | None = None
+    """Switch to this session (a session file's path): the terminal closes the current
+    session and continues that one, showing its conversation."""
+    resume_choices: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    """Session files the person may pick from, numbered from 1 in this order (``output``
+    lists them the same way): the terminal asks for a number."""
+
 
 @attrs.frozen(kw_only=True)
 class Command:

@@ -96,6 +96,9 @@ class Session:
     """Where one-line notices for the person go (see :func:`open_session`)."""
     hook_scope: HookScope
     session_end_timeout: float
+    last_command: CommandResult | None = None
+    """What the slash command of the latest run returned (None: the run was no command),
+    so the host can act on its requests (``exit``, ``resume``)."""
     _bus: EventBus = attrs.field(factory=EventBus)
     """This session's own events, for :meth:`events` (the runtime's bus gets them too)."""
     _task: TaskHandle[Any] | None = None
@@ -138,6 +141,7 @@ class Session:
         error result, not an exception.
         """
         agent = self.agent
+        self.last_command = None
         if self.ended_by_hook is not None:
             ended = agent.result("hook_stopped", text=self.ended_by_hook)
             await self._record(ended)
@@ -275,6 +279,7 @@ class Session:
                 started,
                 is_error=True,
             )
+        self.last_command = outcome
         if outcome.prompt is None:
             return await self._command_result(outcome.output, started, is_error=outcome.is_error)
         try:
