@@ -388,3 +388,41 @@ def test_the_process_tree_uses_a_cgroup_when_it_can() -> None:
     assert tree.cgroup is not None and tree.cgroup.is_dir()
     trio.run(tree.close)
     assert not tree.cgroup.exists()
+
+
+# Run in a fresh interpreter where trio's worker threads idle out after 0.2 s
+# instead of 10 (the constant is private; without it the test is only slower):
+# the sandbox must outlive the thread that happened to ask for it.
+_OUTLIVES_WORKER_THREAD = """
+import sys, trio
+from pathlib import Path
+from trio._core import _thread_cache
+_thread_cache.IDLE_TIMEOUT = 0.2
+from claw_runtime.tooling import SessionState, ToolContext
+from claw_runtime.tools._sandbox import SANDBOX_KEY, SandboxConfig
+from claw_runtime.tools.bash import bash
+
+async def main() -> None:
+    session = SessionState(session_id="s", cwd=Path(sys.argv[1]))
+    session.extras[SANDBOX_KEY] = SandboxConfig(enabled=True)
+    result = await bash.invoke({"command": "sleep 1.5; echo survived"}, ToolContext(session=session))
+    print(result.text)
+
+trio.run(main)
+"""
+
+
+def test_a_sandboxed_command_outlives_the_thread_that_started_it(tmp_path: Path) -> None:
+    """bwrap's --die-with-parent follows the forking *thread*: a trio worker thread that
+    idled out used to take the sandbox with it (commands died after about ten seconds)."""
+    require_binary("bwrap", "bubblewrap")
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _OUTLIVES_WORKER_THREAD, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "survived"

@@ -22,7 +22,6 @@ import codecs
 import os
 import shlex
 import signal
-import subprocess
 import tempfile
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +32,7 @@ import trio
 
 from claw_runtime.tools._environment import child_environment
 from claw_runtime.tools._process_tree import ProcessTree
+from claw_runtime.tools._spawn import ChildProcess, open_child
 
 __all__ = [
     "OutputBuffer",
@@ -95,10 +95,10 @@ class ShellResult:
     new_cwd: Path | None
 
 
-_TREES: weakref.WeakKeyDictionary[trio.Process, ProcessTree] = weakref.WeakKeyDictionary()
+_TREES: weakref.WeakKeyDictionary[ChildProcess, ProcessTree] = weakref.WeakKeyDictionary()
 
 
-def tree_of(process: trio.Process) -> ProcessTree:
+def tree_of(process: ChildProcess) -> ProcessTree:
     """The tree :func:`start_process` made for ``process`` (a bare one for others)."""
     tree = _TREES.get(process)
     if tree is None:
@@ -106,12 +106,12 @@ def tree_of(process: trio.Process) -> ProcessTree:
     return tree
 
 
-def kill_group(process: trio.Process, sig: int = signal.SIGKILL) -> None:
+def kill_group(process: ChildProcess, sig: int = signal.SIGKILL) -> None:
     """Signal every process of the command's tree (group, cgroup, what /proc showed)."""
     tree_of(process).signal(sig)
 
 
-async def terminate_group(process: trio.Process) -> None:
+async def terminate_group(process: ChildProcess) -> None:
     """SIGTERM the tree, give it a moment, then SIGKILL all of it; reap. Shielded."""
     with trio.CancelScope(shield=True):
         kill_group(process, signal.SIGTERM)
@@ -122,7 +122,7 @@ async def terminate_group(process: trio.Process) -> None:
         await tree_of(process).close()
 
 
-async def watch_tree(process: trio.Process) -> None:
+async def watch_tree(process: ChildProcess) -> None:
     """Keep the /proc fallback's record of the tree fresh until cancelled."""
     await tree_of(process).watch()
 
@@ -135,7 +135,7 @@ async def start_process(
     *,
     base_env: Mapping[str, str],
     finish_env: Callable[[dict[str, str]], dict[str, str]] | None = None,
-) -> trio.Process:
+) -> ChildProcess:
     """Start ``bash -c command`` in a new session and its own process tree.
 
     ``prefix`` wraps it (the sandbox). The environment is ``base_env`` (the
@@ -148,14 +148,8 @@ async def start_process(
         full_env = finish_env(full_env)
     tree = ProcessTree.create()
     try:
-        process = await trio.lowlevel.open_process(
-            tree.wrap([*prefix, "bash", "-c", command]),
-            cwd=cwd,
-            env=full_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        process = await open_child(
+            tree.wrap([*prefix, "bash", "-c", command]), cwd=cwd, env=full_env
         )
     except BaseException:
         await tree.close()
@@ -165,7 +159,7 @@ async def start_process(
     return process
 
 
-async def _pump(process: trio.Process, buffer: OutputBuffer, done: trio.Event) -> None:
+async def _pump(process: ChildProcess, buffer: OutputBuffer, done: trio.Event) -> None:
     assert process.stdout is not None
     try:
         while True:

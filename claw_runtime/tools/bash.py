@@ -43,6 +43,7 @@ from claw_runtime.tools._shell import (
     terminate_group,
     watch_tree,
 )
+from claw_runtime.tools._spawn import ChildProcess
 
 __all__ = ["BackgroundShell", "bash", "bash_output", "kill_shell"]
 
@@ -58,7 +59,7 @@ class BackgroundShell:
 
     id: str
     command: str
-    process: trio.Process
+    process: ChildProcess
     output: list[str] = attrs.field(factory=list)
     read_upto: int = 0
     status: str = "running"
