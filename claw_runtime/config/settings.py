@@ -38,6 +38,7 @@ from claw_runtime.errors import ConfigError
 
 __all__ = [
     "CommandHook",
+    "CompactionSettings",
     "HookMatcher",
     "HttpSettings",
     "LoadedSettings",
@@ -142,6 +143,23 @@ class HttpSettings:
     """``maxInFlight``: most HTTP requests in flight at once in the runtime (none: no cap)."""
 
 
+def _share(_instance: Any, attribute: Any, value: float) -> None:
+    if not (isinstance(value, int | float) and math.isfinite(value) and 0 <= value <= 1):
+        raise ValueError(f"{_camel(attribute.name)} must be a share between 0 and 1, got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class CompactionSettings:
+    """When and how the conversation is compacted (see ``docs/compaction.md``)."""
+
+    threshold: float = attrs.field(default=0.8, validator=_share)
+    """Compact before a request once the context passes this share of the model's window."""
+    context_window: int | None = attrs.field(default=None, validator=_positive_whole)
+    """``contextWindow``: the model's window in tokens (default: from the model's family)."""
+    keep_recent: float = attrs.field(default=0.1, validator=_share)
+    """``keepRecent``: share of the window the most recent turns may keep, verbatim."""
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """Everything settings files, env vars and flags can say."""
@@ -167,6 +185,11 @@ class Settings:
     """Extra or replacement model aliases (``{"opus": "claude-opus-4-5-20251101"}``)."""
     trusted_directories: list[str] = attrs.field(factory=list)
     """Directories whose project settings apply in full (honoured in user settings only)."""
+    auto_compact: bool | None = None
+    """``autoCompact``: compact the conversation when it nears the model's window (default on)."""
+    auto_compact_enabled: bool | None = None
+    """Claude Code's name for ``autoCompact`` (``autoCompactEnabled``); ``autoCompact`` wins."""
+    compaction: CompactionSettings = CompactionSettings()
 
 
 @attrs.frozen(kw_only=True)
@@ -200,6 +223,7 @@ def _make_converter() -> cattrs.Converter:
         PluginSettings,
         LoggingSettings,
         HttpSettings,
+        CompactionSettings,
         Settings,
     ):
         renames = {

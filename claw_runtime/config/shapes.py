@@ -35,6 +35,7 @@ FIRED_HOOK_EVENTS = (
     "SessionStart",
     "SessionEnd",
     "Notification",
+    "PreCompact",
 )
 """Claude Code hook events claw fires today; other event names are kept, not fired."""
 

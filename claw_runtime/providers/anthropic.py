@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 import httpx
 import orjson
+import trio
 
 from claw_runtime.errors import ProviderConfigError, ProviderStreamError
 from claw_runtime.hooks.specs import hookimpl
@@ -52,6 +53,7 @@ from claw_runtime.providers.base import (
     StreamTextDelta,
     StreamThinkingDelta,
 )
+from claw_runtime.providers.retry import classify_http_error
 
 __all__ = ["ANTHROPIC", "DEFAULT_MODEL", "AnthropicProvider", "to_wire_messages"]
 
@@ -368,6 +370,39 @@ class AnthropicProvider(StreamingProvider[_Assembly]):
 
     def new_state(self, request: ModelRequest) -> _Assembly:
         return _Assembly(model=request.model)
+
+    async def count_tokens(self, request: ModelRequest) -> int:
+        """The request's input tokens, exactly: ``POST /v1/messages/count_tokens``.
+
+        One round trip, no retries (``/context`` asks; the loop never does).
+
+        Raises:
+            ProviderError: the endpoint answered with an error or something unreadable.
+        """
+        body = build_body(request, prompt_caching=False)
+        for key in ("max_tokens", "stream", "temperature"):
+            body.pop(key, None)
+        headers = {**self.headers(), "accept": "application/json"}
+        try:
+            with trio.fail_after(self.settings.retry.connect_timeout_s + 30):
+                r = await self.http.post(
+                    f"{self.endpoint()}/count_tokens", json=body, headers=headers
+                )
+        except (httpx.HTTPError, trio.TooSlowError) as exc:
+            raise ProviderStreamError(
+                f"counting tokens failed: {exc or type(exc).__name__}"
+            ) from exc
+        if r.status_code != 200:
+            raise classify_http_error(
+                r.status_code, r.text, r.headers, provider=self.name, key_hint=self.key_hint
+            )
+        try:
+            count = orjson.loads(r.content).get("input_tokens")
+        except (orjson.JSONDecodeError, AttributeError):
+            count = None
+        if not isinstance(count, int):
+            raise ProviderStreamError("counting tokens: the answer has no input_tokens")
+        return count
 
     def handle(self, data: str, state: _Assembly) -> list[StreamEvent]:
         try:

@@ -1,6 +1,7 @@
 """A fake model server: real HTTP on loopback, real wire protocols, scripted answers.
 
-It speaks the Anthropic Messages API (``POST /v1/messages``) and OpenAI Chat
+It speaks the Anthropic Messages API (``POST /v1/messages``, and
+``/v1/messages/count_tokens``, which counts the body's bytes / 4) and OpenAI Chat
 Completions (``POST /v1/chat/completions`` or ``/chat/completions``), streaming
 (SSE, exactly the events the real services send) and non-streaming. Each
 request consumes the next :class:`~claw_runtime.testing.script.Turn` of a
@@ -626,6 +627,20 @@ async def _stream_response(
     await _send(stream, conn, h11.EndOfMessage())
 
 
+async def _count_tokens(
+    stream: trio.SocketStream, conn: h11.Connection, request: h11.Request, body: Any, raw: bytes
+) -> None:
+    """Anthropic's ``POST /v1/messages/count_tokens``: the body's bytes / 4, deterministically.
+
+    It consumes no scripted turn (counting is not a model response).
+    """
+    if request.method != b"POST" or not isinstance(body, dict) or "messages" not in body:
+        message = "count_tokens expects a POST with model and messages"
+        await _respond_json(stream, conn, 400, _error_body("anthropic", 400, None, message))
+        return
+    await _respond_json(stream, conn, 200, {"input_tokens": len(raw) // 4 + 1})
+
+
 async def _answer(
     server: FakeModelServer,
     stream: trio.SocketStream,
@@ -649,6 +664,9 @@ async def _answer(
             received_at=received_at,
         )
     )
+    if path.endswith("/messages/count_tokens"):
+        await _count_tokens(stream, conn, request, body, raw)
+        return
     if path.endswith("/messages"):
         protocol = "anthropic"
     elif path.endswith("/chat/completions"):
