@@ -16,6 +16,9 @@ from claw_runtime.models import Message, StopReason, TaskState, ToolResultBlock,
 
 __all__ = [
     "EVENT_TYPES",
+    "Compacted",
+    "CompactionFailed",
+    "CompactionStarted",
     "Event",
     "EventsDropped",
     "ModelRetry",
@@ -163,6 +166,38 @@ class ToolCallFinished(Event):
     duration_ms: float
 
 
+@attrs.frozen(kw_only=True)
+class CompactionStarted(Event):
+    """The conversation is being compacted (``trigger``: ``auto`` or ``manual``);
+    ``tokens`` is its estimated size, ``window`` the model's context window."""
+
+    type: ClassVar[str] = "compaction_started"
+    trigger: str
+    tokens: int
+    window: int
+
+
+@attrs.frozen(kw_only=True)
+class Compacted(Event):
+    """The older turns were replaced by a summary; the recent ones were kept verbatim."""
+
+    type: ClassVar[str] = "compacted"
+    trigger: str
+    tokens_before: int
+    tokens_after: int
+    summarised_messages: int
+    kept_messages: int
+
+
+@attrs.frozen(kw_only=True)
+class CompactionFailed(Event):
+    """A compaction failed; the conversation is unchanged."""
+
+    type: ClassVar[str] = "compaction_failed"
+    trigger: str
+    reason: str
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     TaskStateChanged,
     EventsDropped,
@@ -176,5 +211,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     TurnFinished,
     ToolCallStarted,
     ToolCallFinished,
+    CompactionStarted,
+    Compacted,
+    CompactionFailed,
 )
 """The built-in event classes; serde tags them by their ``type``."""

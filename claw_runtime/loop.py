@@ -64,6 +64,7 @@ from claw_runtime.tooling import SessionState, Tool
 
 if TYPE_CHECKING:
     from claw_runtime.config.settings import Settings
+    from claw_runtime.context.compaction import Compactor
 
 __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
@@ -184,6 +185,8 @@ def _share_with_executor(agent: Agent, attribute: attrs.Attribute[Any], value: A
     caller may attach an ``approver``: calls from then on use them.
     """
     setattr(agent.executor, attribute.name, value)
+    if attribute.name == "tools":
+        agent._specs = None  # tools that arrived after start-up (MCP) reach the next request
     return value
 
 
@@ -222,6 +225,8 @@ class Agent:
     last_text: str = ""
     session_context: list[str] = attrs.field(factory=list)
     """Context for the whole session (SessionStart hooks), added to the system prompt."""
+    compactor: Compactor | None = None
+    """Measures the context before each request and compacts it past the threshold."""
     _hook_ended: str | None = None
     """Why a hook ended the run (Claude Code's ``continue: false``), once one has."""
     _started: float | None = None
@@ -302,10 +307,16 @@ class Agent:
                     is_error=True,
                     text=f"Stopped after reaching the maximum of {self.options.max_turns} turns.",
                 )
+            if self.compactor is not None:
+                await self.compactor.before_request(self)
+                if self._hook_ended is not None:
+                    return self.result("hook_stopped", text=self._hook_ended)
             self.num_turns += 1
             done = await self._model_turn(self.num_turns)
             message = done.message
             self._append(message)  # recorded before any tool runs
+            if self.compactor is not None:
+                self.compactor.observe(self.messages, done.usage)
             self.last_text = message.text or self.last_text
             turn_cost = cost_usd(done.model, done.usage, self.options.prices)
             self.usage += done.usage
@@ -397,6 +408,19 @@ class Agent:
             await self.publish(event)
 
     # ------------------------------------------------------------------ model
+
+    async def build_prompt(self) -> PromptContext:
+        """The system prompt and messages the next request would carry (compaction and
+        ``/context`` read it; the context processors run as for a request)."""
+        return await self._build_prompt(self.num_turns + 1)
+
+    def tool_specs(self) -> tuple[ToolSpec, ...]:
+        """The tools the model is shown (those no deny rule hides)."""
+        return self._tool_specs()
+
+    def end_run(self, reason: str) -> None:
+        """End the run in progress before its next request (a hook said ``continue: false``)."""
+        self._hook_ended = self._hook_ended or reason
 
     def _tool_specs(self) -> tuple[ToolSpec, ...]:
         if self._specs is None:

@@ -457,5 +457,12 @@ class CommandHooks:
         await self._run("Notification", session, message=message)
 
     @hookimpl
-    async def pre_compact(self, context: Any, trigger: str) -> None:
-        await self._run("PreCompact", context.session, trigger=trigger)
+    async def pre_compact(self, context: Any, trigger: str, custom_instructions: str) -> None:
+        """Matched by trigger (``auto``, ``manual``), with Claude Code's PreCompact fields."""
+        await self._run(
+            "PreCompact",
+            context.session,
+            match=trigger,
+            trigger=trigger,
+            custom_instructions=custom_instructions,
+        )

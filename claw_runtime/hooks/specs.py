@@ -145,8 +145,15 @@ def user_prompt_submit(prompt: str, session: SessionState) -> MaybeAwaitable:
 
 
 @hookspec
-def pre_compact(context: PromptContext, trigger: str) -> MaybeAwaitable:
-    """Called before the conversation is compacted (``trigger``: ``manual`` or ``auto``)."""
+def pre_compact(context: PromptContext, trigger: str, custom_instructions: str) -> MaybeAwaitable:
+    """The conversation is about to be compacted (``trigger``: ``manual`` or ``auto``).
+
+    ``context`` is the prompt the next request would carry (system sections and
+    every message, before the summary replaces the older ones): the last chance
+    to save something from it. ``custom_instructions`` is the focus text of
+    ``/compact <focus>`` ("" otherwise). Return values are ignored; a plugin
+    that raises is disabled and the compaction goes on.
+    """
 
 
 # -------------------------------------------------------------------- lifecycle

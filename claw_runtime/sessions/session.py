@@ -40,11 +40,13 @@ from claw_runtime._paths import user_path
 from claw_runtime.bus import DeliveryPolicy, EventBus, Subscription
 from claw_runtime.commands import CommandResult, parse_command_line
 from claw_runtime.commands.locations import project_dir
+from claw_runtime.context.compaction import CompactionOutcome, CompactionPolicy, Compactor
 from claw_runtime.context.skills import PLUGIN_DIRS_KEY as PLUGIN_SKILL_DIRS_KEY
 from claw_runtime.errors import ConfigError, TaskCancelled, TaskError
 from claw_runtime.events import Event, SessionEnded, SessionStarted
 from claw_runtime.hooks.decisions import SessionStartOutcome
 from claw_runtime.loop import Agent, AgentOptions, Approver, RunResult
+from claw_runtime.mcp.session import SessionMcp, start_session_servers
 from claw_runtime.models import Usage
 from claw_runtime.permissions import PermissionMode, parse_rule
 from claw_runtime.providers.aliases import resolve_model_alias
@@ -255,6 +257,26 @@ class Session:
         with self.hook_scope(None):
             answers = await self.runtime.host.call("session_start", session=state, source="clear")
             self.ended_by_hook = session_start_context(agent, answers)
+
+    async def compact(
+        self, focus: str | None = None, trigger: Literal["manual", "auto"] = "manual"
+    ) -> CompactionOutcome:
+        """Summarise the older turns and keep the recent ones, as ``/compact [focus]`` does.
+
+        ``pre_compact`` hooks run first (PreCompact command hooks matched by
+        ``trigger``), ``session_start`` hooks with source ``compact`` after; the
+        session file gets the compaction record, so a resumed session continues
+        from the summary. ``focus`` tells the summariser what to keep in detail.
+        See ``docs/compaction.md``.
+
+        Raises:
+            CompactionError: nothing to compact yet, or the model failed; the
+                conversation is unchanged.
+        """
+        compactor = self.agent.compactor
+        if compactor is None:
+            compactor = self.agent.compactor = Compactor(notify=self.notify)
+        return await compactor.compact(self.agent, trigger=trigger, focus=focus)
 
     async def _run_command(self, prompt: str, name: str, args: str) -> RunResult:
         """Run the command ``/name``; a path-like unknown name goes to the model instead."""
@@ -509,7 +531,7 @@ async def open_session(
     http = runtime.clients.for_session()  # its own connections (settings: http)
     agent = Agent(
         provider=runtime.make_provider(provider_name, provider_settings, http=http),
-        tools=runtime.registry.tools,
+        tools=dict(runtime.registry.tools),  # the session's own table: MCP tools join it
         host=runtime.host,
         session=state,
         options=options,
@@ -518,6 +540,7 @@ async def open_session(
         transcript=transcript,
         http=http,
         approver=approver,
+        compactor=Compactor(policy=CompactionPolicy.from_settings(settings), notify=tell),
     )
     session = Session(
         runtime=runtime,
@@ -531,6 +554,11 @@ async def open_session(
         session_end_timeout=session_end_timeout,
     )
     agent.publish = session.publish  # events carry the session id and the task id
+    from claw_runtime.agents.subagent import SubagentService
+
+    agent.executor.agents = SubagentService.for_session(  # the Task tool's sub-agents
+        runtime, agent, provider_name, lambda: session.transcript.path
+    )
     if loaded is not None:
         agent.messages.extend(loaded.messages)
         if fork or loaded.path != path:
@@ -550,7 +578,9 @@ async def open_session(
     )
     await running.wait()
     agent.parent_task = session._task
+    mcp: SessionMcp | None = None
     try:
+        mcp = await start_session_servers(session)  # none configured: reads a few files
         with scope(None):
             answers = await runtime.host.call(
                 "session_start",
@@ -562,6 +592,8 @@ async def open_session(
     finally:
         with trio.CancelScope(shield=True):
             try:
+                if mcp is not None:
+                    await mcp.aclose()  # before _close, which reports leftover background work
                 await _close(session)
             finally:
                 await runtime.clients.release(http)

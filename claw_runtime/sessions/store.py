@@ -17,7 +17,9 @@ killed, from a newer claw, or from Claude Code itself:
 * a ``tool_use`` whose result never arrived (killed mid-tool) gets an
   "aborted" result, so the next request to the model is valid;
 * content blocks of types claw does not interpret come back as
-  :class:`~claw_runtime.models.RawBlock`, sent to the API unchanged.
+  :class:`~claw_runtime.models.RawBlock`, sent to the API unchanged;
+* a compacted session continues from its last ``compact_boundary`` record:
+  the summary and the turns after it, not the history the summary replaced.
 """
 
 from __future__ import annotations
@@ -282,6 +284,23 @@ def _repair(messages: list[Message]) -> list[Message]:
     return repaired
 
 
+def _after_last_compaction(records: Sequence[dict[str, Any]]) -> int:
+    """Where the conversation to send starts: after the last ``compact_boundary`` record.
+
+    What came before it was summarised (claw's and Claude Code's files alike);
+    the summary line and the turns kept verbatim follow the boundary.
+    """
+    for index in range(len(records) - 1, -1, -1):
+        record = records[index]
+        if (
+            record.get("subtype") == "compact_boundary"
+            and record.get("type") == "system"
+            and not record.get("isSidechain")
+        ):
+            return index + 1
+    return 0
+
+
 def load_session(path: Path) -> LoadedSession:
     """Read a claw or Claude Code session file back.
 
@@ -294,7 +313,7 @@ def load_session(path: Path) -> LoadedSession:
             records = _records(path, warnings)
         except OSError as exc:
             raise SessionNotFound(f"cannot read session {path}: {exc.strerror or exc}") from None
-        messages = tuple(_conversation(records))
+        messages = tuple(_conversation(records[_after_last_compaction(records) :]))
     session_id = next(
         (
             str(r["sessionId"])

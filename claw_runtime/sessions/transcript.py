@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -183,6 +183,75 @@ class Transcript:
             }
         )
         self._last_uuid = line_uuid
+
+    def append_compaction(
+        self,
+        *,
+        trigger: str,
+        pre_tokens: int,
+        post_tokens: int,
+        summary: Message,
+        kept: Sequence[Message],
+    ) -> None:
+        """The conversation was compacted: Claude Code's records for it, then the kept turns.
+
+        A ``system`` line with ``subtype: "compact_boundary"`` (its ``parentUuid``
+        is null, ``logicalParentUuid`` the line before it) and ``compactMetadata``
+        (``trigger``, ``preTokens``, ``postTokens``), then a ``user`` line with the
+        summary and ``isCompactSummary: true``, then the turns kept verbatim,
+        written again so the conversation after the boundary stands on its own:
+        a resumed session reads from the last boundary on.
+        """
+        if self.path is None:
+            return
+        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        boundary_uuid, summary_uuid = str(uuid.uuid4()), str(uuid.uuid4())
+        common = {
+            "sessionId": self.session_id,
+            "cwd": self.cwd,
+            "version": __version__,
+            "isSidechain": False,
+            "userType": "external",
+            "timestamp": now,
+        }
+        self._write(
+            redact_json(
+                {
+                    "type": "system",
+                    "subtype": "compact_boundary",
+                    "uuid": boundary_uuid,
+                    "parentUuid": None,
+                    "logicalParentUuid": self._last_uuid,
+                    **common,
+                    "content": "Conversation compacted",
+                    "isMeta": False,
+                    "level": "info",
+                    "compactMetadata": {
+                        "trigger": trigger,
+                        "preTokens": pre_tokens,
+                        "postTokens": post_tokens,
+                    },
+                }
+            )
+        )
+        self._write(
+            {
+                **redact_json(
+                    {
+                        "type": "user",
+                        "uuid": summary_uuid,
+                        "parentUuid": boundary_uuid,
+                        **common,
+                        "isCompactSummary": True,
+                        "isVisibleInTranscriptOnly": True,
+                    }
+                ),
+                "message": _redacted_message(serde.unstructure(summary)),
+            }
+        )
+        self._last_uuid = summary_uuid
+        for message in kept:
+            self.append_message(message)
 
     def sync(self) -> None:
         """Make what was written durable (the end of a turn): ``fsync``."""
