@@ -25,6 +25,8 @@ __all__ = [
     "PluginFailed",
     "SessionEnded",
     "SessionStarted",
+    "SubagentFinished",
+    "SubagentStarted",
     "TaskStateChanged",
     "TextDelta",
     "ThinkingDelta",
@@ -43,11 +45,16 @@ class Event:
     watching a runtime with several sessions (or sub-agents) can tell them
     apart: a session stamps them on everything it publishes (the task is the
     scheduler task that was running: the agent's run, or one tool call).
+    Events from a sub-agent also carry its ``agent_id`` and the ``parent_agent``
+    that started it (None: the session's main agent); both are left out of the
+    JSON when None.
     """
 
     type: ClassVar[str] = "event"
     session_id: str | None = None
     task_id: int | None = None
+    agent_id: str | None = None
+    parent_agent: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -167,6 +174,31 @@ class ToolCallFinished(Event):
 
 
 @attrs.frozen(kw_only=True)
+class SubagentStarted(Event):
+    """A sub-agent (the ``Task`` tool) started; ``agent_id`` is set to its id."""
+
+    type: ClassVar[str] = "subagent_started"
+    agent_type: str
+    description: str
+    background: bool = False
+    cwd: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class SubagentFinished(Event):
+    """A sub-agent ended (``status``: ``completed``, ``failed``, ``timed_out``, ``cancelled``)."""
+
+    type: ClassVar[str] = "subagent_finished"
+    agent_type: str
+    status: str
+    result: str
+    num_turns: int = 0
+    usage: Usage = Usage()
+    branch: str | None = None
+    """The worktree branch holding its changes (``isolation: worktree``), if any."""
+
+
+@attrs.frozen(kw_only=True)
 class CompactionStarted(Event):
     """The conversation is being compacted (``trigger``: ``auto`` or ``manual``);
     ``tokens`` is its estimated size, ``window`` the model's context window."""
@@ -211,6 +243,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     TurnFinished,
     ToolCallStarted,
     ToolCallFinished,
+    SubagentStarted,
+    SubagentFinished,
     CompactionStarted,
     Compacted,
     CompactionFailed,

@@ -40,10 +40,12 @@ from claw_runtime.permissions.targets import with_targets
 from claw_runtime.plugins import PluginHost
 from claw_runtime.scheduler import Scheduler, TaskHandle
 from claw_runtime.text import clean_text
-from claw_runtime.tooling import FileStamp, SessionState, Tool, ToolContext
+from claw_runtime.tooling import TOOL_ALIASES, FileStamp, SessionState, Tool, ToolContext
 
 if typing.TYPE_CHECKING:
     import httpx
+
+    from claw_runtime.agents.subagent import SubagentService
 
 __all__ = [
     "Approval",
@@ -133,6 +135,8 @@ class ToolExecutor:
     http: httpx.AsyncClient | None = None
     parent_task: TaskHandle[Any] | None = None
     """The task tools' background work belongs to (the session's)."""
+    agents: SubagentService | None = None
+    """What the ``Task`` tool starts sub-agents with (set by the session)."""
 
     async def execute(self, tool_use: ToolUseBlock) -> ToolExecution:
         """Run one call through the whole pipeline; exactly one result, whatever happens.
@@ -143,7 +147,9 @@ class ToolExecutor:
         Raises:
             trio.Cancelled: the caller's scope was cancelled mid-call.
         """
-        found = self.tools.get(tool_use.name)
+        found = self.tools.get(tool_use.name) or self.tools.get(
+            TOOL_ALIASES.get(tool_use.name, "")
+        )
         if found is not None and not self.host.is_active(found.plugin):
             return ToolExecution(
                 result=error_result(
@@ -198,6 +204,7 @@ class ToolExecutor:
             scheduler=self.scheduler,
             parent_task=self.parent_task,
             read_denied=self.permissions.read_denied,
+            agents=self.agents,
         )
         if self.publish is not None:
             ctx.publish = self.publish

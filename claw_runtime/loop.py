@@ -271,7 +271,10 @@ class Agent:
         text = prompt
         if decision.additional_context:
             text = f"{prompt}\n\n{decision.additional_context}"
-        self._append(Message.user(text))
+        message, reminders = Message.user(text), self._reminders()
+        if reminders:
+            message = attrs.evolve(message, content=(*message.content, *reminders))
+        self._append(message)
         try:
             return await self._work()
         except ClawError as exc:
@@ -498,7 +501,18 @@ class Agent:
         finally:
             # Runs on cancellation too: the transcript must stay a valid conversation.
             ordered = tuple(results.get(tu.id) or aborted_result(tu.id) for tu in tool_uses)
-            self._append(Message(role="user", content=ordered))
+            self._append(Message(role="user", content=(*ordered, *self._reminders())))
+
+    def _reminders(self) -> tuple[TextBlock, ...]:
+        """The session's pending notices (a background sub-agent finished), taken once."""
+        notices = self.session.notices
+        if not notices:
+            return ()
+        taken = tuple(
+            TextBlock(text=f"<system-reminder>\n{notice}\n</system-reminder>") for notice in notices
+        )
+        notices.clear()
+        return taken
 
     def _plan(self, tool_uses: Sequence[ToolUseBlock]) -> list[list[ToolUseBlock]]:
         batches: list[list[ToolUseBlock]] = []

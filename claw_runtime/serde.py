@@ -93,9 +93,10 @@ def event_to_dict(event: Event) -> dict[str, Any]:
 
     ``session_id`` and ``task_id`` appear when the event has them (events a
     session published); an event published outside any session has neither.
+    ``agent_id`` and ``parent_agent`` appear on a sub-agent's events only.
     """
     body: dict[str, Any] = _converter.unstructure(event, unstructure_as=type(event))
-    for where in ("session_id", "task_id"):
+    for where in ("session_id", "task_id", "agent_id", "parent_agent"):
         if body.get(where, "") is None:
             del body[where]
     return {"type": event.type, **body}

@@ -43,11 +43,13 @@ from claw_runtime.text import clean_text
 if typing.TYPE_CHECKING:
     import httpx
 
+    from claw_runtime.agents.subagent import SubagentService
     from claw_runtime.events import Event
     from claw_runtime.scheduler import Scheduler, TaskHandle
 
 __all__ = [
     "DEFAULT_MAX_OUTPUT_CHARS",
+    "TOOL_ALIASES",
     "FileStamp",
     "Param",
     "SessionState",
@@ -60,6 +62,12 @@ __all__ = [
 
 DEFAULT_MAX_OUTPUT_CHARS = 50_000
 """Results longer than this are cut, with a notice, before the model sees them."""
+
+TOOL_ALIASES: Mapping[str, str] = types.MappingProxyType({"Agent": "Task"})
+"""Other names a tool answers to: newer Claude Code calls its ``Task`` tool ``Agent``.
+
+The executor runs a call of ``Agent`` as ``Task``; permission rules and hook
+matchers naming either one match both. The model is offered the tool once."""
 
 ToolOutput: TypeAlias = (
     str | ToolResultBlock | TextBlock | ImageBlock | Sequence[TextBlock | ImageBlock]
@@ -128,6 +136,10 @@ class SessionState:
     Now tools and hooks read this and nothing else; an empty dict means an empty
     environment."""
     extras: dict[str, Any] = attrs.field(factory=dict)
+    notices: list[str] = attrs.field(factory=list)
+    """Things the model must be told at its next message (a background sub-agent
+    finished): the agent loop adds each as a ``<system-reminder>`` text block to
+    the next user or tool-result message it sends, then clears the list."""
 
     def __attrs_post_init__(self) -> None:
         if not self.workspace_roots:
@@ -163,6 +175,9 @@ class ToolContext:
     path for which this is true, so a denied file's name or content never
     reaches the model through a search of its directory.
     """
+    agents: SubagentService | None = None
+    """Starts sub-agents for the ``Task`` tool (None where there is no session:
+    ``claw tools call``). Set by the executor; see :mod:`claw_runtime.agents`."""
 
     @property
     def cwd(self) -> Path:
