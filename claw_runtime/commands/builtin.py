@@ -290,5 +290,7 @@ BUILTIN_COMMANDS: tuple[Command, ...] = (
 
 @hookimpl
 def register_commands(register: Callable[[Command | CommandLoader], None]) -> None:
-    for command in BUILTIN_COMMANDS:
+    from claw_runtime.commands.context_commands import CONTEXT_COMMANDS  # /compact, /context
+
+    for command in (*BUILTIN_COMMANDS, *CONTEXT_COMMANDS):
         register(command)

@@ -396,7 +396,9 @@ class Compactor:
         messages = list(agent.messages)
         model = agent.options.model
         before = tokens if tokens is not None else self.estimate(agent)
-        cut = choose_cut(messages, self.policy.keep_tokens(model))
+        # Keep at most half of what the messages hold, so a compaction always frees room.
+        keep = min(self.policy.keep_tokens(model), estimate_messages_tokens(messages) // 2)
+        cut = choose_cut(messages, keep)
         if cut == 0:
             raise CompactionError("nothing to compact yet")
         window = self.policy.window(model)
