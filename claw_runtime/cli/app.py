@@ -209,7 +209,9 @@ def _add_run_options(parser: argparse.ArgumentParser, *, top: bool = False) -> N
     )
 
 
-COMMANDS = frozenset({"run", "demo", "plugins", "inspect", "sessions", "doctor", "trust", "tools"})
+COMMANDS = frozenset(
+    {"run", "demo", "plugins", "inspect", "sessions", "doctor", "trust", "tools", "batch"}
+)
 """The subcommands: an argument that is none of these (and no option's value) is a prompt."""
 
 _USAGE = """claw [options] [PROMPT]        the interactive terminal (docs/terminal.md)
@@ -287,6 +289,47 @@ def build_parser(*, prompt_argument: bool = False) -> argparse.ArgumentParser:
     trust.add_argument("--revoke", action="store_true", help="stop trusting the directory")
     trust.add_argument("--list", action="store_true", help="list the trusted directories")
     _add_common(trust)
+
+    batch = sub.add_parser(
+        "batch", help="one session per line of a JSON-lines file (docs/batch.md)"
+    )
+    batch.add_argument("tasks", help='a JSON-lines file: {"prompt": ..., "id": ..., "cwd": ...}')
+    batch.add_argument(
+        "--out", required=True, help="the results file (appended; re-runs skip ids in it)"
+    )
+    batch.add_argument("--executor", choices=("local", "ray"), default="local")
+    batch.add_argument(
+        "--concurrency",
+        type=_positive("--concurrency", int),
+        metavar="N",
+        default=None,
+        help="sessions at once (local: default 4; ray: tasks submitted at once)",
+    )
+    batch.add_argument(
+        "--ray-address", metavar="ADDR", default=None, help="a Ray cluster (default: start one)"
+    )
+    batch.add_argument(
+        "--retry-failed", action="store_true", help="run again the ids whose last result failed"
+    )
+    # Defaults for every task (a line's own model and max_turns win); into the settings.
+    batch.add_argument("--model", default=argparse.SUPPRESS, help="model for tasks without one")
+    batch.add_argument("--provider", default=argparse.SUPPRESS, help="anthropic, openai, ...")
+    batch.add_argument(
+        "--max-turns",
+        type=_positive("--max-turns", int),
+        metavar="N",
+        default=argparse.SUPPRESS,
+        help="turn limit for tasks without one",
+    )
+    batch.add_argument(
+        "--permission-mode",
+        choices=("default", "acceptEdits", "plan", "bypassPermissions"),
+        default=argparse.SUPPRESS,
+    )
+    batch.add_argument("--allowed-tools", nargs="+", metavar="RULE", default=argparse.SUPPRESS)
+    batch.add_argument("--disallowed-tools", nargs="+", metavar="RULE", default=argparse.SUPPRESS)
+    batch.add_argument("--no-session", action="store_true", help="write no session files")
+    _add_common(batch)
 
     tools = sub.add_parser("tools", help="list or call tools without a model")
     _add_common(tools)
@@ -485,6 +528,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from claw_runtime.cli.inspect import print_manifest
 
         return print_manifest(context)
+    if command == "batch":
+        from claw_runtime.cli.batch import run_batch_command
+
+        return run_batch_command(context, args)
     if command == "tools":
         from claw_runtime.cli.tools import run_tools_command
 

@@ -1,0 +1,166 @@
+"""One batch task as one session: the part every executor shares.
+
+:func:`run_task` opens a session on a runtime the caller owns (the local
+executor shares one runtime among all its tasks); :func:`run_task_alone`
+opens a runtime of its own first (a Ray worker, which has nothing else).
+Neither raises for a task that goes wrong: a bad line, a missing directory,
+a provider error or a crash all become a failed :class:`BatchResult`. Only
+cancellation leaves as itself, and then no result is made: the task did not
+finish, and a re-run does it again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from claw_runtime.batch.results import BatchResult
+from claw_runtime.batch.tasks import BadLine, BatchTask
+from claw_runtime.config.settings import Settings
+from claw_runtime.errors import ClawError
+
+if TYPE_CHECKING:
+    from claw_runtime.runtime import Runtime
+    from claw_runtime.sessions.session import HookScope
+
+__all__ = ["SessionDefaults", "WorkerJob", "bad_line_result", "run_task", "run_task_alone"]
+
+
+@attrs.frozen(kw_only=True)
+class SessionDefaults:
+    """What every task's session gets unless its line says otherwise.
+
+    Model, permission mode and rules, turn and cost limits come from the
+    settings (the command line's flags are layered into them), so they reach
+    Ray workers with the settings."""
+
+    workdir: Path
+    """The batch's directory: a task without ``cwd`` works here, relative ones start here."""
+    persist: bool = True
+    """Write each task's session file (``claw sessions show ID`` then shows it)."""
+
+
+@attrs.frozen(kw_only=True)
+class WorkerJob:
+    """What a worker without a runtime needs to run tasks as the driver would."""
+
+    settings: Settings
+    """The driver's settings: workers never read settings files of their own."""
+    environ: Mapping[str, str]
+    """Variables the driver forwards (provider keys and URLs, ``CLAW_*``), over the worker's own."""
+    defaults: SessionDefaults
+    no_plugins: bool = False
+
+
+class AgentDefinitionsUnavailable(ClawError):
+    """A task names an agent, and this claw cannot read agent definitions."""
+
+
+def _agent_options(name: str, cwd: Path, runtime: Runtime) -> dict[str, Any]:
+    """The session options agent definition ``name`` sets (prompt, tools, model, turns).
+
+    Raises:
+        ClawError: no agent of that name, or no agent definitions in this claw.
+    """
+    try:
+        from claw_runtime.agents import definitions  # noqa: F401
+    except ImportError:
+        raise AgentDefinitionsUnavailable(
+            f"agent {name!r}: agent definitions not available in this claw"
+        ) from None
+    raise AgentDefinitionsUnavailable(f"agent {name!r}: agent definitions not available")
+
+
+def _failed(task: BatchTask | BadLine, error: str, started: float) -> BatchResult:
+    return BatchResult(
+        id=task.id,
+        status="failed",
+        error=" ".join(error.split()),
+        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        line=task.line,
+    )
+
+
+def bad_line_result(line: BadLine) -> BatchResult:
+    """The failed result of a line that could not be read as a task."""
+    return BatchResult(id=line.id, status="failed", error=line.error, line=line.line)
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+async def run_task(
+    runtime: Runtime,
+    task: BatchTask | BadLine,
+    defaults: SessionDefaults,
+    *,
+    hook_scope: HookScope | None = None,
+) -> BatchResult:
+    """Run ``task`` as a new session on ``runtime``; its result, never an exception.
+
+    Raises:
+        trio.Cancelled: the caller was cancelled (the session was ended cleanly first).
+    """
+    started = time.perf_counter()
+    if isinstance(task, BadLine):
+        return bad_line_result(task)
+    cwd = defaults.workdir / task.cwd if task.cwd else defaults.workdir
+    if not cwd.is_dir():
+        return _failed(task, f"cwd {cwd} is not a directory", started)
+    options: dict[str, Any] = {
+        "cwd": cwd,
+        "model": task.model,
+        "max_turns": task.max_turns,
+        "persist": defaults.persist,
+    }
+    if hook_scope is not None:
+        options["hook_scope"] = hook_scope
+    try:
+        if task.agent:
+            options |= _agent_options(task.agent, cwd, runtime)
+        async with runtime.open_session(**options) as session:
+            result = await session.run(task.prompt)
+    except ClawError as exc:
+        return _failed(task, str(exc), started)
+    except Exception as exc:  # a bug: the task fails, the batch goes on
+        return _failed(task, f"unexpected error: {type(exc).__name__}: {exc}", started)
+    error = None
+    if result.is_error:
+        error = _first_line(result.result) or f"the run stopped: {result.stop_reason}"
+    return BatchResult(
+        id=task.id,
+        status="failed" if result.is_error else "succeeded",
+        result=result.result,
+        error=error,
+        stop_reason=result.stop_reason,
+        turns=result.num_turns,
+        usage=result.usage,
+        cost_usd=result.total_cost_usd,
+        session_id=result.session_id,
+        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        line=task.line,
+    )
+
+
+async def run_task_alone(task: BatchTask, job: WorkerJob) -> BatchResult:
+    """Run ``task`` in a runtime of its own (a worker process): ``trio.run(run_task_alone, ...)``.
+
+    The worker's environment is its own with the driver's forwarded variables on top.
+    """
+    import os
+
+    from claw_runtime.runtime import open_runtime
+
+    started = time.perf_counter()
+    environ = {**os.environ, **job.environ}
+    try:
+        async with open_runtime(job.settings, environ=environ, no_plugins=job.no_plugins) as rt:
+            return await run_task(rt, task, job.defaults)
+    except ClawError as exc:
+        return _failed(task, str(exc), started)

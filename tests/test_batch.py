@@ -1,0 +1,358 @@
+"""``claw batch`` as a user runs it: a real subprocess against the fake model on loopback.
+
+Each task's prompt names it, so the fake model's responder answers by prompt,
+and what the server received shows which tasks ran, how often, and how many at
+once. Every wait is bounded on trio's clock.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from claw_runtime.testing import Script, ToolCallSpec, Turn
+from claw_runtime.testing.fake_server import FakeModelServer, RecordedRequest
+
+from _harness import claw_env, processes_with
+
+
+def _prompt(body: dict[str, Any]) -> str:
+    first = body["messages"][0]["content"]
+    return str(first if isinstance(first, str) else first[0]["text"])
+
+
+def _answered(body: dict[str, Any]) -> bool:
+    """The request carries a tool result: the task's second turn."""
+    last = body["messages"][-1]["content"]
+    return isinstance(last, list) and any(b.get("type") == "tool_result" for b in last)
+
+
+def _echo(body: dict[str, Any]) -> Turn:
+    return Turn.say(f"answer to {_prompt(body)}")
+
+
+def _prompts(requests: list[RecordedRequest]) -> list[str]:
+    """The prompt of each task's first request, in arrival order."""
+    return [_prompt(r.body) for r in requests if not _answered(r.body)]
+
+
+def _write_tasks(path: Path, lines: list[Any]) -> Path:
+    path.write_text(
+        "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n"
+    )
+    return path
+
+
+def _results(path: Path) -> dict[str, dict[str, Any]]:
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    by_id = {r["id"]: r for r in records}
+    assert len(by_id) == len(records), "an id was recorded twice"
+    return by_id
+
+
+async def _claw(
+    args: list[str], cwd: Path, env: dict[str, str], *, within_s: float = 60
+) -> subprocess.CompletedProcess[bytes]:
+    with trio.fail_after(within_s):
+        return await trio.run_process(
+            [sys.executable, "-m", "claw_runtime", *args],
+            cwd=cwd,
+            env=env,
+            stdin=b"",
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+
+
+async def test_every_line_gets_a_result_and_bad_lines_are_errors(
+    tmp_path: Path, fake_model_server: Callable[[Script], Any]
+) -> None:
+    server: FakeModelServer = await fake_model_server(Script(responder=_echo))
+    (tmp_path / "sub").mkdir()
+    tasks = _write_tasks(
+        tmp_path / "tasks.jsonl",
+        [
+            {"id": "one", "prompt": "first"},
+            {"prompt": "no id here", "colour": "blue"},
+            "this is not json",
+            {"id": "typed", "prompt": "x", "max_turns": "three"},
+            {"id": 7, "prompt": "in a subdirectory", "cwd": "sub"},
+            {"id": "nowhere", "prompt": "y", "cwd": "missing"},
+            "",
+            ["a", "list"],
+        ],
+    )
+    out = tmp_path / "results.jsonl"
+    done = await _claw(
+        ["batch", str(tasks), "--out", str(out)], tmp_path, claw_env(tmp_path, server)
+    )
+    assert done.returncode == 1, done.stderr  # some lines failed
+    assert b"Traceback" not in done.stderr
+    assert b"ignored unknown key(s): colour" in done.stderr
+    results = _results(out)
+    assert len(results) == 7  # every non-blank line
+    good = {k: v for k, v in results.items() if v["status"] == "succeeded"}
+    assert {v["result"] for v in good.values()} == {
+        "answer to first",
+        "answer to no id here",
+        "answer to in a subdirectory",
+    }
+    assert "one" in good and "7" in good
+    for record in good.values():
+        assert record["error"] is None and record["turns"] == 1
+        assert len(record["session_id"]) == 36
+        assert record["usage"]["output_tokens"] > 0 and record["cost_usd"] > 0
+    failed = {v["line"]: v["error"] for v in results.values() if v["status"] == "failed"}
+    assert "not JSON" in failed[3]
+    assert "max_turns" in failed[4] and "expected an integer" in failed[4]
+    assert "is not a directory" in failed[6]
+    assert "expected a JSON object" in failed[8]
+    # The model saw each good task once, and nothing for the bad lines.
+    assert sorted(_prompts(server.requests)) == sorted(["first", "no id here", "in a subdirectory"])
+    # The session in "sub" worked there.
+    [sub_session] = [r for r in server.requests if _prompt(r.body) == "in a subdirectory"]
+    assert str(tmp_path / "sub") in json.dumps(sub_session.body["system"])
+
+
+async def test_a_failing_task_is_recorded_and_the_others_finish(
+    tmp_path: Path, fake_model_server: Callable[[Script], Any]
+) -> None:
+    def respond(body: dict[str, Any]) -> Turn:
+        if _prompt(body) == "boom":
+            return Turn.fail(status=400, error_message="the fake model refuses this one")
+        return _echo(body)
+
+    server: FakeModelServer = await fake_model_server(Script(responder=respond))
+    tasks = _write_tasks(
+        tmp_path / "tasks.jsonl",
+        [{"id": f"t{i}", "prompt": "boom" if i == 1 else f"task {i}"} for i in range(4)],
+    )
+    out = tmp_path / "results.jsonl"
+    done = await _claw(
+        ["batch", str(tasks), "--out", str(out), "--concurrency", "1"],
+        tmp_path,
+        claw_env(tmp_path, server),
+    )
+    assert done.returncode == 1, done.stderr
+    assert b"3 succeeded, 1 failed" in done.stderr
+    results = _results(out)
+    assert results["t1"]["status"] == "failed"
+    assert "the fake model refuses this one" in results["t1"]["error"]
+    assert [results[f"t{i}"]["result"] for i in (0, 2, 3)] == [
+        "answer to task 0",
+        "answer to task 2",
+        "answer to task 3",
+    ]
+    assert sorted(_prompts(server.requests)) == ["boom", "task 0", "task 2", "task 3"]
+
+
+def _most_at_once(spans: list[tuple[float, float]]) -> int:
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    most = running = 0
+    for _, step in edges:  # an end sorts before a start at the same instant
+        running += step
+        most = max(most, running)
+    return most
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+async def test_concurrency_is_respected(
+    tmp_path: Path, fake_model_server: Callable[[Script], Any], concurrency: int
+) -> None:
+    """Each task makes two requests (a tool call, then the answer); the span between
+    them lies inside the task's session, so overlapping spans are sessions at once."""
+
+    def respond(body: dict[str, Any]) -> Turn:
+        if _answered(body):
+            return _echo(body)
+        # A slow first answer: eight pieces 40 ms apart.
+        return Turn.call(
+            ToolCallSpec("NoSuchTool"), text="working on it", chunk_size=2, delay_s=0.04
+        )
+
+    server: FakeModelServer = await fake_model_server(Script(responder=respond))
+    tasks = _write_tasks(
+        tmp_path / "tasks.jsonl", [{"id": f"t{i}", "prompt": f"task {i}"} for i in range(6)]
+    )
+    out = tmp_path / "results.jsonl"
+    done = await _claw(
+        ["batch", str(tasks), "--out", str(out), "--concurrency", str(concurrency)],
+        tmp_path,
+        claw_env(tmp_path, server),
+    )
+    assert done.returncode == 0, done.stderr
+    assert all(r["status"] == "succeeded" and r["turns"] == 2 for r in _results(out).values())
+    spans: dict[str, list[float]] = {}
+    for request in server.requests:
+        spans.setdefault(_prompt(request.body), []).append(request.received_at)
+    assert all(len(times) == 2 for times in spans.values()), spans
+    assert _most_at_once([(a, b) for a, b in spans.values()]) == concurrency
+
+
+def _slow_then_fast(gate: trio.Event | None, pidfile: Path) -> Callable[[dict[str, Any]], Turn]:
+    """Tasks 0-2 answer at once; task 3 starts a sleeper through Bash and task 4 hangs
+    (a stream that never ends), until ``gate`` is set (None: everything answers)."""
+
+    def respond(body: dict[str, Any]) -> Turn:
+        prompt = _prompt(body)
+        if gate is None or gate.is_set() or prompt in ("task 0", "task 1", "task 2"):
+            return _echo(body)
+        if prompt == "task 3" and not _answered(body):
+            command = f"sleep 300 & echo $! > {pidfile}; wait"
+            return Turn.call(ToolCallSpec("Bash", {"command": command}))
+        return Turn.say("never").with_fault(keepalive_s=0.5)
+
+    return respond
+
+
+async def test_an_interrupted_batch_keeps_its_results_and_a_rerun_does_the_rest(
+    tmp_path: Path, fake_model_server: Callable[[Script], Any]
+) -> None:
+    pidfile = tmp_path / "sleeper.pid"
+    script = Script(responder=_slow_then_fast(trio.Event(), pidfile))
+    server: FakeModelServer = await fake_model_server(script)
+    tasks = _write_tasks(
+        tmp_path / "tasks.jsonl", [{"id": f"t{i}", "prompt": f"task {i}"} for i in range(6)]
+    )
+    out = tmp_path / "results.jsonl"
+    args = [
+        "batch", str(tasks), "--out", str(out), "--concurrency", "2",
+        "--permission-mode", "bypassPermissions",
+    ]  # fmt: skip
+    env = claw_env(tmp_path, server)
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "claw_runtime", *args],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        with trio.fail_after(60):
+            # Tasks 0-2 finish; tasks 3 and 4 then hold both slots (one in a tool).
+            while not (
+                out.exists()
+                and len(out.read_text().splitlines()) == 3
+                and pidfile.exists()
+                and pidfile.read_text().strip()
+                and "task 4" in _prompts(server.requests)
+            ):
+                assert process.poll() is None
+                await trio.sleep(0.05)
+            process.send_signal(signal.SIGINT)
+            stderr = await process.stderr.receive_some(65536) if process.stderr else b""
+            await process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    sleeper = int(pidfile.read_text())
+    with trio.fail_after(5):  # the Bash tool's process was stopped with its session
+        while Path(f"/proc/{sleeper}").exists():
+            state = Path(f"/proc/{sleeper}/stat").read_text().rpartition(")")[2].split()[0]
+            if state == "Z":
+                break
+            await trio.sleep(0.05)
+    first = _results(out)
+    assert sorted(first) == ["t0", "t1", "t2"]  # the cancelled tasks left no result
+    assert all(r["status"] == "succeeded" for r in first.values())
+    assert sorted(_prompts(server.requests)) == [f"task {i}" for i in range(5)]
+
+    # The same command again: only the three unfinished tasks run.
+    server.requests.clear()
+    script.responder = _echo
+    again = await _claw(args, tmp_path, env)
+    assert again.returncode == 0, again.stderr
+    assert b"3 task(s) already in" in again.stderr
+    assert sorted(_prompts(server.requests)) == ["task 3", "task 4", "task 5"]
+    results = _results(out)
+    assert sorted(results) == [f"t{i}" for i in range(6)]
+    assert {r["result"] for r in results.values()} == {f"answer to task {i}" for i in range(6)}
+
+
+async def test_a_rerun_retries_failures_only_when_asked(
+    tmp_path: Path, fake_model_server: Callable[[Script], Any]
+) -> None:
+    failing = {"fails"}
+
+    def respond(body: dict[str, Any]) -> Turn:
+        if _prompt(body) in failing:
+            return Turn.fail(status=400)
+        return _echo(body)
+
+    server: FakeModelServer = await fake_model_server(Script(responder=respond))
+    tasks = _write_tasks(tmp_path / "tasks.jsonl", [{"prompt": "works"}, {"prompt": "fails"}])
+    out = tmp_path / "results.jsonl"
+    args = ["batch", str(tasks), "--out", str(out)]
+    env = claw_env(tmp_path, server)
+    assert (await _claw(args, tmp_path, env)).returncode == 1
+    server.requests.clear()
+    assert (await _claw(args, tmp_path, env)).returncode == 0  # nothing left to run
+    assert server.requests == []
+    failing.clear()
+    retried = await _claw([*args, "--retry-failed"], tmp_path, env)
+    assert retried.returncode == 0, retried.stderr
+    assert _prompts(server.requests) == ["fails"]
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["status"] for line in lines if line["result"] == "answer to fails"] == [
+        "succeeded"
+    ]
+
+
+def _require_ray() -> None:
+    """Skip (with why) without Ray; ``.ci/run`` installs it and sets CLAW_REQUIRE_RAY=1."""
+    if importlib.util.find_spec("ray") is not None:
+        return
+    why = "ray is not installed (pip install 'claw-runtime[ray]')"
+    if os.environ.get("CLAW_REQUIRE_RAY") == "1":
+        pytest.fail(f"{why}, and CLAW_REQUIRE_RAY=1 requires it")
+    pytest.skip(why)
+
+
+@pytest.mark.slow
+async def test_the_ray_executor_runs_the_batch_end_to_end(
+    tmp_path: Path, fake_model_server: Callable[[Script], Any]
+) -> None:
+    _require_ray()
+    server: FakeModelServer = await fake_model_server(Script(responder=_echo))
+    tasks = _write_tasks(
+        tmp_path / "tasks.jsonl",
+        [{"id": f"r{i}", "prompt": f"ray task {i}"} for i in range(4)] + ["{broken"],
+    )
+    out = tmp_path / "results.jsonl"
+    # A short private directory for Ray's sockets and session files (its processes name it).
+    ray_dir = tempfile.mkdtemp(prefix="claw-ray-")
+    env = claw_env(tmp_path, server, RAY_TMPDIR=ray_dir)
+    done = await _claw(
+        ["batch", str(tasks), "--out", str(out), "--executor", "ray"], tmp_path, env, within_s=240
+    )
+    assert done.returncode == 1, done.stderr  # the broken line
+    results = _results(out)
+    assert len(results) == 5
+    for i in range(4):
+        record = results[f"r{i}"]
+        assert (record["status"], record["result"]) == ("succeeded", f"answer to ray task {i}")
+        assert record["turns"] == 1 and len(record["session_id"]) == 36
+    [broken] = [r for r in results.values() if r["line"] == 5]
+    assert broken["status"] == "failed" and "not JSON" in broken["error"]
+    assert sorted(_prompts(server.requests)) == [f"ray task {i}" for i in range(4)]
+    # Each session file was written (by the workers), under this test's home.
+    sessions = list((tmp_path / "claw-home" / "projects").glob("*/*.jsonl"))
+    assert {p.stem for p in sessions} == {r["session_id"] for r in results.values() if r["turns"]}
+    # The local Ray instance went with the batch.
+    with trio.fail_after(30):
+        while processes_with(ray_dir):
+            await trio.sleep(0.2)
