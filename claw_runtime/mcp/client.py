@@ -28,7 +28,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal, TextIO, cast
 
 import anyio
 import attrs
@@ -126,7 +126,7 @@ class McpConnection:
     _stopped: trio.Event = attrs.field(factory=trio.Event)
     _broken: bool = False
     _lock: trio.Lock = attrs.field(factory=trio.Lock)
-    _stderr: IO[str] | None = None
+    _stderr: TextIO | None = None
 
     @property
     def name(self) -> str:
@@ -134,12 +134,10 @@ class McpConnection:
 
     # ----------------------------------------------------------------- serving
 
-    def _transport(self, stack: contextlib.AsyncExitStack) -> Any:
+    def _transport(self) -> Any:
         config = self.config
         if config.type == "stdio":
-            self._stderr = stack.enter_context(
-                tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115
-            )
+            assert self._stderr is not None
             params = StdioServerParameters(
                 command=config.command,
                 args=list(config.args),
@@ -176,13 +174,19 @@ class McpConnection:
         self._stopped = trio.Event()
         self._broken = False
         started = False
+        # The server's stderr, kept apart from the person's terminal; its last line
+        # explains a failed start. Closed after the error is written, not with the client.
+        self._stderr = cast(
+            TextIO,
+            tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace"),  # noqa: SIM115
+        )
         try:
             with trio.CancelScope() as scope:
                 self._scope = scope
                 startup = trio.CancelScope(deadline=trio.current_time() + self.startup_timeout)
                 with startup:
                     async with contextlib.AsyncExitStack() as stack:
-                        transport = self._transport(stack)
+                        transport = self._transport()
                         if isinstance(transport, tuple):
                             transport, http = transport
                             await stack.enter_async_context(http)
@@ -201,6 +205,7 @@ class McpConnection:
             tail = self._stderr_tail()
             self._fail(_describe(exc) + (f" (stderr: {tail})" if tail else ""))
         finally:
+            self._stderr.close()
             self._client = None
             if self.state == "connected":
                 self.state = "stopped"

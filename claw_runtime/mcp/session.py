@@ -21,7 +21,7 @@ import trio
 from claw_runtime.errors import ToolError
 from claw_runtime.mcp.config import McpConfig, load_mcp_config, project_is_trusted
 from claw_runtime.mcp.tools import mcp_tool_name, result_blocks, schema_tool
-from claw_runtime.tooling import DEFAULT_MAX_OUTPUT_CHARS, Tool, ToolContext
+from claw_runtime.tooling import Tool, ToolContext
 
 if TYPE_CHECKING:
     from claw_runtime.mcp.client import McpConnection, McpServers
@@ -88,7 +88,6 @@ class SessionMcp:
                 list(result.content),
                 result.structured_content,
                 bool(result.is_error),
-                DEFAULT_MAX_OUTPUT_CHARS,
             )
 
         description = (listed.description or "").strip() or f"{remote} (MCP server {server})"

@@ -23,7 +23,7 @@ import attrs
 
 from claw_runtime.errors import ToolInputError
 from claw_runtime.models import ImageBlock, TextBlock, ToolResultBlock
-from claw_runtime.tooling import DEFAULT_MAX_OUTPUT_CHARS, Tool, ToolContext, truncate_text
+from claw_runtime.tooling import DEFAULT_MAX_OUTPUT_CHARS, Tool, ToolContext
 
 __all__ = [
     "MCP_TOOL_PREFIX",
@@ -110,12 +110,13 @@ def schema_tool(
 
 
 def result_blocks(
-    tool_use_id: str, content: list[Any], structured: Any, is_error: bool, limit: int
+    tool_use_id: str, content: list[Any], structured: Any, is_error: bool
 ) -> ToolResultBlock:
     """An MCP ``CallToolResult``'s content as one tool result.
 
-    Text, embedded text resources and resource links become one text block (so a
-    result of thousands of small blocks is cut as a whole, with a notice);
+    Text, embedded text resources and resource links become one text block (so
+    ``Tool.invoke`` cuts a result of thousands of small blocks as a whole, with a
+    notice, at the tool's ``max_output_chars``);
     images stay images; audio and binary resources are named, not inlined.
     """
     texts: list[str] = []
@@ -145,6 +146,6 @@ def result_blocks(
     blocks: list[TextBlock | ImageBlock] = []
     if texts or not images:
         joined = "\n".join(texts) if texts else "(no output)"
-        blocks.append(TextBlock(text=truncate_text(joined, limit)))
+        blocks.append(TextBlock(text=joined))
     blocks.extend(images)
     return ToolResultBlock(tool_use_id=tool_use_id, content=tuple(blocks), is_error=is_error)
