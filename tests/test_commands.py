@@ -534,3 +534,109 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+# ------------------------------------------------------------------ /exit, /resume, /init
+
+
+async def test_exit_in_claw_p_is_a_no_op_that_says_so(tmp_path: Path, project: Path):
+    async with open_fake_model_server(Script([])) as server:
+        done = await run_claw(["-p", "/exit"], project, claw_env(tmp_path, server))
+    assert done.returncode == 0, done.stderr
+    assert "leaves the interactive terminal" in done.stdout.decode()
+    assert server.requests == []
+
+
+async def test_resume_lists_this_workspaces_sessions_and_asks_the_host_to_switch(
+    tmp_path: Path, project: Path
+):
+    async with open_fake_model_server(Script([Turn.say("one"), Turn.say("two")])) as server:
+        env = claw_env(tmp_path, server)
+        for prompt in ("first conversation", "second conversation"):
+            done = await run_claw(["-p", prompt], project, env)
+            assert done.returncode == 0, done.stderr
+        listed = await run_claw(["-p", "/resume", "--no-session"], project, env)
+        files = sorted(
+            (tmp_path / "claw-home" / "projects").glob("*/*.jsonl"), key=lambda p: p.stat().st_mtime
+        )
+        first_id = files[0].stem
+        named = await run_claw(["-p", f"/resume {first_id[:8]}", "--no-session"], project, env)
+        missing = await run_claw(["-p", "/resume nothing-like-it", "--no-session"], project, env)
+    out = listed.stdout.decode()
+    assert listed.returncode == 0, listed.stderr
+    lines = [line for line in out.splitlines() if line.startswith("  ")]
+    assert "1." in lines[0] and "second conversation" in lines[0] and "1 turn" in lines[0]
+    assert "2." in lines[1] and first_id[:8] in lines[1] and "first conversation" in lines[1]
+    assert "claw -r ID" in out
+    assert named.returncode == 0 and f"claw -r {first_id[:8]}" in named.stdout.decode()
+    assert missing.returncode == 1
+    assert len(server.requests) == 2
+
+    async with open_session(tmp_path, project) as opened:
+        await opened.session.run("/resume")
+        picked = opened.session.last_command
+        await opened.session.run(f"/resume {first_id}")
+        switch = opened.session.last_command
+        await opened.session.run("hello")
+        after_prompt = opened.session.last_command
+    assert picked is not None and [Path(p).stem for p in picked.resume_choices][1] == first_id
+    assert switch is not None and switch.resume is not None
+    assert Path(switch.resume) == files[0]
+    assert after_prompt is None
+
+
+async def test_init_has_the_model_write_claude_md(tmp_path: Path, project: Path):
+    (project / "pyproject.toml").write_text('[project]\nname = "demo"\n')
+    target = project / "CLAUDE.md"
+    written = "# CLAUDE.md\n"
+    script = Script(
+        [
+            Turn.call(ToolCallSpec("Write", {"file_path": str(target), "content": written})),
+            Turn.say("Wrote CLAUDE.md."),
+        ]
+    )
+    async with open_fake_model_server(script) as server:
+        done = await run_claw(
+            ["-p", "/init", "--permission-mode", "acceptEdits"],
+            project,
+            claw_env(tmp_path, server),
+        )
+    assert done.returncode == 0, done.stderr
+    assert target.read_text() == written
+    sent = last_user_text(server, 0)
+    assert "write a CLAUDE.md file at its root" in sent and str(project) in sent
+    assert "There is no CLAUDE.md yet" in sent
+    assert "Write" in [tool["name"] for tool in server.requests[0].body["tools"]]
+
+
+async def test_init_improves_an_existing_claude_md(tmp_path: Path, project: Path):
+    (project / "CLAUDE.md").write_text("Use tabs.\n")
+    async with open_session(tmp_path, project) as opened:
+        await opened.session.run("/init mention the benchmarks")
+    sent = last_user_text(opened.server, 0)
+    assert "already exists: read it first and improve it" in sent
+    assert sent.rstrip().endswith("The user adds: mention the benchmarks")
+
+
+async def test_mentions_attach_workspace_files_through_read_and_its_deny_rules(
+    tmp_path: Path, project: Path
+):
+    from claw_runtime.commands.expand import attach_mentions
+
+    (project / "notes.txt").write_text("remember the milk\n")
+    (project / ".env").write_text("API_KEY=sk-super-secret\n")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not yours\n")
+    settings = Settings(permissions=Permissions(deny=["Read(.env)"]))
+    async with open_session(tmp_path, project, settings=settings) as opened:
+        typed = f"look at @notes.txt, @notes.txt again, @.env, @{outside} and @team"
+        mentions = await attach_mentions(opened.session, typed)
+    assert mentions.prompt.startswith(typed + "\n\n")
+    assert mentions.prompt.count('<file path="notes.txt">') == 1
+    assert "remember the milk" in mentions.prompt
+    assert "sk-super-secret" not in mentions.prompt and "not yours" not in mentions.prompt
+    assert mentions.attached == ("notes.txt",)
+    assert mentions.notices == (
+        "@.env not attached: Read is denied by the rule Read(.env).",
+        f"@{outside} not attached: it is outside the workspace",
+    )

@@ -504,3 +504,120 @@ def test_closing_the_terminal_mid_turn_stops_the_tools_and_ends_the_session(
     records = [json.loads(line) for line in session.read_text().splitlines()]
     assert records[-1]["type"] == "result"
     assert records[-1]["result"]["stop_reason"] == "cancelled"
+
+
+def headless(tmp_path: Path, server: FakeModelServer, *args: str) -> None:
+    """``claw ARGS`` without a terminal, to leave sessions behind for ``/resume``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "claw_runtime", *args],
+        cwd=tmp_path,
+        env=repl_env(tmp_path, server),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_resume_switches_to_a_previous_session_and_continues_it(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    script = Script(
+        [
+            Turn.say("noted the banana"),
+            Turn.say("noted the cherry"),
+            Turn.say("it was banana"),
+            Turn.say("it was cherry"),
+        ]
+    )
+    with fake_server_in_thread(script) as server:
+        headless(tmp_path, server, "-p", "first: remember banana")
+        headless(tmp_path, server, "-p", "second: remember cherry")
+        sessions = {
+            path.read_text().count("banana") > 0: path.stem
+            for path in (tmp_path / "claw-home" / "projects").glob("*/*.jsonl")
+        }
+        banana, cherry = sessions[True], sessions[False]
+        claw = start(terminals, tmp_path, server)
+        claw.prompt()
+        claw.send_line(f"/resume {banana[:8]}")  # by id prefix
+        claw.expect("first: remember banana")  # the conversation, shown again
+        claw.expect("noted the banana")
+        claw.expect(f"Resumed session {banana}")
+        claw.prompt()
+        claw.turn("which fruit?")
+        claw.prompt()
+        claw.send_line("/resume")  # no id: a numbered list to pick from
+        claw.child.expect(
+            rf"(\d)\.\s+{cherry[:8]}\s+(?:just now|\d+m ago)\s+1 turn\s+second: remember cherry"
+        )
+        number = claw.child.match.group(1)
+        claw.expect("Resume which session?")
+        claw.prompt()
+        claw.send_line(number)
+        claw.expect("noted the cherry")
+        claw.expect(f"Resumed session {cherry}")
+        claw.prompt()
+        claw.turn("and now?")
+        claw.prompt()
+        claw.send_line("/exit")
+        claw.expect("claw -c continues it")
+        assert claw.exit_code() == 0
+    assert "claw -p runs one prompt" not in claw.child.before  # the headless text is not shown
+    banana_request, cherry_request = server.requests[2].body, server.requests[3].body
+    assert user_texts(banana_request) == ["first: remember banana", "which fruit?"]
+    assert user_texts(cherry_request) == ["second: remember cherry", "and now?"]
+    [banana_file] = (tmp_path / "claw-home" / "projects").glob(f"*/{banana}.jsonl")
+    assert "which fruit?" in banana_file.read_text()
+
+
+def test_at_mentions_attach_workspace_files_and_say_which_were_left_out(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "notes.txt").write_text("the secret word is mango\n")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not for the model\n")
+    with fake_server_in_thread(Script([Turn.say("summarised")])) as server:
+        claw = Terminal(project, repl_env(tmp_path, server))
+        terminals.append(claw)
+        claw.prompt()
+        claw.send_line(f"summarise @notes.txt and @{outside}")
+        claw.expect(f"@{outside} not attached: it is outside the workspace")
+        claw.expect("summarised")
+        claw.child.expect(STATUS_LINE)
+        claw.prompt()
+        claw.child.send(CTRL_D)
+        assert claw.exit_code() == 0
+    [sent] = user_texts(server.requests[0].body)
+    assert sent.startswith(f"summarise @notes.txt and @{outside}\n\n")
+    assert '<file path="notes.txt">' in sent and "the secret word is mango" in sent
+    assert "not for the model" not in sent
+
+
+def test_init_writes_claude_md_through_the_model(tmp_path: Path, terminals: list[Terminal]) -> None:
+    target = tmp_path / "CLAUDE.md"
+    written = "# CLAUDE.md\n"
+    script = Script(
+        [
+            Turn.call(ToolCallSpec("Write", {"file_path": str(target), "content": written})),
+            Turn.say("CLAUDE.md written"),
+        ]
+    )
+    with fake_server_in_thread(script) as server:
+        claw = start(terminals, tmp_path, server)
+        claw.prompt()
+        claw.send_line("/init")
+        claw.expect("Allow? [y]es")  # the Write asks, as any other
+        claw.send_line("y")
+        claw.expect("CLAUDE.md written")
+        claw.child.expect(STATUS_LINE)
+        claw.prompt()
+        claw.send_line("/exit")
+        assert claw.exit_code() == 0
+    assert target.read_text() == written
+    [prompt] = user_texts(server.requests[0].body)
+    assert "write a CLAUDE.md file at its root" in prompt and str(tmp_path) in prompt

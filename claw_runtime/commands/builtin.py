@@ -2,13 +2,21 @@
 
 Each is a :class:`~claw_runtime.commands.Command` registered by the
 ``builtin.commands`` plugin; an installed plugin that registers a command of
-the same name replaces it. None of them calls the model: each answers from the
-live session (its results, its policy, the runtime's plugins and settings).
+the same name replaces it. All but ``/init`` answer from the live session (its
+results, its policy, the runtime's plugins and settings) without calling the
+model; ``/init`` returns a prompt that the session runs as any other.
+
+``/exit`` and ``/resume`` ask the host to do something the session cannot do
+for itself (leave, switch to another session): they return a
+:class:`~claw_runtime.commands.CommandResult` with ``exit`` or ``resume`` set,
+which the interactive terminal acts on, and an ``output`` that tells a
+headless run (``claw -p``) what to do instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -252,6 +260,125 @@ async def _doctor(args: str, session: Session) -> CommandResult:
     return CommandResult(output=await trio.to_thread.run_sync(report))
 
 
+async def _exit(args: str, session: Session) -> CommandResult:
+    return CommandResult(
+        output="/exit leaves the interactive terminal; claw -p ends by itself (nothing to do).",
+        exit=True,
+    )
+
+
+RESUME_LISTED = 10
+"""How many of the workspace's sessions ``/resume`` lists, newest first."""
+
+
+def _age(modified: datetime, now: datetime) -> str:
+    """``just now``, ``5m ago``, ``3h ago``, ``2d ago``."""
+    seconds = max(0, int((now - modified).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return "just now"
+
+
+async def _resume(args: str, session: Session) -> CommandResult:
+    from claw_runtime.commands.locations import project_dir
+    from claw_runtime.sessions.store import SessionNotFound, find_session, list_sessions
+
+    project = project_dir(session.state)
+    environ = session.runtime.environ
+    reference = args.strip()
+    if reference:
+        try:
+            path = await trio.to_thread.run_sync(find_session, reference, project, environ)
+        except SessionNotFound as exc:
+            return CommandResult(output=str(exc), is_error=True)
+        if path == session.transcript.path:
+            return CommandResult(output=f"Already in session {session.id}.")
+        return CommandResult(
+            output=(
+                f"claw -p runs one prompt: continue that session with claw -r {reference} "
+                "(add -p PROMPT to stay headless)."
+            ),
+            resume=str(path),
+        )
+    found = await trio.to_thread.run_sync(list_sessions, project, environ)
+    others = [  # a session without a model turn (commands only) has nothing to continue
+        info for info in found if info.path != session.transcript.path and info.turns
+    ][:RESUME_LISTED]
+    if not others:
+        return CommandResult(output="No other session of this workspace to resume.")
+    now = datetime.now(tz=UTC)
+    rows = [
+        (
+            f"{number}.",
+            info.session_id[:8],
+            _age(info.modified, now),
+            f"{info.turns} turn{'s' if info.turns != 1 else ''}",
+            info.title if len(info.title) <= 60 else info.title[:59] + "…",
+        )
+        for number, info in enumerate(others, 1)
+    ]
+    lines = [
+        "Recent sessions of this workspace, newest first:",
+        *_table(rows),
+        "Resume one with /resume ID in the terminal (or its number when asked), "
+        "or with claw -r ID.",
+    ]
+    return CommandResult(
+        output="\n".join(lines), resume_choices=tuple(str(info.path) for info in others)
+    )
+
+
+INIT_PROMPT = """\
+Please analyse this repository and write a CLAUDE.md file at its root ({root}). \
+Future sessions of a coding assistant read it first when they work here, so it \
+should make them productive at once.
+
+Put in it:
+1. The commands used all the time: how to install or build, lint, type-check and \
+run the tests, including how to run a single test.
+2. The architecture in the large: what the main parts are, how a request or a \
+piece of data flows through them, what needs reading several files to understand. \
+Not a list of every file: what can be found in a second with a file listing \
+does not belong.
+3. The conventions a newcomer would get wrong: code style, naming, where tests go, \
+how errors and logging are done, anything the project insists on.
+
+How to go about it:
+- Look before writing: the README, the build and package files (pyproject.toml, \
+package.json, Makefile, Cargo.toml, go.mod...), CI configuration, a few \
+representative source and test files, and rule files of other assistants \
+(.cursorrules, .cursor/rules/, .github/copilot-instructions.md, AGENTS.md): \
+include what matters from them.
+- {existing}
+- Be specific to this repository: no generic advice ("write tests", "handle \
+errors"), nothing invented; only commands and facts you found.
+- Keep it short and well organised in Markdown sections; start the file with:
+
+# CLAUDE.md
+
+This file gives guidance to coding assistants working in this repository.
+"""
+
+_INIT_NEW = "There is no CLAUDE.md yet: write it with the Write tool."
+_INIT_EXISTING = (
+    "A CLAUDE.md already exists: read it first and improve it with the Edit tool "
+    "(correct what is wrong or stale, add what is missing, keep what is right) "
+    "rather than writing it anew."
+)
+
+
+async def _init(args: str, session: Session) -> CommandResult:
+    from claw_runtime.commands.locations import project_dir
+
+    root = project_dir(session.state)
+    exists = await trio.to_thread.run_sync((root / "CLAUDE.md").exists)
+    prompt = INIT_PROMPT.format(root=root, existing=_INIT_EXISTING if exists else _INIT_NEW)
+    if args.strip():
+        prompt += f"\nThe user adds: {args.strip()}\n"
+    return CommandResult(prompt=prompt)
+
+
 BUILTIN_COMMANDS: tuple[Command, ...] = (
     Command(name="help", description="List the slash commands", run=_help),
     Command(
@@ -285,6 +412,20 @@ BUILTIN_COMMANDS: tuple[Command, ...] = (
     Command(
         name="doctor", description="Check settings, trust, rules, hooks and programs", run=_doctor
     ),
+    Command(
+        name="init",
+        description="Have the model write or improve CLAUDE.md for this repository",
+        run=_init,
+        argument_hint="[what to focus on]",
+    ),
+    Command(
+        name="resume",
+        description="Switch to another session of this workspace (none given: pick from a list)",
+        run=_resume,
+        argument_hint="[id or prefix]",
+    ),
+    Command(name="exit", description="Leave claw (the session is saved)", run=_exit),
+    Command(name="quit", description="Leave claw (the session is saved), as /exit", run=_exit),
 )
 
 

@@ -11,6 +11,11 @@ In order:
    file's contents, read with the Read tool. An ``@word`` that is not a file
    (``@property``, ``@team``) stays as written.
 
+:func:`attach_mentions` is step 3 for a prompt typed in the interactive
+terminal: the prompt stays as written and each file it mentions is attached
+after it (as Claude Code attaches ``@`` mentions), only files inside the
+workspace.
+
 Steps 2 and 3 go through the session's
 :class:`~claw_runtime.executor.ToolExecutor`: hooks and permission rules apply
 exactly as to the model's own calls, so an untrusted project's command cannot
@@ -24,18 +29,31 @@ from __future__ import annotations
 import re
 import shlex
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from claw_runtime.models import TextBlock, ToolUseBlock
 
 if TYPE_CHECKING:
     from claw_runtime.sessions.session import Session
 
-__all__ = ["expand_body", "run_tool_for_command", "split_arguments", "substitute_arguments"]
+__all__ = [
+    "Mentions",
+    "attach_mentions",
+    "expand_body",
+    "run_tool_for_command",
+    "split_arguments",
+    "substitute_arguments",
+]
 
 _PLACEHOLDER = re.compile(r"\$ARGUMENTS|\$([1-9])(?![0-9])")
-_EXPANSION = re.compile(r"!`([^`\n]+)`|(?:^|(?<=[\s(]))@([^\s`'\"<>()]+)", re.MULTILINE)
+_REFERENCE = r"(?:^|(?<=[\s(]))@([^\s`'\"<>()]+)"
+"""``@path`` at the start of a line or after a space or ``(`` (not ``me@example.com``)."""
+_EXPANSION = re.compile(r"!`([^`\n]+)`|" + _REFERENCE, re.MULTILINE)
+_MENTION = re.compile(_REFERENCE, re.MULTILINE)
 _TRAILING_PUNCTUATION = ".,:;!?"
 
 
@@ -102,6 +120,15 @@ def _existing_file(raw: str, cwd: Path) -> str | None:
     return None
 
 
+def _file_block(path: str, content: str) -> str:
+    return f'<file path="{path}">\n{content.rstrip()}\n</file>'
+
+
+async def _read_reference(session: Session, path: str) -> tuple[str, bool]:
+    """``path`` read with the Read tool, through the executor: (contents or why not, failed)."""
+    return await run_tool_for_command(session, "Read", {"file_path": path})
+
+
 async def expand_body(session: Session, text: str) -> str:
     """``!`cmd``` and ``@path`` in ``text`` replaced through the session's tools."""
     pieces: list[str] = []
@@ -118,11 +145,71 @@ async def expand_body(session: Session, text: str) -> str:
         if found is None:
             pieces.append(match.group(0))
             continue
-        content, failed = await run_tool_for_command(session, "Read", {"file_path": found})
+        content, failed = await _read_reference(session, found)
         if failed:
             pieces.append(f"@{found} ({content.strip()})")
         else:
-            pieces.append(f'@{found}:\n<file path="{found}">\n{content.rstrip()}\n</file>\n')
+            pieces.append(f"@{found}:\n{_file_block(found, content)}\n")
         pieces.append(reference[len(found) :])
     pieces.append(text[position:])
     return "".join(pieces)
+
+
+@attrs.frozen
+class Mentions:
+    """A typed prompt with the files it mentions attached (see :func:`attach_mentions`)."""
+
+    prompt: str
+    """What to send: the prompt as typed, then one ``<file>`` block per attached file."""
+    attached: tuple[str, ...] = ()
+    """The mentions attached, as written."""
+    notices: tuple[str, ...] = ()
+    """One line per mention left out, saying why."""
+
+
+def _inside(raw: str, cwd: Path, roots: Sequence[Path]) -> bool:
+    """Whether the file ``raw`` names (from ``cwd``), links resolved, is under one of ``roots``."""
+    path = Path(raw).expanduser()
+    path = path if path.is_absolute() else cwd / path
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):
+        return False
+    for root in roots:
+        try:
+            if real.is_relative_to(root.resolve()):
+                return True
+        except (OSError, RuntimeError):
+            continue
+    return False
+
+
+async def attach_mentions(session: Session, text: str) -> Mentions:
+    """Attach the files ``text`` mentions as ``@path`` (each once), as Claude Code does.
+
+    Only a file inside the session's workspace roots is attached, read through
+    the Read tool and so through hooks and the permission policy: a file a deny
+    rule covers is not attached. Each mention left out gets a one-line notice;
+    an ``@word`` that names no file (``@team``) is only text, without notice.
+    """
+    state = session.state
+    blocks: list[str] = []
+    attached: list[str] = []
+    notices: list[str] = []
+    for match in _MENTION.finditer(text):
+        found = _existing_file(match.group(1), state.cwd)
+        if found is None or found in attached:
+            continue
+        if not _inside(found, state.cwd, state.workspace_roots):
+            notices.append(f"@{found} not attached: it is outside the workspace")
+            continue
+        content, failed = await _read_reference(session, found)
+        if failed:
+            notices.append(f"@{found} not attached: {' '.join(content.split())}")
+            continue
+        attached.append(found)
+        blocks.append(_file_block(found, content))
+    if not blocks:
+        return Mentions(prompt=text, notices=tuple(notices))
+    prompt = "\n\n".join([text.rstrip(), *blocks])
+    return Mentions(prompt=prompt, attached=tuple(attached), notices=tuple(notices))

@@ -3,9 +3,12 @@
 The runtime and the session open as ``claw -p`` opens them
 (:func:`~claw_runtime.cli.headless.open_cli_runtime`,
 :func:`~claw_runtime.cli.headless.open_cli_session`), while the first prompt
-is already on the screen. Each line typed is one ``session.run(line)``;
-``/exit`` and ``/quit`` end the conversation here, any other ``/name`` is the
-session's to dispatch.
+is already on the screen. Each line typed is one ``session.run(line)``, with the
+files its ``@path`` mentions attached. Slash commands are the session's to
+dispatch; the terminal acts on what they ask of it
+(:class:`~claw_runtime.commands.CommandResult`): ``/exit`` ends the
+conversation, ``/resume`` closes the session and opens the one picked, showing
+its conversation.
 
 Signals are those of ``claw -p`` (:class:`~claw_runtime.cli.headless.Interrupts`):
 Ctrl-C during a turn cancels it (a second one stops waiting for it) and the
@@ -20,6 +23,7 @@ import argparse
 import contextlib
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 
 import attrs
 import trio
@@ -37,7 +41,9 @@ from claw_runtime.cli.repl.terminal import (
     terminal_echo,
 )
 from claw_runtime.cli.repl.view import TerminalView
+from claw_runtime.commands import parse_command_line
 from claw_runtime.errors import ClawError
+from claw_runtime.runtime import Runtime
 from claw_runtime.sessions.session import Session
 
 __all__ = ["EXIT_COMMANDS", "Conversation"]
@@ -52,6 +58,26 @@ def _exit_command(text: str) -> bool:
     """``/exit`` or ``/quit`` (with anything after it)."""
     words = text[1:].split(maxsplit=1) if text.startswith("/") else []
     return bool(words) and words[0] in EXIT_COMMANDS
+
+
+def _pick(text: str, choices: tuple[str, ...]) -> str | None:
+    """The session file numbered ``text`` (from 1) among ``choices``, if it is one."""
+    if text.isdigit() and 1 <= int(text) <= len(choices):
+        return choices[int(text) - 1]
+    return None
+
+
+def _resuming(args: argparse.Namespace, path: str) -> argparse.Namespace:
+    """The flags of the conversation, now resuming the session file ``path``."""
+    return argparse.Namespace(
+        **{
+            **vars(args),
+            "resume": path,
+            "continue_session": False,
+            "fork_session": False,
+            "session_id": None,
+        }
+    )
 
 
 def _farewell(session: Session) -> str:
@@ -82,6 +108,8 @@ class Conversation:
     interrupts: Interrupts = attrs.field(factory=Interrupts)
     signalled: bool = False
     _view: TerminalView | None = None
+    _commands: dict[str, str] = attrs.field(factory=dict)
+    """The slash commands the session has, by name (for /exit without its command)."""
 
     async def run(self, first_prompt: str | None) -> int:
         """Converse until the person leaves; the exit code (130 when a signal ended it)."""
@@ -112,32 +140,22 @@ class Conversation:
 
         try:
             async with open_cli_runtime(self.context) as runtime:
-                view = self._view = TerminalView(self.console, runtime.scheduler)
-                approver = TerminalApprover(
-                    output=self.output,  # type: ignore[arg-type]  # a TextIO in all it uses
-                    before_asking=self._asking,
-                )
-                async with (
-                    trio.open_nursery() as nursery,
-                    open_cli_session(
-                        runtime,
-                        self.context,
-                        self.args,
-                        approver=approver,
-                        interrupts=self.interrupts,
-                        notify=view.notice,
-                    ) as session,
-                ):
-                    await release()
-                    view.attach(session.id)
-                    await nursery.start(view.consume, runtime.bus)
-                    self.prompt.starting_mode(session.permission_mode)
-                    await self._offer_commands(session)
+                args, previous = self.args, None
+                while True:
                     try:
-                        await self._converse(session, first_prompt)
-                    finally:
-                        view.close()
-                        self.console.print(_farewell(session), style="dim")
+                        switch = await self._one_session(runtime, args, first_prompt, release)
+                    except ClawError as exc:
+                        if previous is None:
+                            raise
+                        # The session asked for could not open: back to the one left.
+                        self.console.print(Text(f"claw: cannot resume: {exc}", style="red"))
+                        args, previous = _resuming(self.args, previous), None
+                        continue
+                    if switch is None:
+                        break
+                    first_prompt = None
+                    previous, resume_to = switch
+                    args = _resuming(self.args, resume_to)
         except ClawError as exc:
             await trio.to_thread.run_sync(self.prompt.abort)
             await release()
@@ -148,15 +166,70 @@ class Conversation:
                 await release()
         return 0
 
+    async def _one_session(
+        self,
+        runtime: Runtime,
+        args: argparse.Namespace,
+        first_prompt: str | None,
+        release: Callable[[], Awaitable[None]],
+    ) -> tuple[str | None, str] | None:
+        """Converse in the session ``args`` asks for until the person leaves (None) or
+        switches with ``/resume``: then (the file of the session left, the file to resume)."""
+        resuming = args is not self.args
+        view = self._view = TerminalView(self.console, runtime.scheduler)
+        approver = TerminalApprover(
+            output=self.output,  # type: ignore[arg-type]  # a TextIO in all it uses
+            before_asking=self._asking,
+        )
+        async with (
+            trio.open_nursery() as nursery,
+            open_cli_session(
+                runtime,
+                self.context,
+                args,
+                approver=approver,
+                interrupts=self.interrupts,
+                notify=view.notice,
+            ) as session,
+        ):
+            await release()
+            view.attach(session.id)
+            await nursery.start(view.consume, runtime.bus)
+            if resuming:
+                view.show_notices()
+                view.show_history(session.agent.messages)
+                self.console.print(
+                    Text(f"Resumed session {session.id}: carry on where it left off.", style="dim")
+                )
+            self.prompt.starting_mode(session.permission_mode)
+            await self._offer_commands(session)
+            switch_to: str | None = None
+            try:
+                switch_to = await self._converse(session, first_prompt)
+            finally:
+                view.close()
+                if switch_to is None:
+                    self.console.print(_farewell(session), style="dim")
+                elif session.transcript.path is not None:
+                    self.console.print(f"Session {session.id} saved.", style="dim")
+            path = session.transcript.path
+        if switch_to is None:
+            return None
+        return (str(path) if path is not None else None), switch_to
+
     # -------------------------------------------------------------- the loop
 
-    async def _converse(self, session: Session, first_prompt: str | None) -> None:
+    async def _converse(self, session: Session, first_prompt: str | None) -> str | None:
+        """Turns until the person leaves (None) or picks a session to switch to (its file)."""
         if self.interrupts.hurry:  # a signal while the session started
             self.signalled = True
-            return
+            return None
         if first_prompt is not None:
-            await self._turn(session, first_prompt, echo=True)
+            switch = await self._turn(session, first_prompt, echo=True)
+            if switch is not None:
+                return switch
         interrupted = False
+        choices: tuple[str, ...] = ()
         while not self.signalled:
             with self.interrupts.cancellable() as waiting:
                 entry = await self.prompt.wait()
@@ -168,7 +241,11 @@ class Conversation:
             self._view.show_notices()
             if entry.kind == "eof":
                 break
+            offered, choices = choices, ()
             if entry.kind == "interrupt":
+                if offered:
+                    self.console.print(Text("No session resumed.", style="dim"))
+                    continue
                 if interrupted:
                     break
                 interrupted = True
@@ -176,16 +253,37 @@ class Conversation:
                 continue
             interrupted = False
             text = entry.text.strip()
+            if offered:
+                picked = _pick(text, offered)
+                if picked is not None:
+                    return picked
+                if not text or text.isdigit():
+                    self.console.print(Text("No session resumed.", style="dim"))
+                    continue
             if not text:
                 continue
-            if _exit_command(text):
-                break
-            await self._turn(session, text)
+            if _exit_command(text) and text[1:].split()[0] not in self._commands:
+                break  # no /exit command registered (its plugin is blocked): leave anyway
+            switch = await self._turn(session, text)
+            request = session.last_command
+            if switch is not None or (request is not None and request.exit):
+                return switch
+            if request is not None and request.resume_choices:
+                choices = request.resume_choices
+                self.console.print(
+                    Text(
+                        f"Resume which session? Type its number (1-{len(choices)}); "
+                        "Enter stays here.",
+                        style="bold",
+                    )
+                )
+        return None
 
     async def _offer_commands(self, session: Session) -> None:
         """Complete the commands this session can run now (custom ones are read from disk)."""
         table = await session.commands()
         offered = {name: command.description for name, command in table.commands.items()}
+        self._commands = dict(offered)
         for name in EXIT_COMMANDS:
             offered.setdefault(name, self.prompt.commands.get(name, ""))
         self.prompt.set_commands(offered)
@@ -196,23 +294,40 @@ class Conversation:
         if session.permission_mode != self.prompt.mode:
             session.set_permission_mode(self.prompt.mode)
 
-    async def _turn(self, session: Session, text: str, *, echo: bool = False) -> None:
+    async def _turn(self, session: Session, text: str, *, echo: bool = False) -> str | None:
+        """One run of ``text``; the session file to switch to if it was ``/resume ID``."""
         view = self._view
         assert view is not None
         view.begin_run(text if echo else None)
         self.interrupts.graceful = session.cancel
         try:
             with terminal_echo(False), self.interrupts.cancellable():
+                if parse_command_line(text) is None and "@" in text:
+                    text = await self._attach_mentions(session, text)
                 await session.run(text)
         finally:
             self.interrupts.graceful = None
         view.attach(session.id)  # /clear gives the session a new id
         await view.settle(session.id)
-        view.end_run(session.results[-1], model=session.model, mode=self.prompt.mode)
+        request = session.last_command
+        acting = request is not None and (request.exit or request.resume is not None)
+        view.end_run(session.results[-1], model=session.model, mode=self.prompt.mode, quiet=acting)
         if any(signum != signal.SIGINT for signum in self.interrupts.received):
             self.signalled = True  # SIGTERM or SIGHUP: the turn is cancelled, now leave
         self.interrupts.rearm()
+        if request is not None and request.resume is not None:
+            return request.resume
         await self._offer_commands(session)
+        return None
+
+    async def _attach_mentions(self, session: Session, text: str) -> str:
+        """The prompt with the files its ``@path`` mentions attached; a notice per file left out."""
+        from claw_runtime.commands.expand import attach_mentions
+
+        mentions = await attach_mentions(session, text)
+        for notice in mentions.notices:
+            self.console.print(Text(f"claw: {notice}", style="yellow"))
+        return mentions.prompt
 
     def _asking(self, asking: bool) -> None:
         """A permission question: the view stops drawing and the terminal echoes the answer."""

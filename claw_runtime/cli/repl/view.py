@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -49,7 +50,14 @@ from claw_runtime.events import (
     TurnStarted,
 )
 from claw_runtime.loop import RunResult
-from claw_runtime.models import TaskState, Usage
+from claw_runtime.models import (
+    Message,
+    TaskState,
+    TextBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+    Usage,
+)
 from claw_runtime.permissions import PermissionMode
 from claw_runtime.scheduler import Scheduler
 
@@ -60,6 +68,12 @@ REFRESH_S = 0.1
 
 RESULT_LINES = 4
 """How many lines of a tool's output are shown under its call."""
+
+HISTORY_MESSAGES = 12
+"""How many of a resumed conversation's last messages are shown."""
+
+HISTORY_LINES = 3
+"""How many lines of a resumed prompt are shown (twice as many of an answer)."""
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _DONE_STATES = (TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED, TaskState.TIMED_OUT)
@@ -105,6 +119,14 @@ def _blank(line: list[Segment]) -> bool:
         not segment.text.strip() and (segment.style is None or segment.style.bgcolor is None)
         for segment in line
     )
+
+
+def _first_lines(text: str, count: int) -> str:
+    """``text`` cut to ``count`` lines, with ``…`` when something was left out."""
+    lines = text.strip("\n").splitlines()
+    if len(lines) <= count:
+        return "\n".join(lines)
+    return "\n".join([*lines[:count], "…"])
 
 
 def _markdown(text: str) -> RenderableType:
@@ -386,10 +408,19 @@ class TerminalView:
         if not self._quiet:
             self._start_live()
 
-    def end_run(self, result: RunResult, *, model: str, mode: PermissionMode) -> None:
-        """The run is over and :meth:`settle` has drawn its events: its outcome, the status line."""
+    def end_run(
+        self, result: RunResult, *, model: str, mode: PermissionMode, quiet: bool = False
+    ) -> None:
+        """The run is over and :meth:`settle` has drawn its events: its outcome, the status line.
+
+        ``quiet``: the run was a command the terminal acts on (``/exit``,
+        ``/resume ID``); its output, meant for a headless run, is not shown.
+        """
         self._end_stream()
         self._stop_live()
+        if quiet:
+            self._quiet = True
+            return
         if result.stop_reason == "cancelled":
             self.console.print(Text("  ⎿  Interrupted: what should claw do instead?", style="red"))
         elif result.stop_reason == "command":  # a slash command's own output, as it wrote it
@@ -419,6 +450,39 @@ class TerminalView:
             parts.append(f"this turn {result.usage.total_tokens:,} tokens")
         parts.append(f"${result.total_cost_usd:.4f} (session ${self._session_cost:.4f})")
         return Text(" · ".join(parts), style="dim")
+
+    # ------------------------------------------------------------- history
+
+    def show_history(self, messages: Sequence[Message]) -> None:
+        """A resumed conversation, briefly: its last messages, each cut to a few lines.
+
+        Prompts as typed (after the prompt arrow), the model's text as Markdown, tool calls as
+        one line with the first line of their result, as during the run.
+        """
+        shown = list(messages[-HISTORY_MESSAGES:])
+        skipped = len(messages) - len(shown)
+        if skipped:
+            self.console.print(Text(f"… {skipped} earlier messages", style="dim"))
+        width = max(20, self.console.width - 6)
+        for message in shown:
+            for block in message.content:
+                if isinstance(block, TextBlock) and block.text.strip():
+                    if message.role == "user":
+                        lines = collapse(block.text, lines=HISTORY_LINES, width=width)
+                        self.console.print(
+                            Text.assemble((PROMPT_ARROW, "bold cyan"), "\n  ".join(lines))
+                        )
+                    else:
+                        self.console.print(_markdown(_first_lines(block.text, HISTORY_LINES * 2)))
+                elif isinstance(block, ToolUseBlock):
+                    summary = describe_call(block.name, block.input)
+                    self.console.print(Text.assemble(("● ", "bold cyan"), (summary, "bold")))
+                elif isinstance(block, ToolResultBlock):
+                    text = "".join(getattr(part, "text", "") for part in block.content)
+                    [first, *more] = collapse(text, lines=1, width=width)
+                    style = "red" if block.is_error else "dim"
+                    self.console.print(Text(f"  ⎿  {first}{'  ' + more[0] if more else ''}", style))
+        self.console.rule(style="dim")
 
     # ------------------------------------------------------------- notices
 
