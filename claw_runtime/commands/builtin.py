@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import trio
@@ -199,27 +198,10 @@ async def _permissions(args: str, session: Session) -> CommandResult:
     return CommandResult(output="\n".join(lines))
 
 
-def _memory_report(cwd: Path, environ: dict[str, str]) -> str:
-    from claw_runtime.context.builtin import memory_files
-
-    found = memory_files(cwd, environ)
-    if not found:
-        return (
-            "No memory files apply here. Put instructions for the model in CLAUDE.md "
-            "(this project) or ~/.claude/CLAUDE.md (all your projects)."
-        )
-    lines = ["Memory files, most general first (read once per session):"]
-    for path in found:
-        try:
-            size = f"{path.stat().st_size:,} bytes"
-        except OSError as exc:
-            size = f"unreadable: {exc.strerror or exc}"
-        lines.append(f"  {path}  ({size})")
-    return "\n".join(lines)
-
-
 async def _memory(args: str, session: Session) -> CommandResult:
-    report = await trio.to_thread.run_sync(_memory_report, session.state.cwd, session.state.env)
+    from claw_runtime.context.builtin import memory_report
+
+    report = await trio.to_thread.run_sync(memory_report, session.state)
     return CommandResult(output=report)
 
 

@@ -1,99 +1,236 @@
 """Built-in context processors: the environment and the memory files.
 
 Registered as the ``builtin.context`` plugin, so a user can disable it
-(``CLAW_DISABLE_PLUGINS=builtin.context``) and bring their own.
+(``CLAW_DISABLE_PLUGINS=builtin.context``) and bring their own. This module is
+the wiring: where the session keeps what was found (``SessionState.extras``,
+keys starting ``builtin.context.``, which ``Session.clear`` drops so a new
+conversation looks again), and when the disk is read. What is found lives in
+:mod:`claw_runtime.context.memory` and :mod:`claw_runtime.context.environment`.
 
-Memory files are the ones Claude Code users already have: ``CLAUDE.md`` and
-``CLAW.md`` in the user's config dir, in every directory from the filesystem
-root down to the working directory, and ``CLAUDE.local.md`` beside them. They are
-read once per session (the prompt is rebuilt every turn; the disk is not). The
-user's config dirs come from the session's environment (``SessionState.env``:
-the runtime's, not this process's ``os.environ``), so two runtimes in one process
-each read their own user's files.
+Memory files are read once per session, on its first request, in a worker
+thread (the prompt is rebuilt every turn; the disk is not read again). When a
+file tool (Read, Edit, Write, NotebookEdit) works on a file below the project
+directory, the ``post_tool_use`` hook notes the directories in between, and the
+next request adds their memory files. The user's config dirs come from the
+session's environment (``SessionState.env``: the runtime's, not this process's
+``os.environ``), so two runtimes in one process each read their own user's files.
 """
 
 from __future__ import annotations
 
-import datetime
-import platform
-from collections.abc import Callable, Mapping
+import json
+import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import attrs
+import trio
+
+from claw_runtime.context.environment import GitSnapshot, describe_environment, git_snapshot
+from claw_runtime.context.memory import (
+    MemoryLoader,
+    iter_dirs_between,
+    memory_boundary,
+    project_memory_dirs,
+    render_memory,
+    repository_root,
+    user_memory_dirs,
+)
 from claw_runtime.context.processors import ContextProcessor, PromptContext
+from claw_runtime.hooks.decisions import ToolCall
 from claw_runtime.hooks.specs import hookimpl
-from claw_runtime.text import clean_text
+from claw_runtime.models import ToolResultBlock
+from claw_runtime.tooling import SessionState
 
-__all__ = ["ENVIRONMENT", "MEMORY", "memory_files"]
+__all__ = [
+    "ENVIRONMENT",
+    "MEMORY",
+    "SessionMemory",
+    "load_session_memory",
+    "memory_report",
+    "project_is_trusted",
+]
 
-_MEMORY_NAMES = ("CLAUDE.md", "CLAW.md", "CLAUDE.local.md")
 _MEMORY_KEY = "builtin.context.memory"
 _ENVIRONMENT_KEY = "builtin.context.environment"
+_GIT_KEY = "builtin.context.git"
+_TRUSTED_KEY = "builtin.context.trusted"
+
+FILE_TOOLS = frozenset({"Read", "Edit", "MultiEdit", "Write", "NotebookEdit"})
+"""Tools whose files bring their directories' memory files into the context."""
 
 
-def _user_config_dirs(environ: Mapping[str, str]) -> list[Path]:
-    """Claude Code's and claw's user dirs, as ``config.settings_files`` finds them."""
-    home = Path(environ.get("HOME") or Path.home())
-    claude = Path(environ.get("CLAUDE_CONFIG_DIR") or home / ".claude")
-    claw = Path(environ.get("CLAW_CONFIG_DIR") or home / ".claw")
-    return [claude, claw]
+# ------------------------------------------------------------------ trust
 
 
-def memory_files(cwd: Path, environ: Mapping[str, str]) -> list[Path]:
-    """The memory files that apply in ``cwd``, most general first.
+def project_is_trusted(state: SessionState) -> bool:
+    """Whether the user trusts the session's project (asked once per session).
 
-    Args:
-        environ: the session's environment; ``CLAUDE_CONFIG_DIR``,
-            ``CLAW_CONFIG_DIR`` and ``HOME`` there locate the user's own files.
+    As ``load_settings`` decides: the remembered list, or ``trustedDirectories``
+    in the user's own settings files (never the project's). Reads the disk.
     """
-    found: list[Path] = []
-    for directory in _user_config_dirs(environ):
-        found.extend(directory / n for n in ("CLAUDE.md", "CLAW.md") if (directory / n).is_file())
-    for directory in reversed([cwd, *cwd.parents]):
-        found.extend(directory / n for n in _MEMORY_NAMES if (directory / n).is_file())
+    cached = state.extras.get(_TRUSTED_KEY)
+    if cached is None:
+        from claw_runtime.commands.locations import project_trusted
+
+        cached = project_trusted(state, _user_trusted_directories(state))
+        state.extras[_TRUSTED_KEY] = cached
+    return bool(cached)
+
+
+def _user_trusted_directories(state: SessionState) -> list[str]:
+    """``trustedDirectories`` of the user's settings files; an unreadable file adds none."""
+    from claw_runtime.config.settings import settings_files
+
+    home = Path(state.env.get("HOME") or Path.home())
+    found: list[str] = []
+    for file in settings_files(state.cwd, home, state.env):
+        if file.in_project:
+            continue
+        try:
+            data = json.loads(file.path.read_bytes())
+        except (OSError, ValueError):
+            continue
+        listed = data.get("trustedDirectories") if isinstance(data, dict) else None
+        if isinstance(listed, list):
+            found += [p for p in listed if isinstance(p, str)]
     return found
 
 
-def _read_memory(cwd: Path, environ: Mapping[str, str]) -> str:
-    parts = []
-    for path in memory_files(cwd, environ):
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace").strip()
-        except OSError:
-            continue
-        if text:
-            parts.append(clean_text(f"Contents of {path}:\n\n{text}"))
-    if not parts:
-        return ""
-    return "# Memory (instructions from the user's CLAUDE.md / CLAW.md files)\n\n" + "\n\n".join(
-        parts
+# ------------------------------------------------------------------ memory
+
+
+@attrs.define(eq=False, kw_only=True)
+class SessionMemory:
+    """The memory files one session has read, and the directories it still has to look in."""
+
+    project: Path
+    """The project directory, symlinks resolved (file tools report resolved paths)."""
+    loader: MemoryLoader
+    section: str = ""
+    """The system prompt section, rendered after each change."""
+    checked: set[Path] = attrs.field(factory=set)
+    pending: list[Path] = attrs.field(factory=list)
+
+    def worked_in(self, paths: Iterable[Path]) -> None:
+        """Note the directories below the project down to each path's own (no disk access)."""
+        for path in paths:
+            for directory in iter_dirs_between(self.project, path):
+                if directory not in self.checked:
+                    self.checked.add(directory)
+                    self.pending.append(directory)
+
+    def take_pending(self) -> list[Path]:
+        taken, self.pending = self.pending, []
+        return taken
+
+    def read_dirs(self, directories: Iterable[Path]) -> None:
+        """Read the memory files of sub-directories the session worked in (disk access)."""
+        before = len(self.loader.files)
+        for directory in directories:
+            self.loader.read_dir(directory, "project", subdirectory=True)
+        if len(self.loader.files) != before:
+            self.section = render_memory(self.loader.files)
+
+
+def load_session_memory(state: SessionState) -> SessionMemory:
+    """Find and read the memory files of ``state``'s project, imports included.
+
+    The one discovery function: the MEMORY processor and ``/memory`` both use it.
+    Reads the disk (run it in a worker thread from async code).
+    """
+    from claw_runtime.commands.locations import project_dir
+
+    project = project_dir(state)
+    env = state.env
+    loader = MemoryLoader(
+        boundary=memory_boundary(project, env, state.workspace_roots[1:]),
+        trusted=lambda: project_is_trusted(state),
+        environ=env,
+    )
+    for directory in user_memory_dirs(env):
+        loader.read_dir(directory, "user")
+    for directory in project_memory_dirs(project):
+        loader.read_dir(directory, "project")
+    return SessionMemory(
+        project=Path(os.path.realpath(project)),
+        loader=loader,
+        section=render_memory(loader.files),
     )
 
 
 async def _add_memory(context: PromptContext) -> None:
-    extras = context.session.extras
-    if _MEMORY_KEY not in extras:
-        extras[_MEMORY_KEY] = _read_memory(context.session.cwd, context.session.env)
-    context.system_sections.append(extras[_MEMORY_KEY])
+    state = context.session
+    memory: SessionMemory | None = state.extras.get(_MEMORY_KEY)
+    if memory is None:
+        memory = await trio.to_thread.run_sync(load_session_memory, state)
+        state.extras[_MEMORY_KEY] = memory
+    elif memory.pending:
+        await trio.to_thread.run_sync(memory.read_dirs, memory.take_pending())
+    if memory.section:
+        context.system_sections.append(memory.section)
 
 
-def _describe_environment(cwd: Path) -> str:
-    is_git = any((d / ".git").exists() for d in (cwd, *cwd.parents))
-    return (
-        "# Environment\n"
-        f"Working directory: {clean_text(str(cwd))}\n"
-        f"Is a git repository: {'yes' if is_git else 'no'}\n"
-        f"Platform: {platform.system().lower()}\n"
-        f"Today's date: {datetime.date.today().isoformat()}"
-    )
+def memory_report(state: SessionState) -> str:
+    """What ``/memory`` shows: the session's memory files (read now if not yet), imports too.
+
+    Reads the disk when the session has not read its memory yet.
+    """
+    memory: SessionMemory | None = state.extras.get(_MEMORY_KEY)
+    if memory is None:
+        memory = load_session_memory(state)
+    files, skipped = memory.loader.files, memory.loader.skipped
+    if not files and not skipped:
+        return (
+            "No memory files apply here. Put instructions for the model in CLAUDE.md or "
+            "AGENTS.md (this project) or ~/.claude/CLAUDE.md (all your projects)."
+        )
+    lines = ["Memory files, most general first (read once per session; /clear reads them again):"]
+    for file in files:
+        kind: str = "imported" if file.imported_by else file.scope
+        if file.subdirectory and not file.imported_by:
+            kind = "sub-directory"
+        size = len(file.text.encode("utf-8"))
+        lines.append(f"  {'  ' * file.depth}{file.path}  ({kind}, {size:,} bytes)")
+    if skipped:
+        lines.append("Not read:")
+        for skip in skipped:
+            where = f" in {skip.importer}" if skip.importer else ""
+            lines.append(f"  {skip.spelled}{where}: {skip.reason}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ environment
+
+
+def _locate(state: SessionState) -> tuple[bool, Path | None, bool]:
+    """Whether ``cwd`` is in a repository, the project's repository, and trust if it has one."""
+    from claw_runtime.commands.locations import project_dir
+
+    project = project_dir(state)
+    repository = repository_root(project)
+    in_git = repository is not None if state.cwd == project else bool(repository_root(state.cwd))
+    trusted = project_is_trusted(state) if repository is not None else False
+    return in_git, repository, trusted
 
 
 async def _add_environment(context: PromptContext) -> None:
-    # Keyed by cwd: Bash may change directory, and the model should know.
-    cwd = context.session.cwd
-    cached = context.session.extras.get(_ENVIRONMENT_KEY)
+    # Keyed by cwd: Bash may change directory, and the model should know. The git
+    # snapshot is of the project, taken once.
+    state = context.session
+    cwd = state.cwd
+    cached = state.extras.get(_ENVIRONMENT_KEY)
     if cached is None or cached[0] != cwd:
-        cached = (cwd, _describe_environment(cwd))
-        context.session.extras[_ENVIRONMENT_KEY] = cached
+        in_git, repository, trusted = await trio.to_thread.run_sync(_locate, state)
+        if _GIT_KEY not in state.extras:
+            snapshot: GitSnapshot | None = None
+            if repository is not None:
+                from claw_runtime.commands.locations import project_dir
+
+                snapshot = await git_snapshot(project_dir(state), state.env, trusted=trusted)
+            state.extras[_GIT_KEY] = snapshot
+        cached = (cwd, describe_environment(cwd, is_git=in_git, git=state.extras[_GIT_KEY]))
+        state.extras[_ENVIRONMENT_KEY] = cached
     context.system_sections.append(cached[1])
 
 
@@ -105,3 +242,13 @@ MEMORY = ContextProcessor(name="memory", process=_add_memory, order=20)
 def register_context_processors(register: Callable[[ContextProcessor], None]) -> None:
     register(ENVIRONMENT)
     register(MEMORY)
+
+
+@hookimpl
+def post_tool_use(call: ToolCall, result: ToolResultBlock, session: SessionState) -> None:
+    """Note where a file tool worked, so the next request adds that directory's memory."""
+    if call.name not in FILE_TOOLS or result.is_error:
+        return
+    memory: SessionMemory | None = session.extras.get(_MEMORY_KEY)
+    if memory is not None:  # no memory read yet (``claw tools call``): nothing to add to
+        memory.worked_in((*call.reads, *call.writes))
