@@ -50,6 +50,8 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("tools.skill", "claw_runtime.tools.skill"),
     ("builtin.commands", "claw_runtime.commands.builtin"),
     ("builtin.markdown_commands", "claw_runtime.commands.markdown"),
+    ("builtin.agents", "claw_runtime.agents.builtin"),
+    ("tools.task", "claw_runtime.tools.task"),
 )
 """The built-in plugins, registered exactly as third-party ones are."""
 
@@ -75,12 +77,40 @@ class PluginHost:
     infos: dict[str, PluginInfo] = attrs.field(factory=dict)
     errors: list[PluginError] = attrs.field(factory=list)
     on_error: Callable[[PluginError], None] | None = None
+    scope: str | None = None
+    """Set on a :meth:`scoped` view: whose failures it keeps to itself (``sub-agent x``)."""
+    _disabled: set[str] = attrs.field(factory=set)
+    """Plugins a scoped view disabled for itself only."""
+
+    def scoped(self, scope: str) -> PluginHost:
+        """A view of the same plugins whose failures disable a plugin for the view only.
+
+        A sub-agent calls hooks through one: a plugin raising inside it is
+        reported (for that sub-agent) and skipped there, and stays enabled for
+        the session and every other sub-agent.
+        """
+        return PluginHost(
+            self.pm,
+            infos=self.infos,
+            errors=self.errors,
+            on_error=self.on_error,
+            scope=scope,
+            disabled=set(self._disabled),
+        )
 
     # ------------------------------------------------------------- failures
 
     def fail(self, plugin: str, hook: str | None, exc: BaseException | str) -> PluginError:
-        """Record a plugin failure and disable the plugin."""
+        """Record a plugin failure and disable the plugin (in a scoped view: there only)."""
         reason = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        if self.scope is not None:
+            error = PluginError(plugin, hook, f"{reason} (in {self.scope}; disabled there only)")
+            self.errors.append(error)
+            log.warning("plugin failed", plugin=plugin, hook=hook, reason=reason, scope=self.scope)
+            self._disabled.add(plugin)
+            if self.on_error is not None:
+                self.on_error(error)
+            return error
         error = PluginError(plugin, hook, reason)
         self.errors.append(error)
         log.warning("plugin failed", plugin=plugin, hook=hook, reason=reason)
@@ -100,7 +130,8 @@ class PluginHost:
         caller: pluggy.HookCaller = getattr(self.pm.hook, hook)
         out = []
         for impl in reversed(caller.get_hookimpls()):
-            out.append((impl.plugin_name, impl.function, list(impl.argnames)))
+            if impl.plugin_name not in self._disabled:
+                out.append((impl.plugin_name, impl.function, list(impl.argnames)))
         return out
 
     async def call(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
@@ -120,7 +151,9 @@ class PluginHost:
 
     def is_active(self, plugin: str | None) -> bool:
         """False once a plugin failed and was disabled (None means "no plugin": active)."""
-        return plugin is None or self.pm.get_plugin(plugin) is not None
+        if plugin is None:
+            return True
+        return plugin not in self._disabled and self.pm.get_plugin(plugin) is not None
 
     def has_implementations(self, hook: str) -> bool:
         """Cheap check so hot paths can skip building hook arguments."""

@@ -210,7 +210,10 @@ def test_builtins_are_plugins_and_can_be_disabled_by_name():
     assert {p.name for p in registry.context_processors} >= {"environment", "memory"}
     blocked = make_plugin_host(load_entry_points=False, disabled=("builtin.context",))
     left = build_registry(blocked).context_processors
-    assert [(p.name, p.plugin) for p in left] == [("skills", "tools.skill")]
+    assert [(p.name, p.plugin) for p in left] == [
+        ("skills", "tools.skill"),
+        ("agents.listing", "builtin.agents"),
+    ]
 
 
 @pytest.mark.parametrize("hook", ["register_tools", "register_commands"])

@@ -45,7 +45,6 @@ def test_notes_name_the_file_and_the_key(tmp_path: Path) -> None:
     for expected in (
         "hooks.PreToolUse[0].description: not used by claw; ignored",
         "hooks.PreToolUse[0].hooks[0].statusMessage: not used by claw; ignored",
-        "hooks.SubagentStop: accepted; claw does not fire this event yet",
         "hooks.SomeFutureEvent: accepted; claw does not fire this event yet",
         'hooks.Stop[0].hooks[0]: hooks of type "agent" are not supported',
     ):
@@ -131,7 +130,7 @@ async def test_doctor_shows_files_layers_trust_notes_rules_hooks_and_programs(
     assert f"[read  ] user    {user}/settings.json" in out
     assert f"[absent] local   {project}/.claw/settings.local.json" in out
     assert "ignored until you trust this project: hooks" in out
-    assert "hooks.SubagentStop: accepted; claw does not fire this event yet" in out
+    assert "hooks.SomeFutureEvent: accepted; claw does not fire this event yet" in out
     assert "deny: Read(.env), Read(**/*.keystore)" in out
     assert "Stop: [*] cd $CLAUDE_PROJECT_DIR" in out  # the user's hook is in force
     assert "bwrap" in out and "git" in out and "rg" in out
@@ -185,6 +184,7 @@ async def test_doctor_lists_rules_for_tools_claw_does_not_have_yet(tmp_path: Pat
     shutil.copy(FIXTURES / "tool-rules.json", user / "settings.json")
     result = await run_claw(["doctor"], project, claw_env(tmp_path))
     out = result.stdout.decode()
-    assert "Task(Explore): no Task tool here yet; the rule is kept for when it is" in out
+    assert "WebSearch: no WebSearch tool here yet; the rule is kept for when it is" in out
+    assert "Task(Explore): no" not in out and "Agent(code-reviewer): no" not in out  # tools.task
     assert "Skill(pdf): no" not in out  # claw has a Skill tool now (tools.skill)
     assert "mcp__github: no" not in out and "Read: no" not in out

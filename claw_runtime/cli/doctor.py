@@ -16,6 +16,7 @@ from pathlib import Path
 from claw_runtime.cli._setup import CliContext
 from claw_runtime.config.settings import LoadedSettings, settings_files
 from claw_runtime.config.shapes import FIRED_HOOK_EVENTS
+from claw_runtime.tooling import TOOL_ALIASES
 
 __all__ = ["doctor_report", "run_doctor"]
 
@@ -89,7 +90,8 @@ def doctor_report(
         out.append(f"  {kind}: {', '.join(rules) if rules else '(none)'}")
         for rule in rules:
             name = rule.split("(", 1)[0].strip()
-            if tools and name not in tools and not name.startswith("mcp__"):
+            known = name in tools or TOOL_ALIASES.get(name) in tools
+            if tools and not known and not name.startswith("mcp__"):
                 out.append(f"    {rule}: no {name} tool here yet; the rule is kept for when it is")
     if permissions.additional_directories:
         out.append(f"  additional directories: {', '.join(permissions.additional_directories)}")

@@ -50,6 +50,7 @@ __all__ = [
     "SandboxSettings",
     "Settings",
     "SettingsFile",
+    "SubagentSettings",
     "load_settings",
     "settings_files",
 ]
@@ -161,6 +162,22 @@ class CompactionSettings:
 
 
 @attrs.frozen(kw_only=True)
+class SubagentSettings:
+    """claw's own limits for sub-agents (the ``Task`` tool; see docs/agents.md)."""
+
+    max_concurrent: int = attrs.field(default=10, validator=_positive_whole)
+    """``maxConcurrent``: sub-agents running at once at each level of nesting; more wait."""
+    max_depth: int = attrs.field(default=3, validator=_positive_whole)
+    """``maxDepth``: how deep sub-agents may start sub-agents (1: only the main agent may)."""
+    max_turns: int | None = attrs.field(default=None, validator=_positive_whole)
+    """``maxTurns``: a sub-agent's turn budget when its definition sets none."""
+    timeout_s: float | None = attrs.field(default=None, validator=_positive_seconds)
+    """``timeoutS``: the longest a sub-agent may run; then it is stopped (an error result)."""
+    max_tokens: int | None = attrs.field(default=None, validator=_positive_whole)
+    """``maxTokens``: a sub-agent's token budget (input and output, all its turns)."""
+
+
+@attrs.frozen(kw_only=True)
 class Settings:
     """Everything settings files, env vars and flags can say."""
 
@@ -178,6 +195,7 @@ class Settings:
     plugins: PluginSettings = PluginSettings()
     logging: LoggingSettings = LoggingSettings()
     http: HttpSettings = HttpSettings()
+    subagents: SubagentSettings = SubagentSettings()
     hook_failure: Literal["open", "closed"] = "open"
     """claw's own: whether a PreToolUse command hook that crashes or times out lets the
     call through (``open``, Claude Code's behaviour) or blocks it (``closed``)."""
@@ -224,6 +242,7 @@ def _make_converter() -> cattrs.Converter:
         LoggingSettings,
         HttpSettings,
         CompactionSettings,
+        SubagentSettings,
         Settings,
     ):
         renames = {

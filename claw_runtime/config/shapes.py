@@ -36,6 +36,8 @@ FIRED_HOOK_EVENTS = (
     "SessionEnd",
     "Notification",
     "PreCompact",
+    "SubagentStart",
+    "SubagentStop",
 )
 """Claude Code hook events claw fires today; other event names are kept, not fired."""
 

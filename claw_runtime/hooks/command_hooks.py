@@ -54,7 +54,7 @@ from claw_runtime.hooks.decisions import (
 from claw_runtime.hooks.payloads import tool_response
 from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.models import ToolResultBlock
-from claw_runtime.tooling import SessionState
+from claw_runtime.tooling import TOOL_ALIASES, SessionState
 
 __all__ = ["CommandHooks", "HookOutcome", "run_command_hook"]
 
@@ -200,10 +200,13 @@ def _apply_env_file(path: Path, session: SessionState) -> None:
 def _matches(matcher: str, tool_name: str | None) -> bool:
     if tool_name is None or matcher in ("", "*"):
         return True
+    names = [tool_name, *(a for a, t in TOOL_ALIASES.items() if t == tool_name)]
+    if tool_name in TOOL_ALIASES:  # "Agent" and "Task" are one tool: either name matches
+        names.append(TOOL_ALIASES[tool_name])
     try:
-        return re.fullmatch(matcher, tool_name) is not None
+        return any(re.fullmatch(matcher, name) is not None for name in names)
     except re.error:
-        return matcher == tool_name
+        return matcher in names
 
 
 @attrs.define(eq=False)
@@ -449,8 +452,41 @@ class CommandHooks:
         await self._run("SessionEnd", session, match=reason, reason=_session_end_reason(reason))
 
     @hookimpl
-    async def subagent_stop(self, session: SessionState, agent: str, result: str) -> None:
-        await self._run("SubagentStop", session, agent=agent)
+    async def subagent_start(
+        self, session: SessionState, agent: str, agent_id: str
+    ) -> SessionStartOutcome | None:
+        """Matched by agent type; ``additionalContext`` (or plain stdout) reaches the sub-agent."""
+        outcomes = await self._run(
+            "SubagentStart", session, match=agent, agent_id=agent_id, agent_type=agent
+        )
+        context = []
+        for outcome in outcomes:
+            data = outcome.json()
+            if data is not None:
+                extra = (data.get("hookSpecificOutput") or {}).get("additionalContext")
+                if extra:
+                    context.append(str(extra))
+            elif outcome.exit_code == 0 and outcome.stdout.strip():
+                context.append(outcome.stdout.strip())
+        if not context:
+            return None
+        return SessionStartOutcome(additional_context="\n".join(context))
+
+    @hookimpl
+    async def subagent_stop(
+        self, session: SessionState, agent: str, result: str, agent_id: str, transcript_path: str
+    ) -> None:
+        """Matched by agent type, with Claude Code's fields (``agent_transcript_path``...)."""
+        await self._run(
+            "SubagentStop",
+            session,
+            match=agent,
+            agent_id=agent_id,
+            agent_type=agent,
+            agent_transcript_path=transcript_path,
+            last_assistant_message=result,
+            stop_hook_active=False,
+        )
 
     @hookimpl
     async def notification(self, session: SessionState, message: str) -> None:

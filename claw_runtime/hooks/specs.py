@@ -28,6 +28,7 @@ from typing import Any
 
 import pluggy
 
+from claw_runtime.agents.definitions import AgentDefinition
 from claw_runtime.commands import Command, CommandLoader
 from claw_runtime.context.processors import ContextProcessor, PromptContext
 from claw_runtime.events import Event
@@ -96,6 +97,18 @@ def register_context_processors(register: Callable[[ContextProcessor], None]) ->
 
     Processors run in ascending ``order`` and mutate a
     :class:`~claw_runtime.context.processors.PromptContext`.
+    """
+
+
+@hookspec
+def register_agents(register: Callable[[AgentDefinition], None]) -> None:
+    """Ship sub-agent types for the ``Task`` tool: ``register(AgentDefinition(...))``.
+
+    An :class:`~claw_runtime.agents.AgentDefinition` names the agent, says when
+    to use it (``description``, shown to the model), and gives its system prompt,
+    its tools (``None``: all the session's), model, permission mode, turn budget
+    and isolation. Markdown files in ``.claude/agents`` and ``~/.claude/agents``
+    replace a plugin's agent of the same name; a plugin's replaces a built-in.
     """
 
 
@@ -188,8 +201,28 @@ def stop(
 
 
 @hookspec
-def subagent_stop(session: SessionState, agent: str, result: str) -> MaybeAwaitable:
-    """A sub-agent finished; ``result`` is its final answer."""
+def subagent_start(
+    session: SessionState, agent: str, agent_id: str, description: str
+) -> MaybeAwaitable:
+    """A sub-agent is about to send its first request (``agent``: its type, such as
+    ``Explore``; ``session``: the sub-agent's own state, with its own cwd).
+
+    Return a :class:`SessionStartOutcome` (or a plain string) to give the
+    sub-agent context for its whole run; ``end_run`` stops it before it starts
+    (its caller gets an error result with that reason). A plugin that raises
+    here is disabled for this sub-agent only.
+    """
+
+
+@hookspec
+def subagent_stop(
+    session: SessionState, agent: str, result: str, agent_id: str, transcript_path: str
+) -> MaybeAwaitable:
+    """A sub-agent finished; ``result`` is its final answer (or why it failed).
+
+    ``transcript_path`` is its own sidechain transcript ("" when nothing is
+    saved); ``session`` is the sub-agent's state. Return values are ignored.
+    """
 
 
 @hookspec

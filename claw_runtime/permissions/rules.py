@@ -9,6 +9,7 @@
     Edit(src/**)              gitignore-style globs; ``//abs/path`` and ``~/x`` also work
     WebFetch(domain:example.com)
     mcp__server               every tool of an MCP server; mcp__server__tool one tool
+    Task(Explore)             sub-agents of one type (``Agent(...)`` is the same rule)
     WordCount                 any other tool, by name
 """
 
@@ -26,6 +27,7 @@ import attrs
 
 from claw_runtime.hooks.decisions import ToolCall
 from claw_runtime.permissions.shell import ParsedCommand, parse_command, unwrap_for_deny
+from claw_runtime.tooling import TOOL_ALIASES
 
 __all__ = ["Rule", "parse_rule", "rules_match"]
 
@@ -110,6 +112,8 @@ class Rule:
     def applies_to_tool(self, tool_name: str) -> bool:
         if self.tool == tool_name:
             return True
+        if TOOL_ALIASES.get(self.tool) == tool_name or TOOL_ALIASES.get(tool_name) == self.tool:
+            return True  # Task(...) and Agent(...) name one tool
         if self.tool.startswith("mcp__") and tool_name.startswith(self.tool + "__"):
             return True
         # Claude Code: an Edit rule covers every file-changing tool, a Read rule every reader.
@@ -214,6 +218,11 @@ def rules_match(
             continue
         if rule.tool == "Skill":
             if call.name == "Skill" and _skill_matches(rule.spec, call.input):
+                return rule
+            continue
+        if rule.applies_to_tool("Task") and rule.applies_to_tool(call.name):
+            wanted = call.input.get("subagent_type") or "general-purpose"
+            if rule.spec.strip() == wanted:  # Task(Explore): one agent type
                 return rule
             continue
         if rule.tool == "Read":

@@ -554,6 +554,11 @@ async def open_session(
         session_end_timeout=session_end_timeout,
     )
     agent.publish = session.publish  # events carry the session id and the task id
+    from claw_runtime.agents.subagent import SubagentService
+
+    agent.executor.agents = SubagentService.for_session(  # the Task tool's sub-agents
+        runtime, agent, provider_name, lambda: session.transcript.path
+    )
     if loaded is not None:
         agent.messages.extend(loaded.messages)
         if fork or loaded.path != path:

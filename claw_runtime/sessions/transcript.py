@@ -28,7 +28,7 @@ from claw_runtime.models import Message
 from claw_runtime.secrets import redact_json
 from claw_runtime.text import clean_text
 
-__all__ = ["Transcript", "read_transcript", "transcript_path"]
+__all__ = ["Transcript", "read_transcript", "sidechain_path", "transcript_path"]
 
 
 def transcript_path(cwd: Path, session_id: str, environ: Mapping[str, str]) -> Path:
@@ -40,6 +40,13 @@ def transcript_path(cwd: Path, session_id: str, environ: Mapping[str, str]) -> P
     root = Path(environ.get("CLAW_CONFIG_DIR") or Path.home() / ".claw")
     slug = re.sub(r"[^A-Za-z0-9]", "-", str(cwd))
     return root / "projects" / slug / f"{session_id}.jsonl"
+
+
+def sidechain_path(session_path: Path, agent_id: str) -> Path:
+    """Where a sub-agent's transcript lives, beside its session's, as Claude Code keeps it:
+    ``<project>/<session id>/subagents/agent-<agent id>.jsonl``. The session's own file
+    stays a valid conversation of the main agent alone."""
+    return session_path.parent / session_path.stem / "subagents" / f"agent-{agent_id}.jsonl"
 
 
 def _log_warning(message: str) -> None:
@@ -105,6 +112,9 @@ class Transcript:
     session_id: str = ""
     cwd: str = attrs.field(default="", converter=clean_text)  # a non-UTF-8 name, escaped
     warn: Callable[[str], None] = attrs.field(default=_log_warning, kw_only=True)
+    agent_id: str | None = attrs.field(default=None, kw_only=True)
+    """Set for a sub-agent's transcript: its lines are Claude Code's sidechain lines
+    (``isSidechain: true``, ``agentId``), in a file of their own."""
     unsaved: str | None = attrs.field(default=None, init=False)
     """Why the transcript could not be created; None if it was (or was not wanted)."""
     _fd: int | None = attrs.field(default=None, init=False)
@@ -162,10 +172,11 @@ class Transcript:
                     "sessionId": self.session_id,
                     "cwd": self.cwd,
                     "version": __version__,
-                    "isSidechain": False,
+                    "isSidechain": self.agent_id is not None,
                     "userType": "external",
                 }
             )
+        sidechain = {"agentId": self.agent_id} if self.agent_id is not None else {}
         self._write(
             {
                 "type": message.role,
@@ -179,6 +190,7 @@ class Transcript:
                 "version": same["version"],
                 "isSidechain": same["isSidechain"],
                 "userType": same["userType"],
+                **sidechain,
                 "message": _redacted_message(serde.unstructure(message)),
             }
         )

@@ -16,7 +16,7 @@ standalone server (``python -m claw_runtime.testing --script``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
@@ -24,7 +24,16 @@ import attrs
 import cattrs
 import orjson
 
-__all__ = ["Fault", "Responder", "Script", "ToolCallSpec", "Turn", "dump_script", "load_script"]
+__all__ = [
+    "Fault",
+    "Responder",
+    "Script",
+    "ToolCallSpec",
+    "Turn",
+    "by_conversation",
+    "dump_script",
+    "load_script",
+]
 
 StopReason: TypeAlias = Literal[
     "end_turn", "tool_use", "max_tokens", "stop_sequence", "refusal", "pause_turn"
@@ -164,6 +173,53 @@ class Script:
     @property
     def remaining(self) -> int:
         return len(self.turns) - self.position
+
+
+def _first_user_text(body: dict[str, Any]) -> str:
+    for message in body.get("messages") or ():
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):
+            return "".join(b.get("text", "") for b in content if isinstance(b, dict))
+        return ""
+    return ""
+
+
+def by_conversation(routes: Mapping[str, Sequence[Turn]]) -> Responder:
+    """A responder that scripts several conversations at once: a session and its sub-agents.
+
+    A request belongs to the first route whose key occurs in its first user
+    message (a sub-agent's prompt, the session's first prompt); it gets that
+    route's turn at the position of the request in its conversation (the number
+    of assistant messages it carries). Requests of the same route are answered
+    independently, so many concurrent conversations can share one route::
+
+        Script(responder=by_conversation({
+            "main task": [Turn.call(ToolCallSpec("Task", {...})), Turn.say("all done")],
+            "child task": [Turn.say("child answer", delay_s=0.2)],
+        }))
+
+    A request no route matches, or past a route's end, is answered with HTTP 500.
+    """
+
+    def respond(body: dict[str, Any]) -> Turn:
+        first = _first_user_text(body)
+        position = sum(
+            1
+            for m in body.get("messages") or ()
+            if isinstance(m, dict) and m.get("role") == "assistant"
+        )
+        for key, turns in routes.items():
+            if key in first:
+                if position < len(turns):
+                    return turns[position]
+                return Turn.fail(status=500, error_message=f"route {key!r} has no turn {position}")
+        return Turn.fail(status=500, error_message=f"no route for a conversation: {first[:80]!r}")
+
+    return respond
 
 
 _converter = cattrs.Converter(forbid_extra_keys=True)

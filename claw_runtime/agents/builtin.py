@@ -1,0 +1,63 @@
+"""The built-in plugin ``builtin.agents``: the built-in agent types and their listing.
+
+It registers ``general-purpose``, ``Explore`` and ``Plan`` through
+``register_agents`` (as any plugin would), and a context processor that tells
+the model which agent types the ``Task`` tool can start: each one's name and
+description, as Claude Code lists them. Blocking it removes both (the ``Task``
+tool itself is the plugin ``tools.task``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from claw_runtime.agents.definitions import BUILTIN_AGENTS, AgentCatalog, AgentDefinition
+from claw_runtime.context.processors import ContextProcessor, PromptContext
+from claw_runtime.hooks.specs import hookimpl
+
+__all__ = ["SERVICE_KEY", "agent_listing"]
+
+SERVICE_KEY = "builtin.agents.service"
+"""``SessionState.extras`` key of the session's (or sub-agent's) ``SubagentService``."""
+
+_LISTING_KEY = "builtin.agents.listing"
+
+
+def agent_listing(catalog: AgentCatalog) -> str:
+    """The system prompt section naming each agent type and when to use it."""
+    lines = [
+        "Sub-agents: the Task tool starts one with a fresh context to work on a task "
+        "on its own and report back; several Task calls in one message run in parallel. "
+        "Available agent types (subagent_type):"
+    ]
+    for name, definition in sorted(catalog.agents.items()):
+        tools = ", ".join(definition.tools) if definition.tools is not None else "all tools"
+        lines.append(f"- {name}: {definition.description} (Tools: {tools})")
+    return "\n".join(lines)
+
+
+async def _add_listing(context: PromptContext) -> None:
+    from claw_runtime.agents.subagent import SubagentService
+
+    extras = context.session.extras
+    service = extras.get(SERVICE_KEY)
+    if not isinstance(service, SubagentService) or "Task" not in service.agent.tools:
+        return
+    listing = extras.get(_LISTING_KEY)
+    if not isinstance(listing, str):
+        listing = extras[_LISTING_KEY] = agent_listing(await service.catalog())
+    context.system_sections.append(listing)
+
+
+AGENT_LISTING = ContextProcessor(name="agents.listing", process=_add_listing, order=60)
+
+
+@hookimpl
+def register_agents(register: Callable[[AgentDefinition], None]) -> None:
+    for definition in BUILTIN_AGENTS:
+        register(definition)
+
+
+@hookimpl
+def register_context_processors(register: Callable[[ContextProcessor], None]) -> None:
+    register(AGENT_LISTING)
