@@ -43,6 +43,7 @@ async def run_session(
     cwd: Path,
     turns: Sequence[Turn] = (Turn.say("ok"),),
     prompts: Sequence[str] = ("hi",),
+    permission_mode: str = "default",
 ) -> tuple[FakeModelServer, list[str]]:
     """Run ``prompts`` in one session in ``cwd``; the server and each run's result text."""
     results = []
@@ -51,7 +52,9 @@ async def run_session(
         with trio.fail_after(60):
             async with (
                 open_runtime(Settings(), environ=environ, no_plugins=True) as runtime,
-                runtime.open_session(cwd=cwd, persist=False) as session,
+                runtime.open_session(
+                    cwd=cwd, persist=False, permission_mode=permission_mode
+                ) as session,
             ):
                 for prompt in prompts:
                     result = await session.run(prompt)
@@ -267,25 +270,31 @@ async def test_sub_directory_memory_joins_after_a_file_tool_works_there(tmp_path
     write(repo / "services" / "api" / "CLAUDE.md", "API-RULES @conventions.md")
     write(repo / "services" / "api" / "conventions.md", "API-CONVENTIONS")
     target = write(repo / "services" / "api" / "handler.py", "def handle(): ...\n")
-    write(repo / "services" / "worker" / "CLAUDE.md", "WORKER-RULES")
+    worker = repo / "services" / "worker"
+    write(worker / "CLAUDE.md", "WORKER-RULES")
     turns = [
         Turn.call(ToolCallSpec("Read", {"file_path": str(target)})),
-        Turn.call(ToolCallSpec("Read", {"file_path": str(target)})),
+        Turn.call(ToolCallSpec("Read", {"file_path": "services/api/handler.py"})),
+        Turn.call(ToolCallSpec("Read", {"file_path": str(worker / "missing.py")})),
+        Turn.call(ToolCallSpec("Write", {"file_path": str(worker / "new.py"), "content": "x\n"})),
         Turn.say("done"),
     ]
 
-    server, _ = await run_session(tmp_path, repo, turns)
+    server, _ = await run_session(tmp_path, repo, turns, permission_mode="acceptEdits")
 
-    before, after, again = (system_of(server, i) for i in range(3))
+    before, after, again, failed, written = (system_of(server, i) for i in range(5))
     assert "ROOT-RULES" in before
     assert "SERVICES-RULES" not in before and "API-RULES" not in before
     positions(after, ["ROOT-RULES", "SERVICES-RULES", "API-RULES", "API-CONVENTIONS"])
     assert after.count("API-RULES") == 1 and again == after  # once each
-    assert "WORKER-RULES" not in after
     assert (
         f"Contents of {repo / 'services' / 'api' / 'CLAUDE.md'} "
         "(instructions for files in this directory)" in after
     )
+    assert "WORKER-RULES" not in after  # a sibling directory nobody worked in
+    assert failed == after  # a Read that failed worked nowhere
+    assert (worker / "new.py").exists()
+    assert "WORKER-RULES" in written and written.count("SERVICES-RULES") == 1
 
 
 # ------------------------------------------------------------------ /memory

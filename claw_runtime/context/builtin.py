@@ -9,18 +9,23 @@ conversation looks again), and when the disk is read. What is found lives in
 
 Memory files are read once per session, on its first request, in a worker
 thread (the prompt is rebuilt every turn; the disk is not read again). When a
-file tool (Read, Edit, Write, NotebookEdit) works on a file below the project
-directory, the ``post_tool_use`` hook notes the directories in between, and the
-next request adds their memory files. The user's config dirs come from the
+file tool (Read, Edit, Write, NotebookEdit) has worked on a file below the
+project directory, the next request adds the memory files of the directories in
+between. What the tools worked on is ``SessionState.file_reads`` (each of them
+records the file it read or wrote there, so that a later write can tell whether
+it changed): looking at its new keys once per request costs the tool calls
+nothing, where a ``post_tool_use`` hook would put every call of every tool
+through the hook machinery (~8 us each). The user's config dirs come from the
 session's environment (``SessionState.env``: the runtime's, not this process's
 ``os.environ``), so two runtimes in one process each read their own user's files.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import attrs
@@ -37,9 +42,7 @@ from claw_runtime.context.memory import (
     user_memory_dirs,
 )
 from claw_runtime.context.processors import ContextProcessor, PromptContext
-from claw_runtime.hooks.decisions import ToolCall
 from claw_runtime.hooks.specs import hookimpl
-from claw_runtime.models import ToolResultBlock
 from claw_runtime.tooling import SessionState
 
 __all__ = [
@@ -55,10 +58,6 @@ _MEMORY_KEY = "builtin.context.memory"
 _ENVIRONMENT_KEY = "builtin.context.environment"
 _GIT_KEY = "builtin.context.git"
 _TRUSTED_KEY = "builtin.context.trusted"
-
-FILE_TOOLS = frozenset({"Read", "Edit", "MultiEdit", "Write", "NotebookEdit"})
-"""Tools whose files bring their directories' memory files into the context."""
-
 
 # ------------------------------------------------------------------ trust
 
@@ -104,25 +103,31 @@ def _user_trusted_directories(state: SessionState) -> list[str]:
 class SessionMemory:
     """The memory files one session has read, and the directories it still has to look in."""
 
-    project: Path
-    """The project directory, symlinks resolved (file tools report resolved paths)."""
+    project: tuple[Path, ...]
+    """The project directory as the session names it, and with its symlinks resolved."""
     loader: MemoryLoader
     section: str = ""
     """The system prompt section, rendered after each change."""
     checked: set[Path] = attrs.field(factory=set)
-    pending: list[Path] = attrs.field(factory=list)
+    files_seen: int = 0
+    """How many of the session's ``file_reads`` have been looked at."""
 
-    def worked_in(self, paths: Iterable[Path]) -> None:
-        """Note the directories below the project down to each path's own (no disk access)."""
-        for path in paths:
-            for directory in iter_dirs_between(self.project, path):
-                if directory not in self.checked:
-                    self.checked.add(directory)
-                    self.pending.append(directory)
-
-    def take_pending(self) -> list[Path]:
-        taken, self.pending = self.pending, []
-        return taken
+    def new_dirs(self, file_reads: Mapping[Path, object]) -> list[Path]:
+        """Directories below the project, down to each file the tools worked on since the
+        last call, not looked in yet (no disk access: a symlink in the way is resolved,
+        and refused if it leads out of the project, when the directory is read)."""
+        if len(file_reads) == self.files_seen:
+            return []
+        found = []
+        for path in itertools.islice(file_reads, self.files_seen, None):
+            normal = Path(os.path.normpath(path))
+            for top in self.project:
+                for directory in iter_dirs_between(top, normal):
+                    if directory not in self.checked:
+                        self.checked.add(directory)
+                        found.append(directory)
+        self.files_seen = len(file_reads)
+        return found
 
     def read_dirs(self, directories: Iterable[Path]) -> None:
         """Read the memory files of sub-directories the session worked in (disk access)."""
@@ -152,8 +157,9 @@ def load_session_memory(state: SessionState) -> SessionMemory:
         loader.read_dir(directory, "user")
     for directory in project_memory_dirs(project):
         loader.read_dir(directory, "project")
+    named = Path(os.path.normpath(project))
     return SessionMemory(
-        project=Path(os.path.realpath(project)),
+        project=tuple(dict.fromkeys([named, Path(os.path.realpath(project))])),
         loader=loader,
         section=render_memory(loader.files),
     )
@@ -165,8 +171,9 @@ async def _add_memory(context: PromptContext) -> None:
     if memory is None:
         memory = await trio.to_thread.run_sync(load_session_memory, state)
         state.extras[_MEMORY_KEY] = memory
-    elif memory.pending:
-        await trio.to_thread.run_sync(memory.read_dirs, memory.take_pending())
+    directories = memory.new_dirs(state.file_reads)
+    if directories:
+        await trio.to_thread.run_sync(memory.read_dirs, directories)
     if memory.section:
         context.system_sections.append(memory.section)
 
@@ -242,13 +249,3 @@ MEMORY = ContextProcessor(name="memory", process=_add_memory, order=20)
 def register_context_processors(register: Callable[[ContextProcessor], None]) -> None:
     register(ENVIRONMENT)
     register(MEMORY)
-
-
-@hookimpl
-def post_tool_use(call: ToolCall, result: ToolResultBlock, session: SessionState) -> None:
-    """Note where a file tool worked, so the next request adds that directory's memory."""
-    if call.name not in FILE_TOOLS or result.is_error:
-        return
-    memory: SessionMemory | None = session.extras.get(_MEMORY_KEY)
-    if memory is not None:  # no memory read yet (``claw tools call``): nothing to add to
-        memory.worked_in((*call.reads, *call.writes))
