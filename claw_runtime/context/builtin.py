@@ -148,8 +148,10 @@ def load_session_memory(state: SessionState) -> SessionMemory:
 
     project = project_dir(state)
     env = state.env
+    repository = repository_root(project)
     loader = MemoryLoader(
         boundary=memory_boundary(project, env, state.workspace_roots[1:]),
+        found_in=(Path(os.path.realpath(repository)),) if repository is not None else (),
         trusted=lambda: project_is_trusted(state),
         environ=env,
     )

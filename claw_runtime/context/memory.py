@@ -219,6 +219,10 @@ class MemoryLoader:
     """
 
     boundary: tuple[Path, ...]
+    found_in: tuple[Path, ...] = ()
+    """Resolved directories where a memory file found by name may also live: the
+    repository root when :func:`memory_boundary` left it out (a home directory kept
+    in git), so ``~/CLAUDE.md`` is still read while its imports stay confined."""
     trusted: Callable[[], bool]
     environ: Mapping[str, str]
     files: list[MemoryFile] = attrs.field(factory=list)
@@ -233,8 +237,10 @@ class MemoryLoader:
             if path.is_file():
                 self._include(path, str(path), scope, None, (), subdirectory)
 
-    def _allowed(self, real: Path, scope: Scope) -> bool:
+    def _allowed(self, real: Path, scope: Scope, found: bool) -> bool:
         if scope == "user" or self._inside(real):
+            return True
+        if found and any(real == d or d in real.parents for d in self.found_in):
             return True
         if self._trust is None:
             self._trust = self.trusted()
@@ -264,7 +270,7 @@ class MemoryLoader:
             return self._skip(spelled, importer, "it is already on this import chain (a cycle)")
         if real in self._seen:
             return None  # already in the prompt, from another file
-        if not self._allowed(real, scope):
+        if not self._allowed(real, scope, found=importer is None):
             reason = "outside the project, which you have not trusted (claw trust)"
             return self._skip(spelled, importer, reason)
         if len(chain) > MAX_IMPORT_DEPTH:
