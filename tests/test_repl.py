@@ -250,7 +250,8 @@ def test_multi_line_input_and_file_completion(tmp_path: Path, terminals: list[Te
         assert claw.exit_code() == 0
     first, second = (user_texts(r.body)[-1] for r in server.requests)
     assert first == "first line\nsecond line\nthird line"
-    assert second == "read @notes_for_claw.txt please"
+    assert second.startswith("read @notes_for_claw.txt please\n\n")  # the file attached
+    assert '<file path="notes_for_claw.txt">' in second and "notes" in second
 
 
 def test_ctrl_c_cancels_the_turn_and_the_next_request_has_the_aborted_result(

@@ -64,7 +64,13 @@ from claw_runtime.scheduler import Scheduler
 __all__ = ["MarkdownBlocks", "TerminalView", "collapse"]
 
 REFRESH_S = 0.1
-"""How often the live region (spinner, growing block) is redrawn."""
+"""How often the live region is redrawn when nothing new came (the spinner turns)."""
+
+FRAME_S = 1 / 60
+"""The least time between two redraws of the live region. New text is drawn at once
+unless the last redraw was less than this ago; then at the end of that frame, so a
+burst of small deltas costs one redraw per frame, and the first token of an answer
+is on the screen as soon as it arrives (``benchmarks/bench_repl.py --streaming-only``)."""
 
 RESULT_LINES = 4
 """How many lines of a tool's output are shown under its call."""
@@ -195,6 +201,8 @@ class TerminalView:
     _settling: dict[int, trio.Event] = attrs.field(factory=dict)
     _session_cost: float = 0.0
     _refreshed: float = 0.0
+    _wake: trio.Event = attrs.field(factory=trio.Event)
+    """Set when something new waits to be drawn in the live region."""
     _consuming: bool = False
 
     def attach(self, session_id: str) -> None:
@@ -228,7 +236,7 @@ class TerminalView:
                             self._deferred.append(event)
                         else:
                             self._draw(event)
-                            self._refresh(at_most_every=REFRESH_S / 2)
+                            self._redraw_soon()
                         if isinstance(event, SessionEnded):
                             break
                 nursery.cancel_scope.cancel()
@@ -237,19 +245,28 @@ class TerminalView:
             for waiting in self._settling.values():
                 waiting.set()  # nothing more will be drawn: nobody waits for it
 
+    def _redraw_soon(self) -> None:
+        """Redraw the live region now, or at the end of the current frame (see FRAME_S)."""
+        if time.monotonic() - self._refreshed >= FRAME_S:
+            self._refresh()
+        else:
+            self._wake.set()
+
     async def _animate(self) -> None:
-        """Redraw the live region (the spinner turns, the growing block) every REFRESH_S."""
+        """Redraw the live region at the end of a frame with news, else every REFRESH_S."""
         while True:
-            await trio.sleep(REFRESH_S)
+            with trio.move_on_after(REFRESH_S):
+                await self._wake.wait()
+            if self._wake.is_set():
+                self._wake = trio.Event()
+                await trio.sleep(max(0.0, self._refreshed + FRAME_S - time.monotonic()))
             self._refresh()
 
-    def _refresh(self, at_most_every: float = 0.0) -> None:
+    def _refresh(self) -> None:
         if self._live is None or self._held:
             return
-        now = time.monotonic()
-        if now - self._refreshed >= at_most_every:
-            self._refreshed = now
-            self._live.refresh()
+        self._refreshed = time.monotonic()
+        self._live.refresh()
 
     def _task_changed(self, event: TaskStateChanged) -> None:
         waiting = self._settling.get(event.task_id or -1)
