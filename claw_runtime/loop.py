@@ -496,8 +496,13 @@ class Agent:
                     results[batch[0].id] = await self._run_tool_task(batch[0])
                     continue
                 handles = [(tu, self._spawn_tool(tu)) for tu in batch]
-                for tu, handle in handles:
-                    results[tu.id] = await self._await_tool(tu, handle)
+                try:
+                    for tu, handle in handles:
+                        results[tu.id] = await self._await_tool(tu, handle)
+                except trio.Cancelled:  # stop the whole batch, not only the call awaited
+                    for _, handle in handles:
+                        handle.cancel()
+                    raise
         finally:
             # Runs on cancellation too: the transcript must stay a valid conversation.
             ordered = tuple(results.get(tu.id) or aborted_result(tu.id) for tu in tool_uses)
