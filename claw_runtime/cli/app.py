@@ -157,6 +157,13 @@ def _add_run_options(parser: argparse.ArgumentParser, *, top: bool = False) -> N
         default=default(None),
         help="another directory the file tools may change (repeatable)",
     )
+    add(
+        "--mcp-config",
+        action="append",
+        metavar="FILE",
+        default=default(None),
+        help='MCP servers to start, from a JSON file ({"mcpServers": ...}; repeatable)',
+    )
     add("--system-prompt", default=default(None), help="replace the default system prompt")
     add("--append-system-prompt", default=default(None), help="add to the system prompt")
     add(
@@ -210,7 +217,7 @@ def _add_run_options(parser: argparse.ArgumentParser, *, top: bool = False) -> N
 
 
 COMMANDS = frozenset(
-    {"run", "demo", "plugins", "inspect", "sessions", "doctor", "trust", "tools", "batch"}
+    {"run", "demo", "plugins", "inspect", "sessions", "doctor", "trust", "tools", "batch", "mcp"}
 )
 """The subcommands: an argument that is none of these (and no option's value) is a prompt."""
 
@@ -330,6 +337,10 @@ def build_parser(*, prompt_argument: bool = False) -> argparse.ArgumentParser:
     batch.add_argument("--disallowed-tools", nargs="+", metavar="RULE", default=argparse.SUPPRESS)
     batch.add_argument("--no-session", action="store_true", help="write no session files")
     _add_common(batch)
+
+    from claw_runtime.cli.mcp import add_mcp_parser
+
+    add_mcp_parser(sub, _add_common)
 
     tools = sub.add_parser("tools", help="list or call tools without a model")
     _add_common(tools)
@@ -499,6 +510,12 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     context = _setup.prepare(args, may_ask=command in (None, "run"))
     if context is None:
         return EXIT_ERROR
+    if getattr(args, "mcp_config", None):  # read where sessions read their servers
+        from claw_runtime.mcp.config import MCP_CONFIG_ENV
+
+        context.environ[MCP_CONFIG_ENV] = os.pathsep.join(
+            os.path.abspath(os.path.expanduser(f)) for f in args.mcp_config
+        )
     if command in (None, "run"):
         from claw_runtime.cli.headless import run_headless
 
@@ -532,6 +549,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from claw_runtime.cli.batch import run_batch_command
 
         return run_batch_command(context, args)
+    if command == "mcp":
+        from claw_runtime.cli.mcp import run_mcp_command
+
+        return run_mcp_command(context, args)
     if command == "tools":
         from claw_runtime.cli.tools import run_tools_command
 

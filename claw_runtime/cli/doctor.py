@@ -3,7 +3,8 @@
 It prints every settings file claw looks for (found or not, its layer, whether
 the project is trusted), each warning and note with its file and key path, the
 permission rules and hooks in force, and the system programs features need.
-It starts nothing and sends nothing, so it runs anywhere.
+It sends nothing; the only things it starts are the MCP servers you configured
+(those of a trusted project), to show whether each one answers.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ def run_doctor(context: CliContext) -> int:
     loaded = context.loaded
     assert loaded is not None
     print(doctor_report(context.cwd, context.environ, loaded, _tool_names(context)))
+    from claw_runtime.mcp.probe import mcp_doctor_lines
+
+    print("\n".join(["", *mcp_doctor_lines(context.cwd, context.environ, loaded.trusted)]))
     return 0
 
 

@@ -1,0 +1,200 @@
+"""``claw mcp list|get|add|remove``, ``--mcp-config`` with a Streamable HTTP server the test
+starts, ``claw doctor``'s MCP lines, and ``claw mcp serve`` driven by the SDK's own client."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from claw_runtime.testing.fake_server import open_fake_model_server
+from claw_runtime.testing.script import Script, ToolCallSpec, Turn
+
+from _harness import claw_env, run_claw
+
+FIXTURES = Path(__file__).parent / "fixtures" / "mcp"
+
+
+def _out(result: Any) -> str:
+    return str(result.stdout.decode())
+
+
+async def test_add_list_get_remove_a_stdio_server(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    env = claw_env(tmp_path)
+    added = await run_claw(
+        ["mcp", "add", "time", sys.executable, "--", "-m", "mcp_server_time"], project, env
+    )
+    assert added.returncode == 0, added.stderr.decode()
+    saved = json.loads((tmp_path / "claw-home" / "mcp.json").read_text())
+    entry = saved["projects"][str(project.resolve())]["mcpServers"]["time"]
+    assert entry == {"command": sys.executable, "args": ["-m", "mcp_server_time"]}
+    listed = await run_claw(["mcp", "list"], project, env)
+    assert listed.returncode == 0, listed.stderr.decode()
+    assert "time: stdio:" in _out(listed) and "connected (2 tools)" in _out(listed)
+    got = await run_claw(["mcp", "get", "time"], project, env)
+    assert "scope: local" in _out(got)
+    assert "tool: mcp__time__get_current_time" in _out(got)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert "No MCP servers" in _out(await run_claw(["mcp", "list"], elsewhere, env))
+    removed = await run_claw(["mcp", "remove", "time"], project, env)
+    assert removed.returncode == 0, removed.stderr.decode()
+    assert "No MCP servers" in _out(await run_claw(["mcp", "list"], project, env))
+    again = await run_claw(["mcp", "remove", "time"], project, env)
+    assert again.returncode == 1 and again.stderr.decode().count("\n") == 1
+
+
+async def test_add_to_the_project_and_list_shows_a_failing_server_in_one_line(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    env = claw_env(tmp_path)
+    added = await run_claw(
+        ["mcp", "add", "-s", "project", "-e", "A=1", "broken", str(tmp_path / "nope")],
+        project,
+        env,
+    )
+    assert added.returncode == 0, added.stderr.decode()
+    entry = json.loads((project / ".mcp.json").read_text())["mcpServers"]["broken"]
+    assert entry == {"command": str(tmp_path / "nope"), "args": [], "env": {"A": "1"}}
+    untrusted = await run_claw(["mcp", "list"], project, env)
+    assert "not started: the project is not trusted" in _out(untrusted)
+    trusted = await run_claw(["mcp", "list", "--trust"], project, env)
+    (line,) = [line for line in _out(trusted).splitlines() if line.startswith("broken:")]
+    assert "failed: command not found" in line
+    doctor = await run_claw(["doctor"], project, env)
+    assert doctor.returncode == 0, doctor.stderr.decode()
+    text = _out(doctor)
+    assert "MCP servers:" in text
+    assert "broken" in text and "failed: command not found" in text
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def _http_server(token: str) -> AsyncIterator[str]:
+    """The fixture server on a free port, as a subprocess; yields its URL once it answers."""
+    port = _free_port()
+    async with trio.open_nursery() as nursery:
+        process = await nursery.start(
+            partial(
+                trio.run_process,
+                [sys.executable, str(FIXTURES / "http_server.py"), str(port), token],
+                check=False,
+            )
+        )
+        with trio.fail_after(30):
+            while True:
+                try:
+                    stream = await trio.open_tcp_stream("127.0.0.1", port)
+                except OSError:
+                    await trio.sleep(0.05)
+                    continue
+                await stream.aclose()
+                break
+        try:
+            yield f"http://127.0.0.1:{port}/mcp"
+        finally:
+            process.terminate()
+
+
+async def test_a_streamable_http_server_from_mcp_config_with_headers(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    script = Script(
+        [
+            Turn.call(ToolCallSpec("mcp__web__add", {"a": 2, "b": 40})),
+            Turn.say("the answer is known"),
+            Turn.say("fine without it"),
+        ]
+    )
+    async with _http_server("s3cret") as url, open_fake_model_server(script) as server:
+        config = tmp_path / "servers.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "mcpServers": {
+                        "web": {
+                            "type": "http",
+                            "url": url,
+                            "headers": {"X-Test-Token": "${WEB_TOKEN}"},
+                        }
+                    }
+                }
+            )
+        )
+        result = await run_claw(
+            ["-p", "add", "--mcp-config", str(config), "--allowed-tools", "mcp__web__add"],
+            project,
+            claw_env(tmp_path, server, WEB_TOKEN="s3cret"),
+        )
+        assert result.returncode == 0, result.stderr.decode()
+        results = [
+            b
+            for m in server.requests[1].body["messages"]
+            if isinstance(m["content"], list)
+            for b in m["content"]
+            if b.get("type") == "tool_result"
+        ]
+        (answer,) = results
+        assert not answer.get("is_error"), answer
+        assert "2 + 40 = 42" in json.dumps(answer)
+        # The server refuses a wrong token: one line, and the run goes on without it.
+        wrong = await run_claw(
+            ["-p", "hi", "--mcp-config", str(config)],
+            project,
+            claw_env(tmp_path, server, WEB_TOKEN="wrong"),
+        )
+    assert wrong.returncode == 0
+    (line,) = [
+        line for line in wrong.stderr.decode().splitlines() if "MCP server web failed" in line
+    ]
+    assert line.startswith("claw: warning: MCP server web failed to start: ")
+
+
+async def test_claw_mcp_serve_through_the_sdk_client(tmp_path: Path) -> None:
+    from mcp import Client, StdioServerParameters
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "notes.txt").write_text("served by claw\n")
+    (project / ".claude").mkdir()
+    (project / ".claude" / "settings.json").write_text(
+        json.dumps({"permissions": {"deny": ["Read(secret.txt)"]}})
+    )
+    (project / "secret.txt").write_text("do not tell\n")
+    env = claw_env(tmp_path)
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "claw_runtime", "mcp", "serve"], env=env, cwd=project
+    )
+    with trio.fail_after(60):
+        async with Client(params) as client:
+            listed = await client.list_tools()
+            names = {t.name for t in listed.tools}
+            assert {"Read", "Write", "Bash"} <= names
+            read = await client.call_tool("Read", {"file_path": str(project / "notes.txt")})
+            assert not read.is_error
+            assert "served by claw" in read.content[0].text  # type: ignore[union-attr]
+            denied = await client.call_tool("Read", {"file_path": str(project / "secret.txt")})
+            assert denied.is_error and "do not tell" not in str(denied.content)
+            write = await client.call_tool(
+                "Write", {"file_path": str(project / "new.txt"), "content": "x"}
+            )
+            assert write.is_error  # default mode: a write asks, and nobody can answer
+    assert not (project / "new.txt").exists()
