@@ -326,7 +326,7 @@ async def test_file_references_are_read_through_read_and_its_deny_rules(
     (project / "notes.txt").write_text("remember the milk\n")
     (project / ".env").write_text("API_KEY=sk-super-secret\n")
     write(
-        project / ".claude" / "commands" / "context.md",
+        project / ".claude" / "commands" / "refs.md",
         """
         Notes: @notes.txt
         Secrets: @.env
@@ -335,7 +335,7 @@ async def test_file_references_are_read_through_read_and_its_deny_rules(
     )
     settings = Settings(permissions=Permissions(deny=["Read(.env)"]))
     async with open_session(tmp_path, project, settings=settings) as opened:
-        result = await opened.session.run("/context")
+        result = await opened.session.run("/refs")
     sent = last_user_text(opened.server, 0)
     assert "remember the milk" in sent and '<file path="notes.txt">' in sent
     assert "sk-super-secret" not in sent
