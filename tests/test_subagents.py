@@ -8,7 +8,9 @@ the model server received, the files on disk, the events and the processes.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,14 +19,17 @@ from typing import Any
 import attrs
 import trio
 
+from claw_runtime import hookimpl, tool
 from claw_runtime.config.settings import Settings, SubagentSettings
 from claw_runtime.events import Event, SubagentFinished, SubagentStarted, TurnFinished
+from claw_runtime.hooks.decisions import ToolCall
 from claw_runtime.runtime import Runtime, open_runtime
 from claw_runtime.sessions.session import Session
 from claw_runtime.sessions.transcript import read_transcript
 from claw_runtime.testing import Script, ToolCallSpec, Turn, open_fake_model_server
 from claw_runtime.testing.fake_server import FakeModelServer
 from claw_runtime.testing.script import _first_user_text, by_conversation
+from claw_runtime.tooling import SessionState
 
 from _harness import processes_with
 
@@ -49,6 +54,14 @@ class World:
     def requests_of(self, marker: str) -> list[dict[str, Any]]:
         """The request bodies of the conversation whose first user message holds ``marker``."""
         return [r.body for r in self.server.requests if marker in _first_user_text(r.body)]
+
+
+def settings_from(data: dict[str, Any]) -> Settings:
+    """Settings from a settings file's JSON shape."""
+    from claw_runtime.config.settings import _CONVERTER
+
+    settings: Settings = _CONVERTER.structure(data, Settings)
+    return settings
 
 
 def last_request_time(w: World) -> float:
@@ -356,3 +369,243 @@ async def test_cancelling_the_parent_stops_its_sub_agents_and_their_processes(
     assert processes_with(marker) == []
     finished = [e for e in w.events if isinstance(e, SubagentFinished)]
     assert finished == [] or all(e.status == "cancelled" for e in finished)
+
+
+# --------------------------------------------------------------------- plugins
+
+
+def crashy_plugins(seen: list[str]) -> list[tuple[str, object]]:
+    @tool(name="Peek", read_only=True)
+    async def peek(key: str) -> str:
+        """Look at something."""
+        return f"peeked {key}"
+
+    class Tools:
+        @hookimpl
+        def register_tools(self, register: Callable[[Any], None]) -> None:
+            register(peek)
+
+    class Crashy:
+        @hookimpl
+        def pre_tool_use(self, call: ToolCall, session: SessionState) -> None:
+            if call.name != "Peek":
+                return
+            seen.append(call.input["key"])
+            if call.input["key"] == "boom":
+                raise RuntimeError("the plugin broke")
+
+    return [("peek-tools", Tools()), ("crashy", Crashy())]
+
+
+def peek(key: str) -> ToolCallSpec:
+    return ToolCallSpec("Peek", {"key": key})
+
+
+async def test_a_plugin_crashing_inside_one_sub_agent_is_disabled_there_only(
+    tmp_path: Path,
+) -> None:
+    seen: list[str] = []
+    routes = {
+        "main job": [
+            Turn.call(task("child crash"), task("child calm")),
+            Turn.call(peek("main")),
+            Turn.say("main done"),
+        ],
+        "child crash": [Turn.call(peek("boom")), Turn.call(peek("after")), Turn.say("crash ok")],
+        # Asks only once the other child's plugin has crashed (its answer takes 1 s).
+        "child calm": [Turn.call(peek("calm"), delay_s=0.2), Turn.say("calm ok")],
+    }
+    async with world(tmp_path, routes, plugins=crashy_plugins(seen)) as w:
+        _, result = await run_session(w, "main job")
+        assert w.runtime.host.is_active("crashy")
+        [error] = [e for e in w.runtime.host.errors if e.plugin == "crashy"]
+    assert result.result == "main done"
+    assert seen.index("boom") < seen.index("calm")
+    assert "after" not in seen  # skipped inside the child where it crashed
+    assert "calm" in seen and "main" in seen  # still called everywhere else
+    assert "sub-agent" in error.reason and "the plugin broke" in error.reason
+    [_, after_crash, _] = w.requests_of("child crash")
+    assert text_of(results_in(after_crash)[0]) == "peeked boom"
+
+
+# -------------------------------------------------------------------- worktrees
+
+
+def git(cwd: Path, *args: str) -> str:
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    done = subprocess.run(
+        ["git", *identity, *args], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+async def test_worktree_isolation_keeps_parallel_edits_on_their_own_branches(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    git(project, "init", "-q", "-b", "main")
+    (project / "file.txt").write_text("base\n")
+    git(project, "add", "file.txt")
+    git(project, "commit", "-q", "-m", "base")
+
+    def edit(text: str) -> list[Turn]:
+        read = ToolCallSpec("Read", {"file_path": "file.txt"})
+        change = {"file_path": "file.txt", "old_string": "base", "new_string": text}
+        return [Turn.call(read), Turn.call(ToolCallSpec("Edit", change))]
+
+    routes = {
+        "main job": [
+            Turn.call(
+                task("child A edits", isolation="worktree"),
+                task("child B edits", isolation="worktree"),
+                task("child C reads", isolation="worktree"),
+            ),
+            Turn.say("main done"),
+        ],
+        "child A edits": [*edit("from-A"), Turn.say("A done")],
+        "child B edits": [*edit("from-B"), Turn.say("B done")],
+        "child C reads": [Turn.say("C changed nothing")],
+    }
+    async with world(tmp_path, routes) as w:
+        _, result = await run_session(w, "main job", permission_mode="acceptEdits")
+    assert result.result == "main done"
+    assert (project / "file.txt").read_text() == "base\n"
+    assert git(project, "status", "--porcelain") == ""
+    [_, last] = w.requests_of("main job")
+    texts = [text_of(b) for b in results_in(last)]
+    branches = [re.search(r"branch (claw/agent-\w+)", t) for t in texts]
+    assert branches[0] and branches[1] and branches[2] is None, texts
+    contents = {git(project, "show", f"{b.group(1)}:file.txt") for b in branches[:2] if b}
+    assert contents == {"from-A\n", "from-B\n"}
+    listed = git(project, "branch", "--format=%(refname:short)", "--list", "claw/*").split()
+    assert sorted(listed) == sorted(b.group(1) for b in branches[:2] if b)  # C's was removed
+    assert len(git(project, "worktree", "list").splitlines()) == 3
+
+
+async def test_worktree_isolation_outside_a_repository_is_an_error_result(
+    tmp_path: Path,
+) -> None:
+    routes = {
+        "main job": [Turn.call(task("child wt", isolation="worktree")), Turn.say("main done")],
+    }
+    async with world(tmp_path, routes) as w:
+        await run_session(w, "main job")
+    [_, last] = w.requests_of("main job")
+    [block] = results_in(last)
+    assert block["is_error"] and "git repository" in text_of(block)
+
+
+# ------------------------------------------------------------------------ hooks
+
+
+def command(line: str) -> dict[str, str]:
+    return {"type": "command", "command": line}
+
+
+async def test_subagent_start_and_stop_command_hooks_get_claude_code_payloads(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "hooks.jsonl"
+    context = '{"hookSpecificOutput": {"additionalContext": "the magic word is plover"}}'
+    hooks = {
+        "SubagentStart": [
+            {
+                "matcher": "Explore",
+                "hooks": [
+                    {"type": "command", "command": f"cat >> {log}; echo >> {log}; echo '{context}'"}
+                ],
+            }
+        ],
+        "SubagentStop": [{"hooks": [command(f"cat >> {log}; echo >> {log}")]}],
+        "PreToolUse": [{"matcher": "Agent", "hooks": [command(f"echo agent-hook >> {log}")]}],
+    }
+    settings = settings_from({"hooks": hooks})
+    routes = {
+        "main job": [Turn.call(task("child explorer", agent="Explore")), Turn.say("main done")],
+        "child explorer": [Turn.say("explored")],
+    }
+    async with world(tmp_path, routes, settings) as w:
+        session, _ = await run_session(w, "main job")
+    lines = log.read_text().splitlines()
+    assert lines[0] == "agent-hook"  # a matcher naming Agent matches the Task tool
+    start, stop = (json.loads(line) for line in lines[1:] if line.strip())
+    assert start["hook_event_name"] == "SubagentStart" and start["agent_type"] == "Explore"
+    assert stop["hook_event_name"] == "SubagentStop" and stop["agent_id"] == start["agent_id"]
+    assert stop["last_assistant_message"] == "explored"
+    side = Path(stop["agent_transcript_path"])
+    assert side.name == f"agent-{start['agent_id']}.jsonl" and side.exists()
+    assert stop["transcript_path"] == str(session.transcript.path)
+    [body] = w.requests_of("child explorer")
+    assert "the magic word is plover" in str(body["system"])
+    assert start["permission_mode"] == "plan"  # Explore's own mode
+
+
+# ---------------------------------------------------------------- Agent alias
+
+
+async def test_agent_is_the_task_tool_and_task_rules_name_agent_types(tmp_path: Path) -> None:
+    settings = settings_from({"permissions": {"deny": ["Agent(Plan)"]}})
+    routes = {
+        "main job": [
+            Turn.call(
+                ToolCallSpec("Agent", {"description": "x", "prompt": "child via agent"}),
+                task("child planner", agent="Plan"),
+            ),
+            Turn.say("main done"),
+        ],
+        "child via agent": [Turn.say("agent answer")],
+    }
+    async with world(tmp_path, routes, settings) as w:
+        await run_session(w, "main job")
+    [first, _] = w.requests_of("main job")
+    names = [t["name"] for t in first["tools"]]
+    assert "Task" in names and "Agent" not in names  # offered once
+    [_, last] = w.requests_of("main job")
+    via_agent, planner = results_in(last)
+    assert text_of(via_agent) == "agent answer"
+    assert planner["is_error"] and "Agent(Plan)" in text_of(planner)
+    assert w.requests_of("child planner") == []
+
+
+async def test_python_hooks_see_sub_agents_and_plugins_register_agent_types(
+    tmp_path: Path,
+) -> None:
+    from claw_runtime.agents import AgentDefinition
+
+    calls: list[tuple[str, str, str]] = []
+
+    class Plugin:
+        @hookimpl
+        def register_agents(self, register: Callable[[AgentDefinition], None]) -> None:
+            register(
+                AgentDefinition(
+                    name="py-agent",
+                    description="A plugin's reader.",
+                    system_prompt="You are the plugin's reader.",
+                    tools=("Read",),
+                )
+            )
+
+        @hookimpl
+        def subagent_start(self, agent: str, agent_id: str, description: str) -> str:
+            calls.append(("start", agent, description))
+            return "context from a plugin"
+
+        @hookimpl
+        def subagent_stop(self, agent: str, result: str, transcript_path: str) -> None:
+            calls.append(("stop", agent, result))
+
+    routes = {
+        "main job": [Turn.call(task("child py", agent="py-agent")), Turn.say("main done")],
+        "child py": [Turn.say("py answer")],
+    }
+    async with world(tmp_path, routes, plugins=[("agent-plugin", Plugin())]) as w:
+        await run_session(w, "main job")
+    assert calls == [("start", "py-agent", "child py"), ("stop", "py-agent", "py answer")]
+    [body] = w.requests_of("child py")
+    assert [t["name"] for t in body["tools"]] == ["Read"]
+    system = str(body["system"])
+    assert "You are the plugin's reader." in system and "context from a plugin" in system
+    [first, _] = w.requests_of("main job")
+    assert "- py-agent: A plugin's reader." in str(first["system"])  # the model is told

@@ -1,12 +1,15 @@
 """``isolation: worktree``: a sub-agent works in a git worktree on a branch of its own.
 
 Parallel sub-agents that edit code cannot trample each other or the main
-tree: each gets ``<repo>/.claw/worktrees/<agent id>`` checked out at the
-current ``HEAD`` on a new branch ``claw/agent-<agent id>``, and works there
-(its cwd and its workspace edge). When it ends, its changes are committed on
-that branch and the worktree is kept; a worktree with no change is removed
-with its branch. ``.claw/worktrees/`` ignores itself (a ``.gitignore`` of
-``*``), so the main tree's ``git status`` stays clean.
+tree: each gets a worktree checked out at the current ``HEAD`` on a new branch
+``claw/agent-<agent id>``, and works there (its cwd and its workspace edge).
+When it ends, its changes are committed on that branch and the worktree is
+kept; a worktree with no change is removed with its branch.
+
+Worktrees live in the temporary directory
+(``$TMPDIR/claw-worktrees-<uid>/<agent id>``), not in the repository: every
+path under a ``.claw`` folder is protected (edits there need the user's yes,
+see ``docs/security.md``), and the main tree's ``git status`` stays clean.
 
 The repository may be hostile: every git command runs with
 ``core.hooksPath=/dev/null``, so no hook of the repository runs (``git worktree
@@ -25,7 +28,6 @@ from claw_runtime.errors import ToolError
 
 __all__ = ["Worktree", "create_worktree", "finish_worktree"]
 
-WORKTREES_DIR = Path(".claw") / "worktrees"
 _FALLBACK_IDENTITY = ("-c", "user.name=claw sub-agent", "-c", "user.email=claw@localhost")
 
 
@@ -82,8 +84,7 @@ async def create_worktree(cwd: Path, agent_id: str, env: Mapping[str, str]) -> W
     code, base, err = await _git(["rev-parse", "--verify", "HEAD"], repo, env)
     if code != 0:
         raise ToolError(f"isolation: worktree needs a commit to start from ({_first_line(err)})")
-    root = repo / WORKTREES_DIR
-    await trio.to_thread.run_sync(_prepare_root, root)
+    root = await trio.to_thread.run_sync(_worktrees_root)
     path = root / agent_id
     branch = f"claw/agent-{agent_id}"
     code, _, err = await _git(["worktree", "add", "-b", branch, str(path), base], repo, env)
@@ -93,11 +94,13 @@ async def create_worktree(cwd: Path, agent_id: str, env: Mapping[str, str]) -> W
     return Worktree(repo=repo, path=path, branch=branch, base=base, cwd=start)
 
 
-def _prepare_root(root: Path) -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    ignore = root / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("*\n")
+def _worktrees_root() -> Path:
+    import os
+    import tempfile
+
+    root = Path(tempfile.gettempdir()) / f"claw-worktrees-{os.getuid()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    return root
 
 
 def _same_place(cwd: Path, repo: Path, worktree: Path) -> Path:
