@@ -193,6 +193,7 @@ def _word(turn: int, index: int) -> str:
 
 
 WORDS_PER_ANSWER = 40
+KEYS = b"QJKZ"
 WORD_DELAY_S = 0.03
 
 
@@ -268,7 +269,7 @@ def streaming(env: dict[str, str], project: Path, turns: int) -> dict[str, list[
         for turn in range(turns + 1):
             start = len(reader.seen)
             os.write(fd, b"go\r")
-            typed: list[tuple[bytes, float]] = []
+            typed: list[tuple[bytes, int, float]] = []
             for index in range(WORDS_PER_ANSWER):
                 word = _word(turn, index).strip().encode()
                 at = reader.until(word, start, deadline)
@@ -277,16 +278,16 @@ def streaming(env: dict[str, str], project: Path, turns: int) -> dict[str, list[
                     every.append(delay)
                     if index == 0:
                         first.append(delay)
-                if turn and index % 8 == 4 and len(typed) < 3:
-                    key = b"zyx"[len(typed) : len(typed) + 1]
-                    typed.append((key, time.perf_counter()))
-                    os.write(fd, key)
+                if turn and index % 8 == 4 and len(typed) < len(KEYS):
+                    # What is typed so far, shown from now on (letters no answer has).
+                    so_far = KEYS[: len(typed) + 1]
+                    typed.append((so_far, len(reader.seen), time.perf_counter()))
+                    os.write(fd, so_far[-1:])
             end = reader.until(STATUS_END, start, deadline)
             reader.until(PROMPT, end, deadline)
-            for key, sent in typed:  # shown while streaming, or only at the next prompt?
-                at = reader.seen.find(key, start)
-                if at >= 0:
-                    echoes.append(reader.shown_at(at) - sent)
+            for so_far, offset, sent in typed:  # shown while streaming, or at the next prompt
+                at = reader.until(so_far, offset, deadline)
+                echoes.append(reader.shown_at(at) - sent)
             if typed:
                 os.write(fd, b"\x15")  # Ctrl-U: the keys typed ahead leave the next prompt
     finally:

@@ -622,3 +622,28 @@ def test_init_writes_claude_md_through_the_model(tmp_path: Path, terminals: list
     assert target.read_text() == written
     [prompt] = user_texts(server.requests[0].body)
     assert "write a CLAUDE.md file at its root" in prompt and str(tmp_path) in prompt
+
+
+def test_keys_typed_while_an_answer_streams_are_shown_and_sent_after_it(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    words = " ".join(f"word{i:02d}" for i in range(60))
+    script = Script(
+        [Turn.say(words + " THE-END", chunk_size=7, delay_s=0.05), Turn.say("second answer")]
+    )
+    with fake_server_in_thread(script) as server:
+        claw = start(terminals, tmp_path, server)
+        claw.prompt()
+        claw.send_line("first question")
+        claw.expect("word01")
+        claw.child.send("next questioX\x7fn\r")  # typed (with a Backspace) and sent ahead
+        claw.expect("next question")  # shown under the answer while it streams...
+        claw.expect("THE-END")  # ...before it ended
+        claw.child.expect(STATUS_LINE)
+        claw.expect("next question")  # then sent as if typed at the prompt
+        claw.expect("second answer")
+        claw.child.expect(STATUS_LINE)
+        claw.prompt()
+        claw.child.send(CTRL_D)
+        assert claw.exit_code() == 0
+    assert user_texts(server.requests[-1].body) == ["first question", "next question"]

@@ -226,3 +226,18 @@ def test_the_prompt_needs_nothing_but_prompt_toolkit() -> None:
         "claw_runtime.cli.repl.input",
         "claw_runtime.cli.repl.modes",
     }
+
+
+def test_type_ahead_edits_the_line_queues_sent_lines_and_skips_escape_sequences() -> None:
+    from claw_runtime.cli.repl.typeahead import TypeAhead
+
+    typed = TypeAhead()
+    assert typed.feed(b"helo\x7flo")
+    assert typed.text == "hello"
+    assert not typed.feed(b"\x1b[A\x1b[1;5C")  # arrows: nothing shown changes
+    assert typed.feed(b" w\xc3")  # a character cut between reads...
+    assert typed.feed(b"\xa9\r")  # ...is whole once the rest arrives
+    assert typed.queued == ["hello w\u00e9"] and typed.text == ""
+    assert not typed.feed(b"\r")  # an empty line is not sent
+    assert typed.feed(b"draft\x15again")
+    assert typed.text == "again" and typed.queued == ["hello w\u00e9"]

@@ -33,13 +33,9 @@ from rich.text import Text
 from claw_runtime.cli._setup import CliContext
 from claw_runtime.cli.approval import TerminalApprover
 from claw_runtime.cli.headless import Interrupts, open_cli_runtime, open_cli_session
-from claw_runtime.cli.repl.input import PromptInput
-from claw_runtime.cli.repl.terminal import (
-    TerminalOutput,
-    hold_stderr,
-    set_terminal_echo,
-    terminal_echo,
-)
+from claw_runtime.cli.repl.input import Entry, PromptInput
+from claw_runtime.cli.repl.terminal import TerminalOutput, hold_stderr, set_terminal_echo
+from claw_runtime.cli.repl.typeahead import TypeAhead
 from claw_runtime.cli.repl.view import TerminalView
 from claw_runtime.commands import parse_command_line
 from claw_runtime.errors import ClawError
@@ -108,6 +104,12 @@ class Conversation:
     interrupts: Interrupts = attrs.field(factory=Interrupts)
     signalled: bool = False
     _view: TerminalView | None = None
+    _typeahead: TypeAhead | None = None
+    """The keys typed during the turn that runs, if one does."""
+    _queued: list[str] = attrs.field(factory=list)
+    """Lines typed ahead with Enter, sent one by one before the prompt comes back."""
+    _unsent: str = ""
+    """Typed ahead without Enter: the next prompt starts with it."""
     _commands: dict[str, str] = attrs.field(factory=dict)
     """The slash commands the session has, by name (for /exit without its command)."""
 
@@ -231,11 +233,17 @@ class Conversation:
         interrupted = False
         choices: tuple[str, ...] = ()
         while not self.signalled:
-            with self.interrupts.cancellable() as waiting:
-                entry = await self.prompt.wait()
-            if waiting.cancelled_caught:  # SIGTERM, SIGHUP (or a SIGINT from outside)
-                self.signalled = True
-                break
+            queued = bool(self._queued)
+            if queued:  # typed ahead, Enter included, while the last turn ran
+                entry = Entry("text", self._queued.pop(0))
+            else:
+                with self.interrupts.cancellable() as waiting:
+                    self.prompt.start(self._unsent)
+                    self._unsent = ""
+                    entry = await self.prompt.wait()
+                if waiting.cancelled_caught:  # SIGTERM, SIGHUP (or a SIGINT from outside)
+                    self.signalled = True
+                    break
             self._apply_mode(session)
             assert self._view is not None
             self._view.show_notices()
@@ -264,7 +272,7 @@ class Conversation:
                 continue
             if _exit_command(text) and text[1:].split()[0] not in self._commands:
                 break  # no /exit command registered (its plugin is blocked): leave anyway
-            switch = await self._turn(session, text)
+            switch = await self._turn(session, text, echo=queued)
             request = session.last_command
             if switch is not None or (request is not None and request.exit):
                 return switch
@@ -300,13 +308,23 @@ class Conversation:
         assert view is not None
         view.begin_run(text if echo else None)
         self.interrupts.graceful = session.cancel
+        typed = self._typeahead = TypeAhead(on_change=view.redraw_soon)
+        view.typed = typed
         try:
-            with terminal_echo(False), self.interrupts.cancellable():
-                if parse_command_line(text) is None and "@" in text:
-                    text = await self._attach_mentions(session, text)
-                await session.run(text)
+            async with trio.open_nursery() as keys:
+                keys.start_soon(typed.run)
+                try:
+                    with self.interrupts.cancellable():
+                        if parse_command_line(text) is None and "@" in text:
+                            text = await self._attach_mentions(session, text)
+                        await session.run(text)
+                finally:
+                    keys.cancel_scope.cancel()
         finally:
             self.interrupts.graceful = None
+            self._typeahead = view.typed = None
+            self._queued += typed.queued
+            self._unsent = typed.text
         view.attach(session.id)  # /clear gives the session a new id
         await view.settle(session.id)
         request = session.last_command
@@ -332,9 +350,16 @@ class Conversation:
     def _asking(self, asking: bool) -> None:
         """A permission question: the view stops drawing and the terminal echoes the answer."""
         assert self._view is not None
+        typed = self._typeahead
         if asking:
             self._view.hold(True)
-            set_terminal_echo(True)
+            if typed is not None:
+                typed.pause()  # the terminal as it was: line mode, echo
+            else:
+                set_terminal_echo(True)
         else:
-            set_terminal_echo(False)
+            if typed is not None:
+                typed.resume()
+            else:
+                set_terminal_echo(False)
             self._view.hold(False)

@@ -26,7 +26,7 @@ from typing import Any
 
 import attrs
 import trio
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.live import Live
 from rich.markdown import Markdown
 from rich.segment import Segment
@@ -36,6 +36,7 @@ from rich.text import Text
 from claw_runtime.bus import EventBus
 from claw_runtime.cli.live import describe_call, notice_markup
 from claw_runtime.cli.repl.modes import MODE_LABELS, PROMPT_ARROW
+from claw_runtime.cli.repl.typeahead import TypeAhead
 from claw_runtime.events import (
     Event,
     ModelRetry,
@@ -201,6 +202,8 @@ class TerminalView:
     _settling: dict[int, trio.Event] = attrs.field(factory=dict)
     _session_cost: float = 0.0
     _refreshed: float = 0.0
+    typed: TypeAhead | None = None
+    """Keys typed during the run, drawn under the growing answer."""
     _wake: trio.Event = attrs.field(factory=trio.Event)
     """Set when something new waits to be drawn in the live region."""
     _consuming: bool = False
@@ -244,6 +247,10 @@ class TerminalView:
             self._consuming = False
             for waiting in self._settling.values():
                 waiting.set()  # nothing more will be drawn: nobody waits for it
+
+    def redraw_soon(self) -> None:
+        """Something the live region shows changed (a key typed ahead): draw it soon."""
+        self._redraw_soon()
 
     def _redraw_soon(self) -> None:
         """Redraw the live region now, or at the end of the current frame (see FRAME_S)."""
@@ -368,6 +375,16 @@ class TerminalView:
     # ------------------------------------------------------ the live region
 
     def _renderable(self) -> RenderableType:
+        shown = self._growing()
+        typed = self.typed
+        if typed is None or not (typed.text or typed.queued):
+            return shown
+        lines = [Text.assemble((PROMPT_ARROW, "cyan"), line, style="dim") for line in typed.queued]
+        if typed.text:
+            lines.append(Text.assemble((PROMPT_ARROW, "cyan"), typed.text))
+        return Group(shown, *lines)
+
+    def _growing(self) -> RenderableType:
         if self._markdown.tail.strip():
             return _markdown(self._markdown.tail)
         if self._thinking:
