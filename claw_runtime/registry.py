@@ -169,4 +169,7 @@ def build_registry(host: PluginHost) -> Registry:
     call("register_context_processors", processors_for)
     call("register_providers", providers_for)
     registry.context_processors.sort(key=lambda p: p.order)
+    from claw_runtime.mcp.prompts import MCP_PROMPTS_LOADER
+
+    registry.command_loaders.append(MCP_PROMPTS_LOADER)  # a session's MCP prompts, if any
     return registry

@@ -198,3 +198,53 @@ async def test_claw_mcp_serve_through_the_sdk_client(tmp_path: Path) -> None:
             )
             assert write.is_error  # default mode: a write asks, and nobody can answer
     assert not (project / "new.txt").exists()
+
+
+async def test_server_prompts_are_slash_commands_and_resources_are_tools(tmp_path: Path) -> None:
+    import claw_runtime
+
+    project = tmp_path / "project"
+    project.mkdir()
+    script = Script(
+        [
+            Turn.say("Hello Ada!"),
+            Turn.call(
+                ToolCallSpec("ReadMcpResourceTool", {"server": "web", "uri": "note://readme"})
+            ),
+            Turn.say("read it"),
+        ]
+    )
+    async with _http_server("tok") as url, open_fake_model_server(script) as server:
+        home = tmp_path / "claw-home"
+        home.mkdir()
+        (home / "settings.json").write_text(
+            json.dumps(
+                {
+                    "mcpServers": {
+                        "web": {"type": "http", "url": url, "headers": {"X-Test-Token": "tok"}}
+                    },
+                    "permissions": {"allow": ["ReadMcpResourceTool"]},
+                }
+            )
+        )
+        environ = claw_env(tmp_path, server)
+        with trio.fail_after(60):
+            async with (
+                claw_runtime.open_runtime(cwd=project, environ=environ) as runtime,
+                runtime.open_session(cwd=project, persist=False) as session,
+            ):
+                table = await session.commands()
+                assert "mcp__web__greet" in table.commands
+                greeted = await session.run("/mcp__web__greet Ada")
+                read = await session.run("what does the readme say?")
+        sent = server.requests[0].body["messages"][0]["content"][0]["text"]
+        result = [
+            b
+            for m in server.requests[2].body["messages"]
+            if isinstance(m["content"], list)
+            for b in m["content"]
+            if b.get("type") == "tool_result"
+        ][-1]
+    assert greeted.result == "Hello Ada!" and "Please greet Ada warmly." in sent
+    assert read.result == "read it"
+    assert not result.get("is_error") and "This is the readme resource." in json.dumps(result)

@@ -68,7 +68,84 @@ class SessionMcp:
                 claw_tool = self._tool(connection, listed)
                 out[claw_tool.name] = claw_tool
                 self.approved.setdefault(claw_tool.name, _fingerprint(listed))
+        if any(
+            c.state == "connected" and c.has_resources for c in self.servers.connections.values()
+        ):
+            out.update(self._resource_tools())
         return out
+
+    def _with_resources(self, server: str) -> McpConnection:
+        connection = self.servers.connections.get(server)
+        if connection is None or not connection.has_resources:
+            offering = sorted(n for n, c in self.servers.connections.items() if c.has_resources)
+            raise ToolError(
+                f"no MCP server {server!r} with resources; servers with resources: "
+                + (", ".join(offering) or "none")
+            )
+        return connection
+
+    def _resource_tools(self) -> dict[str, Tool]:
+        """Claude Code's two tools for MCP resources: list them, read one."""
+        from claw_runtime.mcp.tools import resource_text
+
+        async def list_resources(arguments: dict[str, Any], ctx: ToolContext) -> str:
+            from claw_runtime.mcp.client import McpCallError
+
+            wanted = arguments.get("server")
+            names = (
+                [wanted]
+                if isinstance(wanted, str) and wanted
+                else [n for n, c in self.servers.connections.items() if c.has_resources]
+            )
+            lines: list[str] = []
+            for name in names:
+                connection = self._with_resources(name)
+                try:
+                    listed = await connection.call(self.servers, "list_resources")
+                except McpCallError as exc:
+                    raise ToolError(str(exc)) from None
+                for resource in listed.resources:
+                    about = f" ({resource.mime_type})" if resource.mime_type else ""
+                    desc = f": {resource.description}" if resource.description else ""
+                    lines.append(f"{name}  {resource.uri}  {resource.name}{about}{desc}")
+            return "\n".join(lines) or "No resources."
+
+        async def read_resource(arguments: dict[str, Any], ctx: ToolContext) -> str:
+            from claw_runtime.mcp.client import McpCallError
+
+            connection = self._with_resources(str(arguments.get("server", "")))
+            try:
+                read = await connection.call(self.servers, "read_resource", str(arguments["uri"]))
+            except McpCallError as exc:
+                raise ToolError(str(exc)) from None
+            return resource_text(list(read.contents))
+
+        return {
+            "ListMcpResourcesTool": schema_tool(
+                name="ListMcpResourcesTool",
+                description="List the resources MCP servers offer (all servers, or one).",
+                input_schema={
+                    "type": "object",
+                    "properties": {
+                        "server": {"type": "string", "description": "Only this server's"}
+                    },
+                },
+                function=list_resources,
+            ),
+            "ReadMcpResourceTool": schema_tool(
+                name="ReadMcpResourceTool",
+                description="Read one resource of an MCP server by its URI.",
+                input_schema={
+                    "type": "object",
+                    "properties": {
+                        "server": {"type": "string", "description": "The server's name"},
+                        "uri": {"type": "string", "description": "The resource's URI"},
+                    },
+                    "required": ["server", "uri"],
+                },
+                function=read_resource,
+            ),
+        }
 
     def _tool(self, connection: McpConnection, listed: Any) -> Tool:
         name = mcp_tool_name(connection.name, listed.name)

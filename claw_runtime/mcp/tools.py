@@ -29,6 +29,7 @@ __all__ = [
     "MCP_TOOL_PREFIX",
     "SchemaTool",
     "mcp_tool_name",
+    "resource_text",
     "result_blocks",
     "schema_tool",
 ]
@@ -149,3 +150,16 @@ def result_blocks(
         blocks.append(TextBlock(text=joined))
     blocks.extend(images)
     return ToolResultBlock(tool_use_id=tool_use_id, content=tuple(blocks), is_error=is_error)
+
+
+def resource_text(contents: list[Any]) -> str:
+    """What ``resources/read`` returned, as text: text contents whole, binary ones named."""
+    parts: list[str] = []
+    for item in contents:
+        text = getattr(item, "text", None)
+        if text is not None:
+            parts.append(str(text))
+        else:
+            mime = getattr(item, "mime_type", None) or "binary"
+            parts.append(f"[{item.uri}: {mime} content not shown]")
+    return "\n".join(parts) or "(empty resource)"
