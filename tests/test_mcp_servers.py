@@ -216,3 +216,42 @@ async def test_untrusted_projects_mcp_json_waits_for_trust(tmp_path: Path) -> No
     assert not any(name.startswith("mcp__") for name in tools)
     err = result.stderr.decode()
     assert "evil" in err and "not trusted" in err
+
+
+async def test_pre_tool_use_hooks_match_mcp_tools_by_prefix(tmp_path: Path) -> None:
+    """A ``mcp__time__.*`` hook sees the call's input and blocks it; other tools pass."""
+    project = tmp_path / "project"
+    project.mkdir()
+    seen = tmp_path / "hook-input.json"
+    hook = tmp_path / "block.sh"
+    hook.write_text(f"#!/bin/sh\ncat > {seen}\necho 'no clocks today' >&2\nexit 2\n")
+    hook.chmod(0o755)
+    _user_settings(
+        tmp_path,
+        {
+            "mcpServers": {"time": TIME_SERVER},
+            "permissions": {"allow": ["mcp__time"]},
+            "hooks": {
+                "PreToolUse": [
+                    {
+                        "matcher": "mcp__time__.*",
+                        "hooks": [{"type": "command", "command": str(hook)}],
+                    }
+                ]
+            },
+        },
+    )
+    script = Script(
+        [
+            Turn.call(ToolCallSpec("mcp__time__get_current_time", {"timezone": "UTC"})),
+            Turn.say("ok"),
+        ]
+    )
+    async with open_fake_model_server(script) as server:
+        result = await run_claw(["-p", "time?"], project, claw_env(tmp_path, server))
+    assert result.returncode == 0, result.stderr.decode()
+    (answer,) = _tool_results(server)
+    assert answer["is_error"] and "no clocks today" in _text(answer)
+    payload = json.loads(seen.read_text())
+    assert payload["tool_name"] == "mcp__time__get_current_time"
+    assert payload["tool_input"] == {"timezone": "UTC"}
