@@ -217,7 +217,19 @@ def _add_run_options(parser: argparse.ArgumentParser, *, top: bool = False) -> N
 
 
 COMMANDS = frozenset(
-    {"run", "demo", "plugins", "inspect", "sessions", "doctor", "trust", "tools", "batch", "mcp"}
+    {
+        "run",
+        "demo",
+        "plugins",
+        "inspect",
+        "sessions",
+        "doctor",
+        "trust",
+        "tools",
+        "batch",
+        "mcp",
+        "agents",
+    }
 )
 """The subcommands: an argument that is none of these (and no option's value) is a prompt."""
 
@@ -341,6 +353,11 @@ def build_parser(*, prompt_argument: bool = False) -> argparse.ArgumentParser:
     from claw_runtime.cli.mcp import add_mcp_parser
 
     add_mcp_parser(sub, _add_common)
+
+    agents = sub.add_parser(
+        "agents", help="the agent types the Task tool can start, and from where"
+    )
+    _add_common(agents)
 
     tools = sub.add_parser("tools", help="list or call tools without a model")
     _add_common(tools)
@@ -537,6 +554,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from claw_runtime.cli.doctor import run_doctor
 
         return run_doctor(context)
+    if command == "agents":
+        from claw_runtime.cli.agents import run_agents_command
+
+        return run_agents_command(context)
     if command == "plugins":
         from claw_runtime.cli.inspect import print_plugins
 

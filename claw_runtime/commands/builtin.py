@@ -417,3 +417,6 @@ def register_commands(register: Callable[[Command | CommandLoader], None]) -> No
 
     for command in (*BUILTIN_COMMANDS, *CONTEXT_COMMANDS):
         register(command)
+    from claw_runtime.commands.agents_command import AGENTS_COMMAND  # /agents
+
+    register(AGENTS_COMMAND)
