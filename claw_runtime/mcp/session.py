@@ -242,7 +242,12 @@ async def start_session_servers(session: Session) -> SessionMcp | None:
     await servers.wait_ready()
     mcp = SessionMcp(servers=servers, task=task, notify=session.notify, publish_tools=publish_tools)
     session.state.extras[EXTRAS_KEY] = mcp
-    await servers.start_all()
+    try:
+        await servers.start_all()
+    except BaseException:  # cancelled (a signal) while servers started: stop what started
+        with trio.CancelScope(shield=True):
+            await mcp.aclose()
+        raise
     for failure in servers.failures():
         session.notify(failure)
     publish_tools(mcp.tools())

@@ -580,7 +580,8 @@ async def open_session(
     agent.parent_task = session._task
     mcp: SessionMcp | None = None
     try:
-        mcp = await start_session_servers(session)  # none configured: reads a few files
+        with scope(None):  # a signal stops a server that hangs at start-up, as it stops hooks
+            mcp = await start_session_servers(session)  # none configured: reads a few files
         with scope(None):
             answers = await runtime.host.call(
                 "session_start",
