@@ -267,3 +267,35 @@ async def test_session_end_hooks_have_a_deadline(tmp_path: Path) -> None:
     assert "SessionEnd hooks did not finish within 1 s; stopped them" in err
     assert json.loads(result.stdout.decode().splitlines()[-1])["result"] == "answered"
     await _assert_gone(end)
+
+
+async def test_a_claw_killed_with_sigkill_leaves_no_command_running(tmp_path: Path) -> None:
+    """kill -9 runs no code in claw: its reaper process kills the command's tree."""
+    import os
+    import time
+
+    from _harness import processes_with
+
+    started = tmp_path / "tool-started"
+    marker = f"300.{os.getpid()}{time.monotonic_ns() % 10_000}"  # in each sleep's argv
+    command = f"(sleep {marker}1; true) & touch {started}; sleep {marker}2"
+    script = Script([Turn.call(ToolCallSpec("Bash", {"command": command})), Turn.say("never")])
+    async with open_fake_model_server(script) as server:
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "claw_runtime", "-p", "run it", "--allowed-tools", "Bash"],
+            cwd=tmp_path,
+            env=claw_env(tmp_path, server),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            with trio.fail_after(30):
+                while not started.exists() or len(processes_with(marker)) < 2:
+                    await trio.sleep(0.05)
+        finally:
+            process.kill()  # claw alone, not its process group: nothing in claw runs
+            await process.wait()
+    with trio.fail_after(10):
+        while processes_with(marker):
+            await trio.sleep(0.05)

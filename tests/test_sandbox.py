@@ -405,7 +405,8 @@ from claw_runtime.tools.bash import bash
 async def main() -> None:
     session = SessionState(session_id="s", cwd=Path(sys.argv[1]))
     session.extras[SANDBOX_KEY] = SandboxConfig(enabled=True)
-    result = await bash.invoke({"command": "sleep 1.5; echo survived"}, ToolContext(session=session))
+    call = {"command": "sleep 1.5; echo survived"}
+    result = await bash.invoke(call, ToolContext(session=session))
     print(result.text)
 
 trio.run(main)

@@ -23,6 +23,9 @@ either. Three layers, strongest first:
    What this cannot catch: a process that calls ``setsid`` *and* is
    reparented to init between two looks (a classic double-forking daemon that
    does so within ``WATCH_INTERVAL_S``).
+
+All of this runs in claw. For when claw itself is killed with SIGKILL, a
+reaper process beside it (``_reaper``) kills every tree still listed as live.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from pathlib import Path
 
 import attrs
 import trio
+
+from claw_runtime.tools import _reaper
 
 __all__ = ["WATCH_INTERVAL_S", "ProcessTree", "cgroup_root"]
 
@@ -109,6 +114,8 @@ class ProcessTree:
     root_pid: int | None = None
     seen: dict[int, int] = attrs.field(factory=dict)
     """pid -> start time of every process the /proc walk attributed to the command."""
+    reaped_as: str | None = None
+    """What the reaper kills if claw dies first (see ``_reaper``): the cgroup or group."""
 
     @classmethod
     def create(cls) -> ProcessTree:
@@ -133,7 +140,10 @@ class ProcessTree:
         return ["/bin/sh", "-c", _JOIN, str(self.cgroup / "cgroup.procs"), *argv]
 
     def started(self, pid: int) -> None:
+        """The command runs as ``pid``, leader of its own process group."""
         self.root_pid = pid
+        self.reaped_as = str(self.cgroup) if self.cgroup is not None else str(pid)
+        _reaper.watch(self.reaped_as)
         self.record()
 
     def members(self) -> list[int]:
@@ -199,9 +209,16 @@ class ProcessTree:
     async def close(self) -> None:
         """Kill what is left, wait for the cgroup to empty and remove it. Shielded."""
         with trio.CancelScope(shield=True):
-            self.signal(signal.SIGKILL)
-            if self.cgroup is None:
-                return
+            try:
+                await self._kill_and_remove()
+            finally:
+                if self.reaped_as is not None:
+                    _reaper.forget(self.reaped_as)
+                    self.reaped_as = None
+
+    async def _kill_and_remove(self) -> None:
+        self.signal(signal.SIGKILL)
+        if self.cgroup is not None:
             with trio.move_on_after(5):
                 while self.members():
                     self.signal(signal.SIGKILL)
