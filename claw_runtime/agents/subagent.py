@@ -14,12 +14,14 @@ gets its own, one level deeper). :meth:`SubagentService.run` then:
    a :meth:`~claw_runtime.plugins.PluginHost.scoped` plugin view (a plugin
    failing inside it is disabled there only), events tagged with its
    ``agent_id`` and ``parent_agent``, and a sidechain transcript;
-4. spawns it as a scheduler task **under the calling task** (the Task tool
+4. gives it HTTP connections of its own (``runtime.clients.for_session()``,
+   as a session has: a thousand sub-agents on one client's pool would queue);
+5. spawns it as a scheduler task **under the calling task** (the Task tool
    call, or for ``run_in_background`` the session), in the capacity group of
    its depth (``subagents.maxConcurrent`` each), with its time budget as the
    task's timeout. Cancelling the parent cancels the child's whole subtree,
    its tool calls and their processes included;
-5. runs ``subagent_start`` hooks before its first request and
+6. runs ``subagent_start`` hooks before its first request and
    ``subagent_stop`` hooks after its end, publishes
    :class:`~claw_runtime.events.SubagentStarted` and
    :class:`~claw_runtime.events.SubagentFinished`.
@@ -55,6 +57,8 @@ from claw_runtime.sessions.transcript import Transcript, sidechain_path
 from claw_runtime.tooling import TOOL_ALIASES, SessionState, Tool, ToolContext
 
 if TYPE_CHECKING:
+    import httpx
+
     from claw_runtime.agents.worktree import Worktree
     from claw_runtime.executor import Approval, Approver
     from claw_runtime.hooks.decisions import ToolCall
@@ -303,7 +307,13 @@ class SubagentService:
             async with self._shared.git_lock:
                 worktree = await create_worktree(cwd, agent_id, self.agent.session.env)
             cwd = worktree.cwd
-        child = self._make_child(definition, agent_id, cwd, worktree)
+        http = runtime.clients.for_session()  # its own connections, as a session's
+        try:
+            child = self._make_child(definition, agent_id, cwd, worktree, http)
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await runtime.clients.release(http)
+            raise
         group = f"subagents.depth{self.depth + 1}"
         runtime.scheduler.set_capacity(group, limits.max_concurrent)
         handle: TaskHandle[RunResult] = runtime.scheduler.spawn(
@@ -356,6 +366,7 @@ class SubagentService:
                         )
                     branch = worktree.branch if kept else None
                 child.transcript.close()
+                await runtime.clients.release(http)
                 await self._publish_finished(child, definition, agent_id, status, text, branch)
         path = child.transcript.path
         if status != "cancelled" and child.host.has_implementations("subagent_stop"):
@@ -444,6 +455,7 @@ class SubagentService:
         agent_id: str,
         cwd: Path,
         worktree: Worktree | None,
+        http: httpx.AsyncClient,
     ) -> Agent:
         from claw_runtime.loop import Agent
         from claw_runtime.providers.aliases import resolve_model_alias
@@ -487,7 +499,7 @@ class SubagentService:
             agent_id=agent_id,
         )
         child = Agent(
-            provider=runtime.make_provider(name, settings, http=parent.http),
+            provider=runtime.make_provider(name, settings, http=http),
             tools=self._tool_view(definition),
             host=parent.host.scoped(f"sub-agent {agent_id}"),
             session=state,
@@ -495,7 +507,7 @@ class SubagentService:
             scheduler=runtime.scheduler,
             processors=runtime.registry.context_processors,
             transcript=transcript,
-            http=parent.http,
+            http=http,
             approver=self._child_approver(definition),
             publish=self._child_publish(agent_id),
         )
