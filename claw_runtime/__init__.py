@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from claw_runtime.aio import run_asyncio
     from claw_runtime.bus import EventBus, Subscription
     from claw_runtime.commands import Command, CommandLoader, CommandResult
+    from claw_runtime.agents.definitions import AgentDefinition
     from claw_runtime.context.processors import ContextProcessor, PromptContext
     from claw_runtime.embed import run_sync
     from claw_runtime.errors import (
@@ -79,6 +80,7 @@ _EXPORTS: dict[str, str] = {
     "Event": "claw_runtime.events",
     "EventsDropped": "claw_runtime.events",
     "ModelRetry": "claw_runtime.events",
+    "AgentDefinition": "claw_runtime.agents.definitions",
     "PluginFailed": "claw_runtime.events",
     "SessionEnded": "claw_runtime.events",
     "SessionStarted": "claw_runtime.events",
