@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import importlib
 
+from claw_runtime._httpx_cli import defer_httpx_cli
 from claw_runtime._version import __version__
+
+defer_httpx_cli()
 
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs ``claw --version``
 
 if TYPE_CHECKING:
+    from claw_runtime.agents.definitions import AgentDefinition
     from claw_runtime.aio import run_asyncio
     from claw_runtime.bus import EventBus, Subscription
     from claw_runtime.commands import Command, CommandLoader, CommandResult
-    from claw_runtime.agents.definitions import AgentDefinition
     from claw_runtime.context.processors import ContextProcessor, PromptContext
     from claw_runtime.embed import run_sync
     from claw_runtime.errors import (
@@ -77,10 +80,10 @@ if TYPE_CHECKING:
     from claw_runtime.tooling import Param, SessionState, Tool, ToolContext, tool
 
 _EXPORTS: dict[str, str] = {
+    "AgentDefinition": "claw_runtime.agents.definitions",
     "Event": "claw_runtime.events",
     "EventsDropped": "claw_runtime.events",
     "ModelRetry": "claw_runtime.events",
-    "AgentDefinition": "claw_runtime.agents.definitions",
     "PluginFailed": "claw_runtime.events",
     "SessionEnded": "claw_runtime.events",
     "SessionStarted": "claw_runtime.events",
