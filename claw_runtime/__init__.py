@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import importlib
 
+from claw_runtime._httpx_cli import defer_httpx_cli
 from claw_runtime._version import __version__
+
+defer_httpx_cli()
 
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs ``claw --version``
 

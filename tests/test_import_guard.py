@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
 import trio
 
 from claw_runtime.testing import Script, Turn, open_fake_model_server
@@ -44,6 +45,7 @@ NEVER_AT_START_UP = {
     "tomllib",  # the gitleaks rules ship prebuilt as JSON
     "claw_runtime.testing",
     "claw_runtime.demo",
+    "click",  # httpx imports its CLI (click, rich.progress, pygments) unless claw defers it
 }
 
 
@@ -67,12 +69,24 @@ async def test_version_imports_almost_nothing(tmp_path: Path) -> None:
     ours = {m for m in loaded if m.startswith("claw_runtime")}
     assert ours == {
         "claw_runtime",
+        "claw_runtime._httpx_cli",
         "claw_runtime._version",
         "claw_runtime.cli",
         "claw_runtime.cli.main",
     }
     for heavy in ("argparse", "typing", "trio", "httpx", "attrs", "cattrs", "structlog", "pluggy"):
         assert heavy not in loaded, heavy
+
+
+def test_the_httpx_command_still_works_after_claw_deferred_it() -> None:
+    import subprocess
+    import sys
+
+    code = "import claw_runtime, httpx, sys; sys.argv = ['httpx', '--help']; httpx.main()"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if "could not run because the required dependencies" in done.stdout:
+        pytest.skip("httpx's CLI dependencies (click, rich, pygments) are not installed")
+    assert "Usage: httpx" in done.stdout, done.stdout + done.stderr
 
 
 async def test_a_tool_call_loads_no_model_or_session_machinery(tmp_path: Path) -> None:
