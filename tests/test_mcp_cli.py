@@ -87,14 +87,14 @@ def _free_port() -> int:
 
 
 @asynccontextmanager
-async def _http_server(token: str) -> AsyncIterator[str]:
+async def _http_server(token: str, transport: str = "http") -> AsyncIterator[str]:
     """The fixture server on a free port, as a subprocess; yields its URL once it answers."""
     port = _free_port()
     async with trio.open_nursery() as nursery:
         process = await nursery.start(
             partial(
                 trio.run_process,
-                [sys.executable, str(FIXTURES / "http_server.py"), str(port), token],
+                [sys.executable, str(FIXTURES / "http_server.py"), str(port), token, transport],
                 check=False,
             )
         )
@@ -108,7 +108,7 @@ async def _http_server(token: str) -> AsyncIterator[str]:
                 await stream.aclose()
                 break
         try:
-            yield f"http://127.0.0.1:{port}/mcp"
+            yield f"http://127.0.0.1:{port}/{'sse' if transport == 'sse' else 'mcp'}"
         finally:
             process.terminate()
 
@@ -248,3 +248,53 @@ async def test_server_prompts_are_slash_commands_and_resources_are_tools(tmp_pat
     assert greeted.result == "Hello Ada!" and "Please greet Ada warmly." in sent
     assert read.result == "read it"
     assert not result.get("is_error") and "This is the readme resource." in json.dumps(result)
+
+
+async def test_an_sse_server(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    script = Script([Turn.call(ToolCallSpec("mcp__old__add", {"a": 1, "b": 1})), Turn.say("2")])
+    async with _http_server("t", "sse") as url, open_fake_model_server(script) as server:
+        config = tmp_path / "servers.json"
+        entry = {"type": "sse", "url": url, "headers": {"X-Test-Token": "t"}}
+        config.write_text(json.dumps({"mcpServers": {"old": entry}}))
+        result = await run_claw(
+            ["-p", "add", "--mcp-config", str(config), "--allowed-tools", "mcp__old"],
+            project,
+            claw_env(tmp_path, server),
+        )
+        assert result.returncode == 0, result.stderr.decode()
+        assert "1 + 1 = 2" in json.dumps(server.requests[1].body["messages"])
+
+
+async def test_claw_mcp_serve_over_http(tmp_path: Path) -> None:
+    from mcp import Client
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "notes.txt").write_text("over http\n")
+    port = _free_port()
+    env = claw_env(tmp_path)
+    async with trio.open_nursery() as nursery:
+        process = await nursery.start(
+            partial(
+                trio.run_process,
+                [sys.executable, "-m", "claw_runtime", "mcp", "serve", "--http", str(port)],
+                cwd=project,
+                env=env,
+                check=False,
+            )
+        )
+        try:
+            with trio.fail_after(60):
+                while True:
+                    try:
+                        await (await trio.open_tcp_stream("127.0.0.1", port)).aclose()
+                        break
+                    except OSError:
+                        await trio.sleep(0.05)
+                async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+                    read = await client.call_tool("Read", {"file_path": str(project / "notes.txt")})
+        finally:
+            process.terminate()
+    assert not read.is_error and "over http" in str(read.content)

@@ -98,12 +98,16 @@ async def _serve(context: CliContext, http_port: int | None, mode: PermissionMod
             async with stdio_server() as (read_stream, write_stream):
                 await server.run(read_stream, write_stream, server.create_initialization_options())
             return
-        import uvicorn
+        # hypercorn, not uvicorn: it serves ASGI on trio, the runtime's own event loop.
+        from hypercorn.config import Config
+        from hypercorn.trio import serve
 
+        config = Config()
+        config.bind = [f"127.0.0.1:{http_port}"]
+        config.accesslog = None
         app = server.streamable_http_app(host="127.0.0.1")
-        config = uvicorn.Config(app, host="127.0.0.1", port=http_port, log_level="warning")
         print(f"claw: serving MCP on http://127.0.0.1:{http_port}/mcp", file=sys.stderr)
-        await uvicorn.Server(config).serve()
+        await serve(app, config, mode="asgi")
 
 
 def run_serve(context: CliContext, args: argparse.Namespace) -> int:
