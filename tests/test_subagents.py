@@ -609,3 +609,56 @@ async def test_python_hooks_see_sub_agents_and_plugins_register_agent_types(
     assert "You are the plugin's reader." in system and "context from a plugin" in system
     [first, _] = w.requests_of("main job")
     assert "- py-agent: A plugin's reader." in str(first["system"])  # the model is told
+
+
+# ------------------------------------------------------------ approvals, nesting
+
+
+async def test_concurrent_sub_agents_ask_for_approval_one_at_a_time(tmp_path: Path) -> None:
+    from claw_runtime.loop import Approval
+
+    asked: list[str] = []
+    active = [0, 0]  # now, most at once
+
+    async def approve(call: ToolCall, reason: str) -> Approval:
+        active[0] += 1
+        active[1] = max(active)
+        asked.append(reason)
+        await trio.sleep(0.2)
+        active[0] -= 1
+        return Approval(allowed=True)
+
+    def touch(name: str) -> Turn:
+        return Turn.call(ToolCallSpec("Bash", {"command": f"touch {name}"}))
+
+    routes = {
+        "main job": [Turn.call(task("child one"), task("child two")), Turn.say("main done")],
+        "child one": [touch("one"), Turn.say("one done")],
+        "child two": [touch("two"), Turn.say("two done")],
+    }
+    async with world(tmp_path, routes) as w:
+        _, result = await run_session(w, "main job", approver=approve)
+    assert result.result == "main done"
+    assert len(asked) == 2 and active[1] == 1
+    assert all(reason.startswith("[sub-agent general-purpose]") for reason in asked)
+    assert (w.project / "one").exists() and (w.project / "two").exists()
+
+
+async def test_a_nested_sub_agents_events_name_its_parent(tmp_path: Path) -> None:
+    routes = {
+        "main job": [Turn.call(task("child outer")), Turn.say("main done")],
+        "child outer": [Turn.call(task("grandchild inner")), Turn.say("outer done")],
+        "grandchild inner": [Turn.say("inner done")],
+    }
+    async with world(tmp_path, routes) as w:
+        _, result = await run_session(w, "main job")
+    assert result.result == "main done"
+    started = {e.description: e for e in w.events if isinstance(e, SubagentStarted)}
+    outer, inner = started["child outer"], started["grandchild inner"]
+    assert outer.parent_agent is None and inner.parent_agent == outer.agent_id
+    inner_turns = [
+        e for e in w.events if isinstance(e, TurnFinished) and e.agent_id == inner.agent_id
+    ]
+    assert len(inner_turns) == 1 and inner_turns[0].parent_agent == outer.agent_id
+    [_, outer_last] = w.requests_of("child outer")
+    assert text_of(results_in(outer_last)[0]) == "inner done"
