@@ -201,6 +201,19 @@ async def test_concurrency_is_respected(
     assert _most_at_once([(a, b) for a, b in spans.values()]) == concurrency
 
 
+async def _gone(pid: int) -> None:
+    """Process ``pid`` ends (or is a zombie) within 10 s."""
+    with trio.fail_after(10):
+        while True:
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except FileNotFoundError:
+                return
+            if stat.rpartition(")")[2].split()[0] == "Z":
+                return
+            await trio.sleep(0.05)
+
+
 def _slow_then_fast(gate: trio.Event | None, pidfile: Path) -> Callable[[dict[str, Any]], Turn]:
     """Tasks 0-2 answer at once; task 3 starts a sleeper through Bash and task 4 hangs
     (a stream that never ends), until ``gate`` is set (None: everything answers)."""
@@ -259,13 +272,7 @@ async def test_an_interrupted_batch_keeps_its_results_and_a_rerun_does_the_rest(
         if process.poll() is None:
             process.kill()
     assert process.returncode == 130, stderr
-    sleeper = int(pidfile.read_text())
-    with trio.fail_after(5):  # the Bash tool's process was stopped with its session
-        while Path(f"/proc/{sleeper}").exists():
-            state = Path(f"/proc/{sleeper}/stat").read_text().rpartition(")")[2].split()[0]
-            if state == "Z":
-                break
-            await trio.sleep(0.05)
+    await _gone(int(pidfile.read_text()))  # the Bash tool's process went with its session
     first = _results(out)
     assert sorted(first) == ["t0", "t1", "t2"]  # the cancelled tasks left no result
     assert all(r["status"] == "succeeded" for r in first.values())
@@ -323,36 +330,83 @@ def _require_ray() -> None:
 
 
 @pytest.mark.slow
-async def test_the_ray_executor_runs_the_batch_end_to_end(
+async def test_the_ray_executor_runs_the_batch_end_to_end_and_resumes(
     tmp_path: Path, fake_model_server: Callable[[Script], Any]
 ) -> None:
+    """On a local Ray instance: results as workers finish them, a bad line, Ctrl-C while
+    a worker's session runs a tool (its process is stopped, the instance goes), a re-run."""
     _require_ray()
-    server: FakeModelServer = await fake_model_server(Script(responder=_echo))
+    pidfile = tmp_path / "sleeper.pid"
+    interrupted = trio.Event()
+
+    def respond(body: dict[str, Any]) -> Turn:
+        if _prompt(body) == "sleeper" and not _answered(body) and not interrupted.is_set():
+            command = f"sleep 300 & echo $! > {pidfile}; wait"
+            return Turn.call(ToolCallSpec("Bash", {"command": command}))
+        return _echo(body)
+
+    script = Script(responder=respond)
+    server: FakeModelServer = await fake_model_server(script)
     tasks = _write_tasks(
         tmp_path / "tasks.jsonl",
-        [{"id": f"r{i}", "prompt": f"ray task {i}"} for i in range(4)] + ["{broken"],
+        [{"id": f"r{i}", "prompt": f"ray task {i}"} for i in range(4)]
+        + ["{broken", {"id": "s", "prompt": "sleeper"}],
     )
     out = tmp_path / "results.jsonl"
-    # A short private directory for Ray's sockets and session files (its processes name it).
+    # A short private directory for Ray's sockets and files: its processes name it.
     ray_dir = tempfile.mkdtemp(prefix="claw-ray-")
     env = claw_env(tmp_path, server, RAY_TMPDIR=ray_dir)
-    done = await _claw(
-        ["batch", str(tasks), "--out", str(out), "--executor", "ray"], tmp_path, env, within_s=240
+    args = [
+        "batch", str(tasks), "--out", str(out), "--executor", "ray",
+        "--permission-mode", "bypassPermissions",
+    ]  # fmt: skip
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "claw_runtime", *args],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    assert done.returncode == 1, done.stderr  # the broken line
-    results = _results(out)
-    assert len(results) == 5
+    try:
+        with trio.fail_after(240):  # Ray takes seconds to start, more on a busy machine
+            while not (
+                out.exists()
+                and len(out.read_text().splitlines()) == 5
+                and pidfile.exists()
+                and pidfile.read_text().strip()
+            ):
+                assert process.poll() is None, "claw batch ended early"
+                await trio.sleep(0.1)
+            process.send_signal(signal.SIGINT)
+            await process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130
+    await _gone(int(pidfile.read_text()))  # the worker's session stopped its tool
+    first = _results(out)
+    assert len(first) == 5 and {"r0", "r1", "r2", "r3"} < set(first)  # not "s"
     for i in range(4):
-        record = results[f"r{i}"]
+        record = first[f"r{i}"]
         assert (record["status"], record["result"]) == ("succeeded", f"answer to ray task {i}")
         assert record["turns"] == 1 and len(record["session_id"]) == 36
-    [broken] = [r for r in results.values() if r["line"] == 5]
+    [broken] = [r for r in first.values() if r["line"] == 5]
     assert broken["status"] == "failed" and "not JSON" in broken["error"]
-    assert sorted(_prompts(server.requests)) == [f"ray task {i}" for i in range(4)]
-    # Each session file was written (by the workers), under this test's home.
-    sessions = list((tmp_path / "claw-home" / "projects").glob("*/*.jsonl"))
-    assert {p.stem for p in sessions} == {r["session_id"] for r in results.values() if r["turns"]}
-    # The local Ray instance went with the batch.
+    with trio.fail_after(30):  # the local Ray instance went with the batch
+        while processes_with(ray_dir):
+            await trio.sleep(0.2)
+
+    server.requests.clear()
+    interrupted.set()
+    again = await _claw(args, tmp_path, env, within_s=240)
+    assert again.returncode == 0, again.stderr
+    assert _prompts(server.requests) == ["sleeper"]  # nothing done was done again
+    results = _results(out)
+    assert (results["s"]["status"], results["s"]["result"]) == ("succeeded", "answer to sleeper")
+    # Each session file was written by the workers, under this test's home.
+    sessions = {p.stem for p in (tmp_path / "claw-home" / "projects").glob("*/*.jsonl")}
+    assert {r["session_id"] for r in results.values() if r["turns"]} <= sessions
     with trio.fail_after(30):
         while processes_with(ray_dir):
             await trio.sleep(0.2)
