@@ -165,6 +165,33 @@ async def test_task_calls_in_one_message_run_concurrently(tmp_path: Path) -> Non
         assert "sub-agent of claw" in str(body["system"])
 
 
+async def test_task_calls_overlap_on_trio_s_clock(tmp_path: Path, mock_clock: Any) -> None:
+    """The same on trio's mock clock: three sub-agents whose answers take 10 s each take
+    10 s of trio time together, not 30.
+
+    The clock jumps only once the process has been idle for 20 ms of real time (the
+    ``autojump_clock`` fixture's threshold of 0 would jump past every deadline while
+    a worker thread reads the project's files).
+    """
+    mock_clock.autojump_threshold = 0.02
+    slow = {"delay_s": 2.0}  # 5 pauses of 2 s between the 6 events of an answer
+    routes = {
+        "main job": [
+            Turn.call(task("child alpha"), task("child beta"), task("child gamma")),
+            Turn.say("all done"),
+        ],
+        "child alpha": [Turn.say("alpha answer", **slow)],
+        "child beta": [Turn.say("beta answer", **slow)],
+        "child gamma": [Turn.say("gamma answer", **slow)],
+    }
+    async with world(tmp_path, routes) as w:
+        start = trio.current_time()
+        _, result = await run_session(w, "main job")
+        elapsed = trio.current_time() - start
+    assert result.result == "all done"
+    assert 10 <= elapsed < 15, f"three 10 s sub-agents took {elapsed:.1f} s of trio time"
+
+
 async def test_sub_agent_events_carry_its_id_and_transcript_is_a_sidechain(
     tmp_path: Path,
 ) -> None:
