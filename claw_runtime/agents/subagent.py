@@ -274,9 +274,10 @@ class SubagentService:
     ) -> None:
         try:
             outcome = await self._run_resolved(definition, request, entry.agent_id, background=True)
-        except ToolError as exc:
+        except Exception as exc:  # it could not start (no git repository...): say so
+            text = str(exc) if isinstance(exc, ToolError) else f"{type(exc).__name__}: {exc}"
             outcome = SubagentOutcome(
-                agent_id=entry.agent_id, agent_type=definition.name, status="failed", text=str(exc)
+                agent_id=entry.agent_id, agent_type=definition.name, status="failed", text=text
             )
         entry.outcome = outcome
         entry.done.set()
@@ -313,6 +314,10 @@ class SubagentService:
         except BaseException:
             with trio.CancelScope(shield=True):
                 await runtime.clients.release(http)
+                if worktree is not None:  # nothing ran in it: removed
+                    from claw_runtime.agents.worktree import finish_worktree
+
+                    await finish_worktree(worktree, request.description, self.agent.session.env)
             raise
         group = f"subagents.depth{self.depth + 1}"
         runtime.scheduler.set_capacity(group, limits.max_concurrent)
