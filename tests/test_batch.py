@@ -410,3 +410,18 @@ async def test_the_ray_executor_runs_the_batch_end_to_end_and_resumes(
     with trio.fail_after(30):
         while processes_with(ray_dir):
             await trio.sleep(0.2)
+
+
+def test_the_docs_tasks_example_reads_as_documented() -> None:
+    """docs/batch.md's example tasks file is what claw reads."""
+    from claw_runtime.batch.tasks import BatchTask, parse_lines
+
+    doc = (Path(__file__).parent.parent / "docs" / "batch.md").read_text()
+    section = doc.split("## The tasks file", 1)[1]
+    block = section.split("```json\n", 1)[1].split("```", 1)[0]
+    tasks = list(parse_lines(block.splitlines()))
+    assert all(isinstance(t, BatchTask) for t in tasks)
+    first, second, third = tasks
+    assert (first.id, first.cwd, first.max_turns) == ("fix-parser", "repos/parser", 20)
+    assert second.model == "haiku" and len(second.id) == 12  # an id from the line's hash
+    assert third.agent == "Explore"
