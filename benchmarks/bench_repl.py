@@ -33,6 +33,7 @@ import argparse
 import contextlib
 import os
 import pty
+import random
 import re
 import select
 import signal
@@ -281,6 +282,11 @@ def streaming(env: dict[str, str], project: Path, turns: int) -> dict[str, list[
                 if turn and index % 8 == 4 and len(typed) < len(KEYS):
                     # What is typed so far, shown from now on (letters no answer has).
                     so_far = KEYS[: len(typed) + 1]
+                    # At a random moment between two words, as a person types: right
+                    # after a word the view has just redrawn and waits for the frame.
+                    pause_until = time.perf_counter() + random.uniform(0, WORD_DELAY_S)
+                    while time.perf_counter() < pause_until:
+                        reader.read(max(0.0, pause_until - time.perf_counter()))
                     typed.append((so_far, len(reader.seen), time.perf_counter()))
                     os.write(fd, so_far[-1:])
             end = reader.until(STATUS_END, start, deadline)

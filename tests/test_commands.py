@@ -145,7 +145,19 @@ async def test_help_lists_commands_without_calling_the_model(tmp_path: Path, pro
     assert "Review a pull request" in lines["/review-pr"] and "(project)" in lines["/review-pr"]
     assert "<pr>" in lines["/review-pr"]
     assert "Write my standup notes" in lines["/standup"] and "(user)" in lines["/standup"]
-    for builtin in ("/help", "/clear", "/cost", "/model", "/status", "/doctor", "/memory"):
+    for builtin in (
+        "/help",
+        "/clear",
+        "/cost",
+        "/model",
+        "/status",
+        "/doctor",
+        "/memory",
+        "/init",
+        "/resume",
+        "/exit",
+        "/quit",
+    ):
         assert "(built-in)" in lines[builtin], builtin
 
 

@@ -308,7 +308,7 @@ class Conversation:
         assert view is not None
         view.begin_run(text if echo else None)
         self.interrupts.graceful = session.cancel
-        typed = self._typeahead = TypeAhead(on_change=view.redraw_soon)
+        typed = self._typeahead = TypeAhead(on_change=view.redraw_now)
         view.typed = typed
         try:
             async with trio.open_nursery() as keys:

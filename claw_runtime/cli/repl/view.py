@@ -34,7 +34,7 @@ from rich.spinner import Spinner
 from rich.text import Text
 
 from claw_runtime.bus import EventBus
-from claw_runtime.cli.live import describe_call, notice_markup
+from claw_runtime.cli.live import describe_call, notice_markup, subagent_line
 from claw_runtime.cli.repl.modes import MODE_LABELS, PROMPT_ARROW
 from claw_runtime.cli.repl.typeahead import TypeAhead
 from claw_runtime.events import (
@@ -248,9 +248,10 @@ class TerminalView:
             for waiting in self._settling.values():
                 waiting.set()  # nothing more will be drawn: nobody waits for it
 
-    def redraw_soon(self) -> None:
-        """Something the live region shows changed (a key typed ahead): draw it soon."""
-        self._redraw_soon()
+    def redraw_now(self) -> None:
+        """A key was typed ahead: draw it at once, frame or not (people type a few keys a
+        second, and a paste arrives as one read)."""
+        self._refresh()
 
     def _redraw_soon(self) -> None:
         """Redraw the live region now, or at the end of the current frame (see FRAME_S)."""
@@ -300,6 +301,12 @@ class TerminalView:
             del self._settling[marker.id]
 
     def _draw(self, event: Event) -> None:
+        if event.agent_id is not None:  # a sub-agent's: a dim line per step, never its text
+            line = subagent_line(event)
+            if line is not None:
+                self._end_stream()
+                self.console.print(Text(line, style="dim"))
+            return
         if isinstance(event, TextDelta):
             self._text(event.text)
         elif isinstance(event, ThinkingDelta):
