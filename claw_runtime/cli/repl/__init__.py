@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["run_repl"]
 
 REPL_COMMANDS = {"exit": "Leave claw (the session is saved)", "quit": "Leave claw"}
-"""The commands the terminal answers itself, offered from the start."""
+"""Offered for completion from the start, before the session has listed its commands."""
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
