@@ -689,3 +689,27 @@ async def test_a_nested_sub_agents_events_name_its_parent(tmp_path: Path) -> Non
     assert len(inner_turns) == 1 and inner_turns[0].parent_agent == outer.agent_id
     [_, outer_last] = w.requests_of("child outer")
     assert text_of(results_in(outer_last)[0]) == "inner done"
+
+
+async def test_the_terminal_shows_sub_agent_steps_not_their_text(tmp_path: Path) -> None:
+    import io
+
+    from claw_runtime.cli.live import LiveRenderer
+
+    routes = {
+        "main job": [Turn.call(task("child one", agent="Explore")), Turn.say("main answer")],
+        "child one": [Turn.call(ToolCallSpec("Glob", {"pattern": "*.md"})), Turn.say("secret")],
+    }
+    async with world(tmp_path, routes) as w:
+        await run_session(w, "main job")
+    out = io.StringIO()
+    renderer = LiveRenderer(out, plain=True)
+    for event in w.events:
+        renderer.handle(event)
+    shown = out.getvalue()
+    [started] = [e for e in w.events if isinstance(e, SubagentStarted)]
+    tag = f"[{(started.agent_id or '')[:6]}]"
+    assert f"↳ {tag} Explore: child one (started)" in shown
+    assert f"↳ {tag} Glob(*.md)" in shown
+    assert f"↳ {tag} Explore completed (2 turns)" in shown
+    assert "main answer" in shown and "secret" not in shown.replace("⎿ secret", "")

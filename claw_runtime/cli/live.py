@@ -18,6 +18,8 @@ from claw_runtime.events import (
     Event,
     ModelRetry,
     PluginFailed,
+    SubagentFinished,
+    SubagentStarted,
     TextDelta,
     ToolCallFinished,
     ToolCallStarted,
@@ -25,7 +27,7 @@ from claw_runtime.events import (
 )
 from claw_runtime.loop import RunResult
 
-__all__ = ["LiveRenderer", "describe_call"]
+__all__ = ["LiveRenderer", "describe_call", "subagent_line"]
 
 _ARG_KEYS = ("command", "file_path", "notebook_path", "pattern", "path", "url")
 
@@ -72,6 +74,12 @@ class LiveRenderer(Renderer):
             self._mid_line = False
 
     def handle(self, event: Event) -> None:
+        if event.agent_id is not None:  # a sub-agent's: a dim line per step, never its text
+            line = subagent_line(event)
+            if line is not None:
+                self._end_text()
+                self.console.print(f"[dim]{escape(line)}[/]")
+            return
         if isinstance(event, TextDelta):
             self.stream.write(event.text)
             self.stream.flush()
@@ -101,6 +109,26 @@ class LiveRenderer(Renderer):
         self._end_text()
         if result.is_error:
             self.console.print(f"[red]claw: {escape(result.result)}[/]")
+
+
+def subagent_line(event: Event) -> str | None:
+    """One line for a sub-agent's step (it started, calls a tool, ended), or None.
+
+    A sub-agent's text and turns are not shown: its answer reaches the person
+    through its parent. Lines carry the first characters of its id, so the
+    steps of sub-agents running at once can be told apart.
+    """
+    tag = f"[{(event.agent_id or '')[:6]}]"
+    if isinstance(event, SubagentStarted):
+        where = " in the background" if event.background else ""
+        return f"  ↳ {tag} {event.agent_type}: {event.description} (started{where})"
+    if isinstance(event, ToolCallStarted):
+        return f"  ↳ {tag} {describe_call(event.name, event.input)}"
+    if isinstance(event, SubagentFinished):
+        turns = f"{event.num_turns} turn{'s' if event.num_turns != 1 else ''}"
+        branch = f", branch {event.branch}" if event.branch else ""
+        return f"  ↳ {tag} {event.agent_type} {event.status.replace('_', ' ')} ({turns}{branch})"
+    return None
 
 
 def notice_markup(event: ModelRetry | PluginFailed) -> str:
