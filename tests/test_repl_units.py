@@ -219,6 +219,7 @@ def test_the_prompt_needs_nothing_but_prompt_toolkit() -> None:
     assert not heavy & loaded
     assert {m for m in loaded if m.startswith("claw_runtime")} == {
         "claw_runtime",
+        "claw_runtime._httpx_cli",
         "claw_runtime._version",
         "claw_runtime.cli",
         "claw_runtime.cli.app",
