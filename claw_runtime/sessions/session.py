@@ -46,7 +46,7 @@ from claw_runtime.errors import ConfigError, TaskCancelled, TaskError
 from claw_runtime.events import Event, SessionEnded, SessionStarted
 from claw_runtime.hooks.decisions import SessionStartOutcome
 from claw_runtime.loop import Agent, AgentOptions, Approver, RunResult
-from claw_runtime.mcp.session import SessionMcp, start_session_servers
+from claw_runtime.mcp import mcp_configured
 from claw_runtime.models import Usage
 from claw_runtime.permissions import PermissionMode, parse_rule
 from claw_runtime.providers.aliases import resolve_model_alias
@@ -57,6 +57,7 @@ from claw_runtime.tooling import SessionState
 
 if TYPE_CHECKING:
     from claw_runtime.commands.dispatch import CommandTable
+    from claw_runtime.mcp.session import SessionMcp
     from claw_runtime.runtime import Runtime
 
 __all__ = [
@@ -580,8 +581,11 @@ async def open_session(
     agent.parent_task = session._task
     mcp: SessionMcp | None = None
     try:
-        with scope(None):  # a signal stops a server that hangs at start-up, as it stops hooks
-            mcp = await start_session_servers(session)  # none configured: reads a few files
+        if mcp_configured(cwd, state.env):  # without servers: no MCP code is even imported
+            from claw_runtime.mcp.session import start_session_servers
+
+            with scope(None):  # a signal stops a server that hangs at start-up, as hooks
+                mcp = await start_session_servers(session)
         with scope(None):
             answers = await runtime.host.call(
                 "session_start",
