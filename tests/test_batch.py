@@ -319,6 +319,47 @@ async def test_a_rerun_retries_failures_only_when_asked(
     ]
 
 
+async def test_the_agent_field_uses_agent_definitions(
+    tmp_path: Path, fake_model_server: Callable[[Script], Any]
+) -> None:
+    """A built-in agent (Explore: read-only tools, its own prompt) and a project's
+    agent file (its model, tools and prompt) shape the task's session; an unknown
+    agent is a failed task."""
+    server: FakeModelServer = await fake_model_server(Script(responder=_echo))
+    project = tmp_path / "project"
+    (project / ".claude" / "agents").mkdir(parents=True)
+    (project / ".claude" / "agents" / "counter.md").write_text(
+        "---\nname: counter\ndescription: Counts things.\ntools: Read, Glob\n"
+        "model: claude-counting-1\nmaxTurns: 3\n---\nYou count files, nothing else.\n"
+    )
+    tasks = _write_tasks(
+        tmp_path / "tasks.jsonl",
+        [
+            {"id": "explore", "prompt": "look around", "agent": "Explore"},
+            {"id": "count", "prompt": "count them", "agent": "counter", "cwd": "project"},
+            {"id": "nobody", "prompt": "hello", "agent": "no-such-agent"},
+        ],
+    )
+    out = tmp_path / "results.jsonl"
+    done = await _claw(
+        ["batch", str(tasks), "--out", str(out)], tmp_path, claw_env(tmp_path, server)
+    )
+    assert done.returncode == 1, done.stderr
+    results = _results(out)
+    assert results["explore"]["status"] == "succeeded"
+    assert results["count"]["status"] == "succeeded"
+    assert results["nobody"]["status"] == "failed"
+    assert "no agent named 'no-such-agent'" in results["nobody"]["error"]
+    sent = {_prompt(r.body): r.body for r in server.requests}
+    explore, count = sent["look around"], sent["count them"]
+    explore_tools = {t["name"] for t in explore["tools"]}
+    assert "Read" in explore_tools and not explore_tools & {"Bash", "Write", "Edit"}
+    assert "read-only exploration sub-agent" in json.dumps(explore["system"])
+    assert {t["name"] for t in count["tools"]} == {"Read", "Glob"}
+    assert count["model"] == "claude-counting-1"
+    assert "You count files, nothing else." in json.dumps(count["system"])
+
+
 def _require_ray() -> None:
     """Skip (with why) without Ray; ``.ci/run`` installs it and sets CLAW_REQUIRE_RAY=1."""
     if importlib.util.find_spec("ray") is not None:

@@ -17,15 +17,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import trio
 
 from claw_runtime.batch.results import BatchResult
 from claw_runtime.batch.tasks import BadLine, BatchTask
 from claw_runtime.config.settings import Settings
-from claw_runtime.errors import ClawError
+from claw_runtime.errors import ClawError, ConfigError
+from claw_runtime.tooling import TOOL_ALIASES
 
 if TYPE_CHECKING:
+    from claw_runtime.agents.definitions import AgentDefinition
     from claw_runtime.runtime import Runtime
-    from claw_runtime.sessions.session import HookScope
+    from claw_runtime.sessions.session import HookScope, Session
 
 __all__ = ["SessionDefaults", "WorkerJob", "bad_line_result", "run_task", "run_task_alone"]
 
@@ -56,23 +59,60 @@ class WorkerJob:
     no_plugins: bool = False
 
 
-class AgentDefinitionsUnavailable(ClawError):
-    """A task names an agent, and this claw cannot read agent definitions."""
-
-
-def _agent_options(name: str, cwd: Path, runtime: Runtime) -> dict[str, Any]:
-    """The session options agent definition ``name`` sets (prompt, tools, model, turns).
+async def _agent_definition(name: str, cwd: Path, runtime: Runtime) -> AgentDefinition:
+    """The agent definition ``name`` as a sub-agent working in ``cwd`` would find it:
+    built-ins, plugins', the user's and that project's files (its trust rules too).
 
     Raises:
-        ClawError: no agent of that name, or no agent definitions in this claw.
+        ConfigError: no agent of that name.
     """
-    try:
-        from claw_runtime.agents import definitions  # noqa: F401
-    except ImportError:
-        raise AgentDefinitionsUnavailable(
-            f"agent {name!r}: agent definitions not available in this claw"
-        ) from None
-    raise AgentDefinitionsUnavailable(f"agent {name!r}: agent definitions not available")
+    from claw_runtime.agents.definitions import load_agent_catalog
+    from claw_runtime.commands.locations import project_trusted
+
+    state = runtime.new_session(cwd)
+    trusted_dirs = runtime.settings.trusted_directories
+    catalog = await trio.to_thread.run_sync(
+        lambda: load_agent_catalog(
+            state, runtime.host, trusted=lambda: project_trusted(state, trusted_dirs)
+        )
+    )
+    definition = catalog.find(name)
+    if definition is None:
+        known = ", ".join(sorted(catalog.agents)) or "none"
+        raise ConfigError(f"no agent named {name!r} (agents: {known})")
+    return definition
+
+
+def _agent_options(
+    definition: AgentDefinition, task: BatchTask, runtime: Runtime
+) -> dict[str, Any]:
+    """The session options ``definition`` sets; the line's own ``model`` and
+    ``max_turns`` win. Its permission mode applies as a sub-agent's does: never out
+    of plan mode, never to bypass when settings turned bypass off."""
+    options: dict[str, Any] = {
+        "model": task.model or definition.model,
+        "max_turns": task.max_turns or definition.max_turns,
+        "system_prompt": definition.system_prompt or None,
+    }
+    permissions = runtime.settings.permissions
+    wanted = definition.permission_mode
+    bypass_off = permissions.disable_bypass_permissions_mode == "disable"
+    if (
+        wanted is not None
+        and permissions.default_mode != "plan"
+        and not (wanted == "bypassPermissions" and bypass_off)
+    ):
+        options["permission_mode"] = wanted
+    return options
+
+
+def _narrow_tools(session: Session, definition: AgentDefinition) -> None:
+    """Show the session's model only the tools ``definition`` lists (never more)."""
+    if definition.tools is None:
+        return
+    wanted = {TOOL_ALIASES.get(name, name) for name in definition.tools}
+    tools = session.agent.tools
+    session.agent.tools = {name: t for name, t in tools.items() if name in wanted}
 
 
 def _failed(task: BatchTask | BadLine, error: str, started: float) -> BatchResult:
@@ -122,9 +162,13 @@ async def run_task(
     if hook_scope is not None:
         options["hook_scope"] = hook_scope
     try:
+        definition = None
         if task.agent:
-            options |= _agent_options(task.agent, cwd, runtime)
+            definition = await _agent_definition(task.agent, cwd, runtime)
+            options |= _agent_options(definition, task, runtime)
         async with runtime.open_session(**options) as session:
+            if definition is not None:
+                _narrow_tools(session, definition)
             result = await session.run(task.prompt)
     except ClawError as exc:
         return _failed(task, str(exc), started)
