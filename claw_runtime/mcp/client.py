@@ -36,7 +36,7 @@ import structlog
 import trio
 from mcp import Client, StdioServerParameters
 from mcp.client.sse import sse_client
-from mcp.client.stdio import stdio_client
+from mcp.client.stdio import DEFAULT_INHERITED_ENV_VARS, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
@@ -138,10 +138,15 @@ class McpConnection:
         config = self.config
         if config.type == "stdio":
             assert self._stderr is not None
+            # The SDK's safe variables (PATH, HOME, ...) from the session's environment,
+            # not the process's, then the server's own ``env``.
+            inherited = {
+                k: self.environ[k] for k in DEFAULT_INHERITED_ENV_VARS if k in self.environ
+            }
             params = StdioServerParameters(
                 command=config.command,
                 args=list(config.args),
-                env=dict(config.env) or None,
+                env={**inherited, **config.env},
                 cwd=str(self.cwd),
             )
             return stdio_client(params, errlog=self._stderr)
