@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from claw_runtime.aio import run_asyncio
     from claw_runtime.bus import EventBus, Subscription
     from claw_runtime.commands import Command, CommandLoader, CommandResult
+    from claw_runtime.context.compaction import CompactionError, CompactionOutcome
     from claw_runtime.context.processors import ContextProcessor, PromptContext
     from claw_runtime.embed import run_sync
     from claw_runtime.errors import (
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
         ToolInputError,
     )
     from claw_runtime.events import (
+        Compacted,
+        CompactionFailed,
+        CompactionStarted,
         Event,
         EventsDropped,
         ModelRetry,
@@ -81,6 +85,9 @@ if TYPE_CHECKING:
 
 _EXPORTS: dict[str, str] = {
     "AgentDefinition": "claw_runtime.agents.definitions",
+    "Compacted": "claw_runtime.events",
+    "CompactionFailed": "claw_runtime.events",
+    "CompactionStarted": "claw_runtime.events",
     "Event": "claw_runtime.events",
     "EventsDropped": "claw_runtime.events",
     "ModelRetry": "claw_runtime.events",
@@ -100,6 +107,8 @@ _EXPORTS: dict[str, str] = {
     "Command": "claw_runtime.commands",
     "CommandLoader": "claw_runtime.commands",
     "CommandResult": "claw_runtime.commands",
+    "CompactionError": "claw_runtime.context.compaction",
+    "CompactionOutcome": "claw_runtime.context.compaction",
     "ConfigError": "claw_runtime.errors",
     "ContextProcessor": "claw_runtime.context.processors",
     "EventBus": "claw_runtime.bus",

@@ -188,3 +188,25 @@ def test_builtin_tools_use_claude_code_names() -> None:
         "Skill",
     } <= read_only
     assert not read_only & {"Bash", "Write", "Edit", "MultiEdit", "NotebookEdit", "KillShell"}
+
+
+def test_the_lazy_table_and_the_type_checking_imports_name_the_same_things() -> None:
+    """A name in one and not the other is invisible to mypy users or to ``import``."""
+    import ast
+
+    tree = ast.parse((REPO / "claw_runtime" / "__init__.py").read_text())
+    checked: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for statement in node.body:
+                assert isinstance(statement, ast.ImportFrom), ast.dump(statement)
+                for alias in statement.names:
+                    checked[alias.name] = statement.module or ""
+    exported = {
+        name: module
+        for name, module in vars(claw_runtime)["_EXPORTS"].items()
+        if isinstance(module, str)
+    }
+    assert checked == exported
+    for name in ("CompactionError", "CompactionOutcome", "Compacted", "CompactionStarted"):
+        assert name in claw_runtime.__all__, name
