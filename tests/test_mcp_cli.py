@@ -52,6 +52,21 @@ async def test_add_list_get_remove_a_stdio_server(tmp_path: Path) -> None:
     assert "No MCP servers" in _out(await run_claw(["mcp", "list"], project, env))
     again = await run_claw(["mcp", "remove", "time"], project, env)
     assert again.returncode == 1 and again.stderr.decode().count("\n") == 1
+    web = await run_claw(
+        ["mcp", "add", "--transport", "http", "web", "http://127.0.0.1:9/mcp", "-H", "X-A: b"],
+        project,
+        env,
+    )
+    assert web.returncode == 0, web.stderr.decode()
+    saved = json.loads((tmp_path / "claw-home" / "mcp.json").read_text())
+    assert saved["projects"][str(project.resolve())]["mcpServers"]["web"] == {
+        "type": "http",
+        "url": "http://127.0.0.1:9/mcp",
+        "headers": {"X-A": "b"},
+    }
+    down = await run_claw(["mcp", "list"], project, env)
+    assert down.stdout.decode().count("\n") == 1 and "web: http:" in _out(down)
+    assert "failed" in _out(down) and down.stderr.decode() == ""
 
 
 async def test_add_to_the_project_and_list_shows_a_failing_server_in_one_line(

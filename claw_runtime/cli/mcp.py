@@ -176,10 +176,34 @@ def _write(path: Path, data: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
+def _options_after(args: argparse.Namespace) -> list[str]:
+    """Options written after NAME and COMMAND/URL (``-H "..."`` as Claude Code allows), folded
+    into ``args``; returns the server command's own arguments (everything after ``--`` too)."""
+    given = list(args.server_args or [])
+    before, after = (
+        (given[: given.index("--")], given[given.index("--") + 1 :])
+        if ("--" in given)
+        else (given, [])
+    )
+    late = argparse.ArgumentParser(add_help=False)
+    late.add_argument("-s", "--scope", choices=SCOPES)
+    late.add_argument("-t", "--transport", choices=("stdio", "http", "sse"))
+    late.add_argument("-e", "--env", action="append", default=[])
+    late.add_argument("-H", "--header", action="append", default=[])
+    found, command_args = late.parse_known_args(before)
+    args.scope = found.scope or args.scope
+    args.transport = found.transport or args.transport
+    args.env = [*args.env, *found.env]
+    args.header = [*args.header, *found.header]
+    return [*command_args, *after]
+
+
 def _add(context: CliContext, args: argparse.Namespace) -> int:
     from claw_runtime.mcp.config import parse_server, read_json_object
 
-    rest = [a for a in args.server_args if a != "--"] if args.server_args else []
+    rest = _options_after(args)
+    if args.transport != "stdio" and rest:
+        return _fail(f"unexpected arguments after the URL: {' '.join(rest)}")
     entry: dict[str, Any]
     if args.transport == "stdio":
         entry = {"command": args.command_or_url, "args": rest}

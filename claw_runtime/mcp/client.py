@@ -220,7 +220,7 @@ class McpConnection:
 
     def _fail(self, error: str) -> None:
         self.state, self.error = "failed", _one_line(error)
-        log.warning("mcp server failed", server=self.name, error=self.error)
+        log.info("mcp server failed", server=self.name, error=self.error)  # the user sees a notice
 
     async def _list(self, client: Client) -> None:
         capabilities = client.server_capabilities
