@@ -110,3 +110,18 @@ async def test_a_one_turn_run_loads_only_what_it_uses(tmp_path: Path) -> None:
     assert "claw_runtime.mcp" in loaded  # the session looked for MCP configuration
     no_mcp = {"claw_runtime.mcp.config", "claw_runtime.mcp.client", "pydantic"}
     assert not no_mcp & loaded  # none found: neither the reader nor the SDK is imported
+
+
+async def test_a_local_batch_loads_no_ray(tmp_path: Path) -> None:
+    (tmp_path / "tasks.jsonl").write_text('{"prompt": "hi"}\n')
+    async with open_fake_model_server(Script([Turn.say("hello")])) as server:
+        loaded = await _modules(
+            tmp_path,
+            ["batch", "tasks.jsonl", "--out", "results.jsonl"],
+            claw_env(tmp_path, server),
+        )
+    assert "claw_runtime.batch.local" in loaded  # the batch ran
+    assert '"succeeded"' in (tmp_path / "results.jsonl").read_text()
+    assert "claw_runtime.batch.ray_executor" not in loaded
+    assert not NEVER_AT_START_UP & loaded
+    assert "rich.progress" not in loaded  # not a terminal: no progress bar
