@@ -466,3 +466,49 @@ def test_the_docs_tasks_example_reads_as_documented() -> None:
     assert (first.id, first.cwd, first.max_turns) == ("fix-parser", "repos/parser", 20)
     assert second.model == "haiku" and len(second.id) == 12  # an id from the line's hash
     assert third.agent == "Explore"
+
+
+def test_a_torn_last_line_is_skipped_and_the_next_result_starts_its_own_line(
+    tmp_path: Path,
+) -> None:
+    """A crash mid-write leaves half a line: reading skips it, writing starts afresh."""
+    from claw_runtime.batch.results import BatchResult, ResultWriter, finished_ids
+
+    out = tmp_path / "results.jsonl"
+    out.write_bytes(
+        BatchResult(id="a", status="succeeded").to_json()
+        + b"\n"
+        + BatchResult(id="b", status="failed", error="no").to_json()
+        + b'\n{"id": "c", "sta'
+    )
+    assert finished_ids(out) == {"a", "b"}
+    assert finished_ids(out, retry_failed=True) == {"a"}
+    writer = ResultWriter(out)
+    writer.open()
+    try:
+        writer.write(BatchResult(id="c", status="succeeded"))
+        writer.write(BatchResult(id="b", status="succeeded"))  # a retry: the latest line counts
+    finally:
+        writer.close()
+    lines = out.read_bytes().split(b"\n")
+    assert json.loads(lines[-2])["id"] == "b" and json.loads(lines[-3])["id"] == "c"
+    assert finished_ids(out, retry_failed=True) == {"a", "b", "c"}
+
+
+def test_ids_from_the_line_are_stable_and_repeated_lines_get_their_own() -> None:
+    from claw_runtime.batch.tasks import BadLine, BatchTask, parse_lines
+
+    lines = [
+        '{"prompt": "same"}',
+        '{"prompt": "other"}',
+        '{"prompt": "same"}',
+        '{"id": "x", "prompt": "p"}',
+        '{"id": "x", "prompt": "q"}',
+    ]
+    first = list(parse_lines(lines))
+    again = list(parse_lines(lines))
+    assert [t.id for t in first] == [t.id for t in again]
+    same, other, same_again, x, x_again = first
+    assert isinstance(same, BatchTask) and same_again.id == f"{same.id}-2"
+    assert other.id not in (same.id, same_again.id) and x.id == "x"
+    assert isinstance(x_again, BadLine) and "used by an earlier line" in x_again.error
