@@ -300,3 +300,21 @@ async def test_ctrl_c_while_a_server_hangs_at_start_up_stops_at_once(tmp_path: P
         assert process.returncode == 130
         assert not server.requests  # the run never started
     assert not any(_alive(pid) for pid in _pids(starts))
+
+
+async def test_a_changed_tool_list_reaches_the_model(tmp_path: Path) -> None:
+    starts = tmp_path / "starts.txt"
+    _configure(tmp_path, {"bad": _bad(starts)})
+    script = Script([Turn.call(call("grow")), Turn.call(call("extra")), Turn.say("done")])
+    with trio.fail_after(60):
+        async with open_fake_model_server(script) as server:
+            async with (
+                claw_runtime.open_runtime(cwd=tmp_path, environ=_environ(server, tmp_path)) as rt,
+                rt.open_session(cwd=tmp_path, persist=False) as session,
+            ):
+                await session.run("go")
+            before = {t["name"] for t in server.requests[0].body["tools"]}
+            after = {t["name"] for t in server.requests[1].body["tools"]}
+            results = list(_results(server).values())
+    assert "mcp__bad__extra" not in before and "mcp__bad__extra" in after
+    assert _text(results[1]) == "extra tool here"

@@ -26,7 +26,7 @@ import contextlib
 import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TextIO, cast
 
@@ -127,6 +127,10 @@ class McpConnection:
     _broken: bool = False
     _lock: trio.Lock = attrs.field(factory=trio.Lock)
     _stderr: TextIO | None = None
+    _tools_changed: bool = False
+    """The server said its tool list changed (``notifications/tools/list_changed``)."""
+    on_tools_changed: Callable[[], None] | None = None
+    """Called after the tools were listed again (the session shows the model the new list)."""
 
     @property
     def name(self) -> str:
@@ -195,7 +199,7 @@ class McpConnection:
                         if isinstance(transport, tuple):
                             transport, http = transport
                             await stack.enter_async_context(http)
-                        client = Client(transport, mode="auto")
+                        client = Client(transport, mode="auto", message_handler=self._on_message)
                         await stack.enter_async_context(client)
                         await self._list(client)
                         startup.deadline = math.inf
@@ -217,6 +221,26 @@ class McpConnection:
             self._stopped.set()
             if not started:
                 task_status.started()
+
+    async def _on_message(self, message: Any) -> None:
+        """Notifications from the server: a changed tool list is listed again after the
+        call in progress (or at the next use), never inside the SDK's receive loop."""
+        if getattr(message, "method", None) == "notifications/tools/list_changed":
+            self._tools_changed = True
+
+    async def _relist_if_changed(self) -> None:
+        client = self._client
+        if not self._tools_changed or client is None:
+            return
+        self._tools_changed = False
+        with trio.move_on_after(self.call_timeout):
+            try:
+                await self._list(client)
+            except Exception as exc:  # the old list stays; the next call shows the fault
+                log.info("mcp relist failed", server=self.name, error=_describe(exc))
+                return
+            if self.on_tools_changed is not None:
+                self.on_tools_changed()
 
     def _fail(self, error: str) -> None:
         self.state, self.error = "failed", _one_line(error)
@@ -267,9 +291,13 @@ class McpConnection:
         """``client.<method>(*args)`` with the call timeout; the server's faults as
         :class:`McpCallError` (and the connection marked for a restart)."""
         client = await self.ensure(servers)
+        await self._relist_if_changed()
         try:
             with trio.move_on_after(self.call_timeout) as scope:
-                return await getattr(client, method)(*args)
+                result = await getattr(client, method)(*args)
+            if not scope.cancelled_caught:
+                await self._relist_if_changed()  # announced during the call: before it returns
+                return result
         except MCPError as exc:
             if _connection_lost(exc):
                 self._broken = True

@@ -241,6 +241,8 @@ async def start_session_servers(session: Session) -> SessionMcp | None:
     task = runtime.scheduler.spawn(servers.run, name="mcp", parent=session.agent.parent_task)
     await servers.wait_ready()
     mcp = SessionMcp(servers=servers, task=task, notify=session.notify, publish_tools=publish_tools)
+    for connection in servers.connections.values():
+        connection.on_tools_changed = lambda: publish_tools(mcp.tools())
     session.state.extras[EXTRAS_KEY] = mcp
     try:
         await servers.start_all()
