@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
 from claw_runtime.testing.fake_server import open_fake_model_server
@@ -241,3 +243,77 @@ async def test_a_background_dev_server_does_not_hold_claw_open(tmp_path: Path) -
     assert took < 20  # not the 300 s the server would run
     assert b"stopped " in result.stderr and b"still running when the session ended" in result.stderr
     assert processes_with(marker) == []
+
+
+def _long_worker(tool_turns: int) -> Script:
+    """Bash calls that each print ~4,000 characters, then "all done"; a summary request
+    (no tools, the compaction's system prompt) gets a summary."""
+    from claw_runtime.context.compaction import SUMMARY_SYSTEM_PROMPT
+
+    calls = {"n": 0}
+
+    def respond(body: dict[str, Any]) -> Turn:
+        system = "\n".join(block.get("text", "") for block in body.get("system") or ())
+        if system == SUMMARY_SYSTEM_PROMPT:
+            return Turn.say("<summary>the work so far</summary>")
+        calls["n"] += 1
+        if calls["n"] <= tool_turns:
+            return Turn.call(ToolCallSpec("Bash", {"command": "cat big.txt"}))
+        return Turn.say("all done")
+
+    return Script(responder=respond)
+
+
+async def test_an_automatic_compaction_is_one_line_on_stderr_and_events_in_stream_json(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "big.txt").write_text("lorem ipsum dolor sit amet " * 150)
+    (tmp_path / "claw-home").mkdir()
+    (tmp_path / "claw-home" / "settings.json").write_text(
+        json.dumps({"compaction": {"contextWindow": 12_500, "keepRecent": 0.25}})
+    )
+    flags = ["--permission-mode", "bypassPermissions"]
+    async with open_fake_model_server(_long_worker(8)) as server:
+        env = claw_env(tmp_path, server)
+        text = await run_claw(["-p", "work hard", *flags], project, env)
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.decode().strip() == "all done"
+    [line] = [x for x in text.stderr.decode().splitlines() if "compacted" in x]
+    assert re.fullmatch(r"claw: conversation compacted \(\d+(\.\d)?k → \d+(\.\d)?k tokens\)", line)
+
+    async with open_fake_model_server(_long_worker(8)) as server:
+        env = claw_env(tmp_path, server)
+        streamed = await run_claw(
+            ["-p", "work hard", *flags, "--output-format", "stream-json"], project, env
+        )
+    assert streamed.returncode == 0, streamed.stderr
+    assert b"compacted" not in streamed.stderr  # machine-readable: the events say it
+    events = [json.loads(x) for x in streamed.stdout.decode().splitlines()]
+    [started] = [e for e in events if e["type"] == "compaction_started"]
+    [compacted] = [e for e in events if e["type"] == "compacted"]
+    assert started["trigger"] == compacted["trigger"] == "auto"
+    assert compacted["tokens_before"] == started["tokens"] > compacted["tokens_after"] > 0
+    assert compacted["session_id"] == events[0]["session_id"]
+
+
+def test_the_live_renderer_shows_an_automatic_compaction_as_one_line() -> None:
+    import io
+
+    from claw_runtime.cli.live import LiveRenderer
+    from claw_runtime.events import Compacted, TextDelta
+
+    out = io.StringIO()
+    renderer = LiveRenderer(out, plain=True)
+    renderer.handle(TextDelta(turn=1, text="working"))
+    done = Compacted(
+        trigger="auto",
+        tokens_before=4_200,
+        tokens_after=850,
+        summarised_messages=9,
+        kept_messages=2,
+    )
+    renderer.handle(done)
+    renderer.handle(attrs.evolve(done, trigger="manual"))  # /compact's answer says it
+    assert out.getvalue().splitlines() == ["working", "Conversation compacted (4.2k → 850 tokens)"]

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import trio
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
@@ -23,9 +24,17 @@ from claw_runtime.cli.repl.modes import next_mode
 from claw_runtime.cli.repl.terminal import hold_stderr
 from claw_runtime.cli.repl.view import MarkdownBlocks, TerminalView, collapse
 from claw_runtime.config.settings import Settings
-from claw_runtime.events import SessionEnded, TextDelta, ThinkingDelta, ToolCallFinished
+from claw_runtime.events import (
+    Compacted,
+    CompactionStarted,
+    SessionEnded,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallFinished,
+    TurnFinished,
+)
 from claw_runtime.loop import RunResult
-from claw_runtime.models import TextBlock, ToolResultBlock, Usage
+from claw_runtime.models import Message, TextBlock, ToolResultBlock, Usage
 from claw_runtime.runtime import open_runtime
 from claw_runtime.scheduler import Scheduler
 
@@ -160,6 +169,42 @@ def test_a_command_result_is_shown_as_written() -> None:
     result = _result(result=table, stop_reason="command", num_turns=0)
     shown.end_run(result, model="m", mode="default")
     assert output.getvalue().startswith(table + "\n")
+
+
+def test_an_automatic_compaction_is_one_dim_line_and_the_status_line_shows_its_context() -> None:
+    shown, output = _view()
+    shown.attach("s1")
+    usage = Usage(input_tokens=180_000, cache_read_input_tokens=3_000, output_tokens=500)
+    answer = Message(role="assistant", content=(TextBlock(text="..."),))
+    finished = TurnFinished(
+        turn=1, message=answer, stop_reason="end_turn", usage=usage, cost_usd=0.5
+    )
+    shown._draw(finished)
+    shown.end_run(_result(), model="m", mode="default")
+    assert "context 183,500 tokens" in output.getvalue().splitlines()[-1]
+    shown._draw(CompactionStarted(trigger="auto", tokens=183_500, window=200_000))
+    assert shown._spinner is not None and "Compacting" in str(shown._spinner.text)
+    compacted = Compacted(
+        trigger="auto",
+        tokens_before=183_500,
+        tokens_after=21_034,
+        summarised_messages=40,
+        kept_messages=4,
+    )
+    shown._draw(compacted)
+    shown.end_run(_result(), model="m", mode="default")
+    lines = output.getvalue().splitlines()
+    assert "Conversation compacted (184k → 21k tokens)" in lines
+    assert "context 21,034 tokens" in lines[-1]
+    # By hand (/compact): the command's answer says it; the status line still follows.
+    shown._draw(attrs.evolve(compacted, trigger="manual", tokens_after=9_000))
+    shown.end_run(_result(), model="m", mode="default")
+    lines = output.getvalue().splitlines()
+    assert sum("Conversation compacted" in line for line in lines) == 1
+    assert "context 9,000 tokens" in lines[-1]
+    shown.attach("s2")  # /clear: a new conversation, nothing measured yet
+    shown.end_run(_result(), model="m", mode="default")
+    assert "context" not in output.getvalue().splitlines()[-1]
 
 
 async def test_settle_waits_until_earlier_events_are_drawn() -> None:

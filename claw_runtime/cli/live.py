@@ -13,8 +13,9 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.markup import escape
 
-from claw_runtime.cli.render import Renderer
+from claw_runtime.cli.render import Renderer, compaction_line
 from claw_runtime.events import (
+    Compacted,
     Event,
     ModelRetry,
     PluginFailed,
@@ -104,6 +105,11 @@ class LiveRenderer(Renderer):
             if isinstance(event, ModelRetry):
                 self._end_text()
             self.console.print(notice_markup(event))
+        elif isinstance(event, Compacted):
+            line = compaction_line(event)
+            if line is not None:
+                self._end_text()
+                self.console.print(f"[dim]{escape(line)}[/]")
 
     def finish(self, result: RunResult) -> None:
         self._end_text()

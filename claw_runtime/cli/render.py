@@ -17,6 +17,7 @@ import trio
 from claw_runtime import serde
 from claw_runtime.bus import EventBus
 from claw_runtime.events import (
+    Compacted,
     Event,
     ModelRetry,
     SessionEnded,
@@ -27,7 +28,29 @@ from claw_runtime.events import (
 )
 from claw_runtime.loop import RunResult
 
-__all__ = ["Renderer", "make_renderer", "result_to_dict"]
+__all__ = ["Renderer", "compaction_line", "make_renderer", "result_to_dict"]
+
+
+def _short_tokens(count: int) -> str:
+    """``183k``, ``4.2k``, ``850``: a token count at a glance."""
+    if count >= 10_000:
+        return f"{count / 1000:.0f}k"
+    if count >= 1_000:
+        return f"{count / 1000:.1f}k"
+    return str(count)
+
+
+def compaction_line(event: Compacted) -> str | None:
+    """``Conversation compacted (183k → 21k tokens)`` for an automatic compaction, or None.
+
+    A compaction by hand (``/compact``) is not announced: the command's own
+    answer says what it did, in more detail. A failed one is not either: the
+    session's notice says so (``auto-compaction failed: ...``).
+    """
+    if event.trigger != "auto":
+        return None
+    before, after = _short_tokens(event.tokens_before), _short_tokens(event.tokens_after)
+    return f"Conversation compacted ({before} → {after} tokens)"
 
 
 def result_to_dict(result: RunResult) -> dict[str, Any]:
@@ -70,12 +93,16 @@ class Renderer:
 
 
 class TextRenderer(Renderer):
-    """Prints the final answer only (tool activity and retries go to stderr, briefly)."""
+    """Prints the final answer only (retries and compactions go to stderr, one line each)."""
 
-    shows = (ModelRetry,)
+    shows = (ModelRetry, Compacted)
 
     def handle(self, event: Event) -> None:
-        if isinstance(event, ModelRetry):
+        if isinstance(event, Compacted):
+            line = compaction_line(event) if event.agent_id is None else None
+            if line is not None:
+                print(f"claw: {line[0].lower()}{line[1:]}", file=self.err)
+        elif isinstance(event, ModelRetry):
             print(
                 f"claw: model attempt {event.attempt} failed ({event.reason}); "
                 f"retrying in {event.delay_s:.1f}s",

@@ -8,6 +8,8 @@
   below it (longer output is cut to its first lines and a count).
 * A spinner runs while the model has not sent its first token, and while a
   tool runs.
+* An automatic compaction is one dim line (``Conversation compacted (183k → 21k
+  tokens)``); the spinner says so while it runs.
 * After each turn: one status line (model, mode, context size, tokens, cost).
 
 The view reads the runtime's bus (lossless), keeping the events stamped with
@@ -35,9 +37,12 @@ from rich.text import Text
 
 from claw_runtime.bus import EventBus
 from claw_runtime.cli.live import describe_call, notice_markup, subagent_line
+from claw_runtime.cli.render import compaction_line
 from claw_runtime.cli.repl.modes import MODE_LABELS, PROMPT_ARROW
 from claw_runtime.cli.repl.typeahead import TypeAhead
 from claw_runtime.events import (
+    Compacted,
+    CompactionStarted,
     Event,
     ModelRetry,
     PluginFailed,
@@ -57,7 +62,6 @@ from claw_runtime.models import (
     TextBlock,
     ToolResultBlock,
     ToolUseBlock,
-    Usage,
 )
 from claw_runtime.permissions import PermissionMode
 from claw_runtime.scheduler import Scheduler
@@ -198,7 +202,8 @@ class TerminalView:
     _notices: list[str] = attrs.field(factory=list)
     _quiet: bool = True
     """No run in progress: notices wait for :meth:`show_notices` (a prompt owns the screen)."""
-    _last_usage: Usage | None = None
+    _context: int | None = None
+    """The tokens the conversation fills: the last request's, or a compaction's estimate."""
     _settling: dict[int, trio.Event] = attrs.field(factory=dict)
     _session_cost: float = 0.0
     _refreshed: float = 0.0
@@ -210,6 +215,8 @@ class TerminalView:
 
     def attach(self, session_id: str) -> None:
         """Draw the events of the session with this id too (it started, or was cleared)."""
+        if session_id not in self.session_ids:
+            self._context = None  # a new conversation: nothing measured yet
         self.session_ids.add(session_id)
 
     # ------------------------------------------------------------ the events
@@ -315,8 +322,23 @@ class TerminalView:
             self._spin("Waiting for the model · Ctrl-C to interrupt")
         elif isinstance(event, TurnFinished):
             self._end_stream()
-            self._last_usage = event.usage
+            usage = event.usage
+            self._context = (
+                usage.input_tokens
+                + usage.cache_read_input_tokens
+                + usage.cache_creation_input_tokens
+                + usage.output_tokens
+            )
             self._session_cost += event.cost_usd
+        elif isinstance(event, CompactionStarted):
+            self._end_stream()
+            self._spin("Compacting the conversation · Ctrl-C to interrupt")
+        elif isinstance(event, Compacted):
+            self._end_stream()
+            self._context = event.tokens_after
+            line = compaction_line(event)
+            if line is not None:
+                self.console.print(Text(line, style="dim"))
         elif isinstance(event, ToolCallStarted):
             self._end_stream()
             summary = describe_call(event.name, event.input)
@@ -432,7 +454,6 @@ class TerminalView:
         if prompt is not None:
             self.console.print(Text.assemble((PROMPT_ARROW, "bold cyan"), prompt))
         self._streamed = False
-        self._last_usage = None
         self._spin("Waiting for the model · Ctrl-C to interrupt")
         self._start_live()
 
@@ -478,15 +499,8 @@ class TerminalView:
         parts = [model]
         if mode != "default":
             parts.append(f"{MODE_LABELS.get(mode, mode)} mode")
-        if self._last_usage is not None:
-            usage = self._last_usage
-            context = (
-                usage.input_tokens
-                + usage.cache_read_input_tokens
-                + usage.cache_creation_input_tokens
-                + usage.output_tokens
-            )
-            parts.append(f"context {context:,} tokens")
+        if self._context is not None:  # as the last request or compaction left it
+            parts.append(f"context {self._context:,} tokens")
         if result.usage.total_tokens:
             parts.append(f"this turn {result.usage.total_tokens:,} tokens")
         parts.append(f"${result.total_cost_usd:.4f} (session ${self._session_cost:.4f})")
