@@ -11,6 +11,7 @@ session's tool table as ``mcp__<server>__<tool>``.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -216,6 +217,9 @@ async def start_session_servers(session: Session) -> SessionMcp | None:
         )
     if not config.servers:
         return None
+    # The SDK takes a second or more to import: in a worker thread, so other sessions
+    # of the runtime go on meanwhile (the watchdog saw the event loop blocked for 3 s).
+    await trio.to_thread.run_sync(importlib.import_module, "claw_runtime.mcp.client")
     from claw_runtime.mcp.client import McpConnection, McpServers, timeouts_from
 
     runtime = session.runtime
