@@ -126,6 +126,16 @@ def test_unknown_key_in_claude_file_is_a_note(dirs: dict[str, Path]) -> None:
     assert loaded.warnings == ()
 
 
+def test_mcp_keys_are_read_by_the_mcp_configuration_not_noted(dirs: dict[str, Path]) -> None:
+    servers = {"time": {"command": "mcp-server-time"}}
+    write(
+        dirs["cwd"] / ".claude" / "settings.json",
+        {"mcpServers": servers, "enabledMcpjsonServers": ["git"], "oddKey": 1},
+    )
+    [note] = load(dirs).notes
+    assert note.endswith("oddKey: not used by claw; ignored")
+
+
 def test_unknown_nested_key_in_claw_file_is_a_note_naming_file_and_key(
     dirs: dict[str, Path],
 ) -> None:

@@ -61,6 +61,11 @@ SILENT_TOP_KEYS = frozenset(
 )
 """Claude Code's cosmetic keys: no effect on what claw does, so no note either."""
 
+READ_ELSEWHERE = frozenset(
+    {"mcpServers", "enabledMcpjsonServers", "disabledMcpjsonServers", "enableAllProjectMcpServers"}
+)
+"""Keys another part of claw reads from the same files (``claw_runtime.mcp.config``)."""
+
 
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
@@ -110,7 +115,7 @@ class _Walk:
                     kept[key] = fixed
                 continue
             if key not in known:
-                if not (path == "" and key in SILENT_TOP_KEYS):
+                if not (path == "" and key in SILENT_TOP_KEYS | READ_ELSEWHERE):
                     self.note(here, "not used by claw; ignored")
                 continue
             nested = _attrs_class(known[key])
