@@ -647,3 +647,52 @@ def test_keys_typed_while_an_answer_streams_are_shown_and_sent_after_it(
         claw.child.send(CTRL_D)
         assert claw.exit_code() == 0
     assert user_texts(server.requests[-1].body) == ["first question", "next question"]
+
+
+def test_claw_c_and_claw_r_open_with_the_last_messages_of_the_conversation(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    script = Script(
+        [
+            Turn.say("noted the papaya"),
+            Turn.call(ToolCallSpec("Bash", {"command": "echo ripe"})),
+            Turn.say("it is ripe"),
+            Turn.say("still papaya"),
+        ]
+    )
+    with fake_server_in_thread(script) as server:
+        headless(tmp_path, server, "-p", "remember papaya")
+        headless(tmp_path, server, "-c", "-p", "is it ripe?", "--allowed-tools", "Bash")
+        [session_file] = (tmp_path / "claw-home" / "projects").glob("*/*.jsonl")
+        session_id = session_file.stem
+
+        claw = start(terminals, tmp_path, server, "-c")
+        claw.expect("remember papaya")  # the conversation, shown again
+        claw.expect("noted the papaya")
+        claw.expect("● Bash(echo ripe)")
+        claw.expect("it is ripe")
+        claw.expect(f"Resumed session {session_id}")
+        claw.prompt()
+        claw.turn("which fruit?")
+        claw.prompt()
+        claw.child.send(CTRL_D)
+        assert claw.exit_code() == 0
+
+        again = start(terminals, tmp_path, server, "-r", session_id[:8])
+        again.expect("which fruit?")
+        again.expect("still papaya")
+        again.expect(f"Resumed session {session_id}")
+        again.prompt()
+        again.send_line("/exit")
+        assert again.exit_code() == 0
+    assert user_texts(server.requests[-1].body)[-1] == "which fruit?"
+    assert len(server.requests) == 4  # opening a session asks the model nothing
+
+
+def test_a_new_session_opens_without_history(tmp_path: Path, terminals: list[Terminal]) -> None:
+    with fake_server_in_thread(Script([])) as server:
+        claw = start(terminals, tmp_path, server)
+        claw.prompt()
+        claw.send_line("/exit")
+        assert claw.exit_code() == 0
+    assert "Resumed session" not in (claw.child.before or "")

@@ -7,8 +7,9 @@ is already on the screen. Each line typed is one ``session.run(line)``, with the
 files its ``@path`` mentions attached. Slash commands are the session's to
 dispatch; the terminal acts on what they ask of it
 (:class:`~claw_runtime.commands.CommandResult`): ``/exit`` ends the
-conversation, ``/resume`` closes the session and opens the one picked, showing
-its conversation.
+conversation, ``/resume`` closes the session and opens the one picked. A
+resumed session (``claw -c``, ``claw -r ID``, ``/resume``) opens with its last
+messages shown.
 
 Signals are those of ``claw -p`` (:class:`~claw_runtime.cli.headless.Interrupts`):
 Ctrl-C during a turn cancels it (a second one stops waiting for it) and the
@@ -177,7 +178,6 @@ class Conversation:
     ) -> tuple[str | None, str] | None:
         """Converse in the session ``args`` asks for until the person leaves (None) or
         switches with ``/resume``: then (the file of the session left, the file to resume)."""
-        resuming = args is not self.args
         view = self._view = TerminalView(self.console, runtime.scheduler)
         approver = TerminalApprover(
             output=self.output,  # type: ignore[arg-type]  # a TextIO in all it uses
@@ -197,12 +197,8 @@ class Conversation:
             await release()
             view.attach(session.id)
             await nursery.start(view.consume, runtime.bus)
-            if resuming:
-                view.show_notices()
-                view.show_history(session.agent.messages)
-                self.console.print(
-                    Text(f"Resumed session {session.id}: carry on where it left off.", style="dim")
-                )
+            if session.loaded is not None:  # -c, -r or /resume: the conversation, briefly
+                await self._show_history(session)
             self.prompt.starting_mode(session.permission_mode)
             await self._offer_commands(session)
             switch_to: str | None = None
@@ -286,6 +282,26 @@ class Conversation:
                     )
                 )
         return None
+
+    async def _show_history(self, session: Session) -> None:
+        """The resumed conversation's last messages, above the prompt if one is open
+        (``claw -c``: the prompt was drawn before the session opened)."""
+        view = self._view
+        assert view is not None
+
+        def show() -> None:
+            view.show_notices()
+            view.show_history(session.agent.messages)
+            self.console.print(
+                Text(f"Resumed session {session.id}: carry on where it left off.", style="dim")
+            )
+
+        if not self.prompt.active:
+            show()
+            return
+        with self.console.capture() as captured:
+            show()
+        await trio.to_thread.run_sync(self.prompt.print_above, captured.get())
 
     async def _offer_commands(self, session: Session) -> None:
         """Complete the commands this session can run now (custom ones are read from disk)."""
