@@ -512,3 +512,22 @@ def test_ids_from_the_line_are_stable_and_repeated_lines_get_their_own() -> None
     assert isinstance(same, BatchTask) and same_again.id == f"{same.id}-2"
     assert other.id not in (same.id, same_again.id) and x.id == "x"
     assert isinstance(x_again, BadLine) and "used by an earlier line" in x_again.error
+
+
+async def test_results_that_cannot_be_written_stop_the_batch_with_one_line(
+    tmp_path: Path, fake_model_server: Callable[[Script], Any]
+) -> None:
+    """/dev/full opens, then every write fails (ENOSPC): the batch stops at the first."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    server: FakeModelServer = await fake_model_server(Script(responder=_echo))
+    tasks = _write_tasks(tmp_path / "tasks.jsonl", [{"prompt": f"p{i}"} for i in range(20)])
+    env = claw_env(tmp_path, server)
+    done = await _claw(
+        ["batch", str(tasks), "--out", "/dev/full", "--concurrency", "1"], tmp_path, env
+    )
+    assert done.returncode == 1
+    [line] = done.stderr.decode().splitlines()
+    assert line.startswith("claw: batch stopped: cannot write /dev/full:"), line
+    assert "space" in line.lower()
+    assert len(_prompts(server.requests)) < 20  # it stopped instead of running the rest

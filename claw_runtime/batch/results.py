@@ -12,7 +12,9 @@ ones that succeeded).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,6 +61,8 @@ def read_results(path: Path) -> Iterator[dict[str, Any]]:
         OSError: the file exists but cannot be read.
     """
     try:
+        if not path.is_file():  # missing, or a pipe or device (/dev/stdout): nothing done yet
+            return
         data = path.read_bytes()
     except FileNotFoundError:
         return
@@ -94,6 +98,8 @@ class ResultWriter:
 
     path: Path
     _file: IO[bytes] | None = None
+    _regular: bool = True
+    """A regular file (fsynced); else a pipe or a device such as ``/dev/stdout``."""
     _lock: threading.Lock = attrs.field(factory=threading.Lock)
 
     def open(self) -> None:
@@ -103,7 +109,8 @@ class ResultWriter:
             OSError: the file cannot be created or written.
         """
         self._file = self.path.open("ab")
-        if self._file.tell() > 0:
+        self._regular = stat.S_ISREG(os.fstat(self._file.fileno()).st_mode)
+        if self._regular and self._file.tell() > 0:
             with self.path.open("rb") as existing:
                 existing.seek(-1, os.SEEK_END)
                 if existing.read(1) != b"\n":
@@ -116,9 +123,12 @@ class ResultWriter:
         with self._lock:
             self._file.write(line)
             self._file.flush()
-            os.fsync(self._file.fileno())
+            if self._regular:
+                os.fsync(self._file.fileno())
 
     def close(self) -> None:
+        """Close the file; a write that failed was reported by :meth:`write` already."""
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            with contextlib.suppress(OSError):
+                file.close()

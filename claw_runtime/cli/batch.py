@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 import trio
 
+from claw_runtime.batch.local import Record, start_local_batch
 from claw_runtime.batch.results import BatchResult, ResultWriter, finished_ids
 from claw_runtime.batch.runner import SessionDefaults, WorkerJob, bad_line_result
 from claw_runtime.batch.tasks import BadLine, BatchTask, read_tasks
@@ -99,39 +100,54 @@ async def _run(
     tally: _Tally,
     interrupts: Interrupts,
 ) -> None:
-    """Run ``tasks`` with the executor the flags name; each result written as it finishes."""
+    """Run ``tasks`` with the executor the flags name; each result written as it finishes.
+
+    Raises:
+        TaskCancelled: a signal stopped the batch.
+        TaskFailed, OSError: a result could not be written (the batch stopped).
+        ClawError: the batch could not start (Ray missing, a settings problem...).
+    """
 
     async def record(result: BatchResult) -> None:
         await trio.to_thread.run_sync(writer.write, result)
         tally.count(result)
 
     defaults = SessionDefaults(workdir=context.cwd, persist=not args.no_session)
-    if args.executor == "local":
-        from claw_runtime.batch.local import start_local_batch
-
-        async with open_cli_runtime(context) as runtime:
-            if interrupts.received:  # stopped while plugins loaded
-                return
-            batch = start_local_batch(
-                runtime,
-                tasks,
-                defaults,
-                concurrency=args.concurrency or DEFAULT_CONCURRENCY,
-                record=record,
-                hook_scope=interrupts.cancellable,
-            )
-            interrupts.graceful = batch.cancel
-            try:
-                await batch.result()
-            finally:
-                interrupts.graceful = None
+    if args.executor == "ray":
+        await _run_on_ray(context, args, tasks, defaults, record, interrupts)
         return
+    async with open_cli_runtime(context) as runtime:
+        if interrupts.received:  # stopped while plugins loaded
+            return
+        batch = start_local_batch(
+            runtime,
+            tasks,
+            defaults,
+            concurrency=args.concurrency or DEFAULT_CONCURRENCY,
+            record=record,
+            hook_scope=interrupts.cancellable,
+        )
+        interrupts.graceful = batch.cancel
+        try:
+            await batch.result()
+        finally:
+            interrupts.graceful = None
+
+
+async def _run_on_ray(
+    context: CliContext,
+    args: argparse.Namespace,
+    tasks: list[BatchTask | BadLine],
+    defaults: SessionDefaults,
+    record: Record,
+    interrupts: Interrupts,
+) -> None:
     from claw_runtime.batch.ray_executor import forwarded_environ, run_on_ray
 
-    _startup.resume()
-    bad = [t for t in tasks if isinstance(t, BadLine)]
-    for line in bad:  # no session: recorded here, not shipped to a worker
-        await record(bad_line_result(line))
+    _startup.resume()  # no runtime in this process: start-up is over
+    for task in tasks:  # lines that are not tasks are recorded here, not shipped to a worker
+        if isinstance(task, BadLine):
+            await record(bad_line_result(task))
     job = WorkerJob(
         settings=context.settings,
         environ=forwarded_environ(context.environ, context.settings),
@@ -140,14 +156,16 @@ async def _run(
     )
     with trio.CancelScope() as scope:
         interrupts.graceful = scope.cancel
-        await run_on_ray(
-            [t for t in tasks if isinstance(t, BatchTask)],
-            job,
-            address=args.ray_address,
-            record=record,
-            in_flight=args.concurrency,
-        )
-    interrupts.graceful = None
+        try:
+            await run_on_ray(
+                [t for t in tasks if isinstance(t, BatchTask)],
+                job,
+                address=args.ray_address,
+                record=record,
+                in_flight=args.concurrency,
+            )
+        finally:
+            interrupts.graceful = None
     if scope.cancelled_caught:
         raise TaskCancelled("the batch was cancelled")
 
@@ -173,6 +191,8 @@ async def _main(
             outcome = f"batch stopped: cannot write {writer.path}: {exc.__cause__ or exc}"
         except ClawError as exc:
             outcome = str(exc)
+        except OSError as exc:  # the Ray executor records in this task: no TaskFailed around it
+            outcome = f"batch stopped: cannot write {writer.path}: {exc.strerror or exc}"
         finally:
             watcher.cancel_scope.cancel()
     if outcome is None and interrupts.received:
