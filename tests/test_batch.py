@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -451,6 +452,7 @@ async def test_the_ray_executor_runs_the_batch_end_to_end_and_resumes(
     with trio.fail_after(30):
         while processes_with(ray_dir):
             await trio.sleep(0.2)
+    shutil.rmtree(ray_dir, ignore_errors=True)
 
 
 def test_the_docs_tasks_example_reads_as_documented() -> None:

@@ -118,10 +118,11 @@ def _collect(ray: Any, ref: Any, task: BatchTask) -> BatchResult:
     return result
 
 
-def _default_in_flight(ray: Any) -> int:
-    """Twice the cluster's CPUs: enough queued that no worker waits on the driver."""
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    return max(2, 2 * cpus)
+def _default_in_flight(ray: Any, task_cpus: float) -> int:
+    """Twice as many as the cluster runs at once: enough queued that no worker waits
+    on the driver."""
+    cpus = float(ray.cluster_resources().get("CPU", 1))
+    return max(2, int(2 * cpus / task_cpus))
 
 
 async def run_on_ray(
@@ -131,14 +132,17 @@ async def run_on_ray(
     address: str | None,
     record: Record,
     in_flight: int | None = None,
+    task_cpus: float = 1.0,
 ) -> None:
     """Run ``tasks`` on Ray; each result goes to ``record`` as it finishes.
 
     Args:
         address: the cluster to join (``ray://host:10001``, ``host:6379``,
             ``auto``); None starts a local instance for this batch.
-        in_flight: how many tasks are submitted at once (default: twice the
-            cluster's CPUs; Ray runs one per CPU).
+        in_flight: how many tasks are submitted at once (default: twice as
+            many as the cluster runs at once).
+        task_cpus: the CPUs Ray reserves for each task (``0.25``: four sessions
+            per CPU, for sessions that mostly wait on the model).
 
     Raises:
         RayUnavailable: Ray is not installed or the cluster cannot be joined.
@@ -149,10 +153,10 @@ async def run_on_ray(
     await trio.to_thread.run_sync(_connect, ray, address)
     pending: dict[Any, BatchTask] = {}
     try:
-        remote = ray.remote(max_retries=0)(_run_in_worker)
+        remote = ray.remote(max_retries=0, num_cpus=task_cpus)(_run_in_worker)
         limit = in_flight
         if limit is None:
-            limit = await trio.to_thread.run_sync(_default_in_flight, ray)
+            limit = await trio.to_thread.run_sync(_default_in_flight, ray, task_cpus)
         queue: Iterator[BatchTask] = iter(tasks)
         exhausted = False
         while True:

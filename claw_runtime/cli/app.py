@@ -328,6 +328,13 @@ def build_parser(*, prompt_argument: bool = False) -> argparse.ArgumentParser:
         "--ray-address", metavar="ADDR", default=None, help="a Ray cluster (default: start one)"
     )
     batch.add_argument(
+        "--ray-task-cpus",
+        type=_positive("--ray-task-cpus", float),
+        metavar="CPUS",
+        default=1.0,
+        help="CPUs Ray reserves per task (0.25: four waiting sessions per CPU)",
+    )
+    batch.add_argument(
         "--retry-failed", action="store_true", help="run again the ids whose last result failed"
     )
     # Defaults for every task (a line's own model and max_turns win); into the settings.

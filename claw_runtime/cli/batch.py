@@ -163,6 +163,7 @@ async def _run_on_ray(
                 address=args.ray_address,
                 record=record,
                 in_flight=args.concurrency,
+                task_cpus=args.ray_task_cpus,
             )
         finally:
             interrupts.graceful = None
@@ -203,8 +204,8 @@ async def _main(
 def run_batch_command(context: CliContext, args: argparse.Namespace) -> int:
     tasks_path = Path(args.tasks)
     out = Path(args.out)
-    if args.executor != "ray" and args.ray_address:
-        print("claw: --ray-address goes with --executor ray", file=sys.stderr)
+    if args.executor != "ray" and (args.ray_address or args.ray_task_cpus != 1.0):
+        print("claw: --ray-address and --ray-task-cpus go with --executor ray", file=sys.stderr)
         return 2
     unknown: Counter[str] = Counter()
     try:
