@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 import trio
 
+from claw_runtime.config.settings import Settings
 from claw_runtime.testing.fake_server import open_fake_model_server
 from claw_runtime.testing.script import Script, ToolCallSpec, Turn
 
@@ -317,3 +318,49 @@ def test_the_live_renderer_shows_an_automatic_compaction_as_one_line() -> None:
     renderer.handle(done)
     renderer.handle(attrs.evolve(done, trigger="manual"))  # /compact's answer says it
     assert out.getvalue().splitlines() == ["working", "Conversation compacted (4.2k → 850 tokens)"]
+
+
+def _sent_text(body: dict[str, Any]) -> str:
+    [message] = [m for m in body["messages"] if m["role"] == "user"]
+    content = message["content"]
+    return content if isinstance(content, str) else content[0]["text"]
+
+
+async def test_claw_p_attaches_the_files_a_prompt_mentions(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "notes.txt").write_text("the secret word is mango\n")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not for the model\n")
+    async with open_fake_model_server(Script([Turn.say("summarised")])) as server:
+        prompt = f"summarise @notes.txt and @{outside}"
+        result = await run_claw(["-p", prompt], project, claw_env(tmp_path, server))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().strip() == "summarised"
+    assert result.stderr.decode().splitlines() == [
+        f"claw: warning: @{outside} not attached: it is outside the workspace"
+    ]
+    sent = _sent_text(server.requests[0].body)
+    assert sent.startswith(prompt + "\n\n")
+    assert '<file path="notes.txt">' in sent and "the secret word is mango" in sent
+    assert "not for the model" not in sent
+
+
+async def test_an_embedder_can_send_a_prompt_without_attaching_its_mentions(
+    tmp_path: Path,
+) -> None:
+    from claw_runtime.runtime import open_runtime
+
+    (tmp_path / "notes.txt").write_text("the secret word is mango\n")
+    script = Script([Turn.say("as given"), Turn.say("attached")])
+    async with (
+        open_fake_model_server(script) as server,
+        open_runtime(Settings(), cwd=tmp_path, environ=claw_env(tmp_path, server)) as runtime,
+        runtime.open_session(cwd=tmp_path, persist=False) as session,
+    ):
+        await session.run("look at @notes.txt", mentions=False)
+        await session.run("look at @notes.txt")
+    first, second = (r.body for r in server.requests)
+    assert _sent_text(first) == "look at @notes.txt"
+    last = second["messages"][-1]["content"][0]["text"]
+    assert last.startswith("look at @notes.txt\n\n<file") and "mango" in last

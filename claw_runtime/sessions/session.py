@@ -126,8 +126,13 @@ class Session:
         """Where the session works now (Bash's ``cd`` moves it)."""
         return self.state.cwd
 
-    async def run(self, prompt: str) -> RunResult:
+    async def run(self, prompt: str, *, mentions: bool = True) -> RunResult:
         """Run ``prompt`` to the end of its turn; that run's own result.
+
+        Each file the prompt mentions as ``@path`` is attached after it (read
+        through the Read tool, so hooks and deny rules apply; files outside the
+        workspace are not), as the terminal and ``claw -p`` do; a mention left
+        out is one notice. ``mentions=False`` sends the prompt exactly as given.
 
         A prompt whose first word is ``/name`` (letters, digits, ``_``, ``-``,
         ``:``) runs the slash command of that name instead (see
@@ -162,7 +167,24 @@ class Session:
         invocation = parse_command_line(prompt)
         if invocation is not None:
             return await self._run_command(prompt, *invocation)
+        if mentions and "@" in prompt:
+            attached = await self._attach_mentions(prompt)
+            if isinstance(attached, RunResult):  # cancelled while reading
+                await self._record(attached)
+                return attached
+            prompt = attached
         return await self._run_prompt(prompt)
+
+    async def _attach_mentions(self, prompt: str) -> str | RunResult:
+        """``prompt`` with the files it mentions attached; each one left out is a notice."""
+        from claw_runtime.commands.expand import attach_mentions
+
+        found = await self._supervise(attach_mentions, self, prompt, name="mentions")
+        if isinstance(found, RunResult):
+            return found
+        for notice in found.notices:
+            self.notify(notice)
+        return found.prompt
 
     async def commands(self) -> CommandTable:
         """Every slash command this session can run now: registered ones, then skills

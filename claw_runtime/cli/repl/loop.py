@@ -38,7 +38,6 @@ from claw_runtime.cli.repl.input import Entry, PromptInput
 from claw_runtime.cli.repl.terminal import TerminalOutput, hold_stderr, set_terminal_echo
 from claw_runtime.cli.repl.typeahead import TypeAhead
 from claw_runtime.cli.repl.view import TerminalView
-from claw_runtime.commands import parse_command_line
 from claw_runtime.errors import ClawError
 from claw_runtime.runtime import Runtime
 from claw_runtime.sessions.session import Session
@@ -331,9 +330,7 @@ class Conversation:
                 keys.start_soon(typed.run)
                 try:
                     with self.interrupts.cancellable():
-                        if parse_command_line(text) is None and "@" in text:
-                            text = await self._attach_mentions(session, text)
-                        await session.run(text)
+                        await session.run(text)  # its @path mentions attached
                 finally:
                     keys.cancel_scope.cancel()
         finally:
@@ -353,15 +350,6 @@ class Conversation:
             return request.resume
         await self._offer_commands(session)
         return None
-
-    async def _attach_mentions(self, session: Session, text: str) -> str:
-        """The prompt with the files its ``@path`` mentions attached; a notice per file left out."""
-        from claw_runtime.commands.expand import attach_mentions
-
-        mentions = await attach_mentions(session, text)
-        for notice in mentions.notices:
-            self.console.print(Text(f"claw: {notice}", style="yellow"))
-        return mentions.prompt
 
     def _asking(self, asking: bool) -> None:
         """A permission question: the view stops drawing and the terminal echoes the answer."""
