@@ -11,8 +11,9 @@ In order:
    file's contents, read with the Read tool. An ``@word`` that is not a file
    (``@property``, ``@team``) stays as written.
 
-:func:`attach_mentions` is step 3 for a prompt typed in the interactive
-terminal: the prompt stays as written and each file it mentions is attached
+:func:`attach_mentions` is step 3 for a prompt (``Session.run`` calls it for
+every prompt that is not a slash command, so the terminal, ``claw -p`` and
+embedders all get it): the prompt stays as written and each file it mentions is attached
 after it (as Claude Code attaches ``@`` mentions), only files inside the
 workspace.
 
