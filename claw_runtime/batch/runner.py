@@ -130,6 +130,11 @@ def bad_line_result(line: BadLine) -> BatchResult:
     return BatchResult(id=line.id, status="failed", error=line.error, line=line.line)
 
 
+def _workspace(workdir: Path, cwd: str | None) -> Path:
+    """Where a task works: its ``cwd`` (``~`` expanded) from the batch's directory."""
+    return workdir / Path(cwd).expanduser() if cwd else workdir
+
+
 def _first_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[0] if lines else ""
@@ -150,7 +155,7 @@ async def run_task(
     started = time.perf_counter()
     if isinstance(task, BadLine):
         return bad_line_result(task)
-    cwd = defaults.workdir / task.cwd if task.cwd else defaults.workdir
+    cwd = _workspace(defaults.workdir, task.cwd)
     if not cwd.is_dir():
         return _failed(task, f"cwd {cwd} is not a directory", started)
     options: dict[str, Any] = {
