@@ -19,8 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 import trio
+from hypothesis import strategies as st
 
 from claw_runtime.testing import Script, ToolCallSpec, Turn
 from claw_runtime.testing.fake_server import FakeModelServer, RecordedRequest
@@ -533,3 +535,37 @@ async def test_results_that_cannot_be_written_stop_the_batch_with_one_line(
     assert line.startswith("claw: batch stopped: cannot write /dev/full:"), line
     assert "space" in line.lower()
     assert len(_prompts(server.requests)) < 20  # it stopped instead of running the rest
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+_LINES = st.lists(
+    st.one_of(
+        st.text(max_size=30),  # anything at all, mostly not JSON
+        _JSON_VALUES.map(json.dumps),
+        st.fixed_dictionaries(
+            {"prompt": st.text(max_size=10)},
+            optional={"id": st.text(max_size=3) | st.integers(), "max_turns": _JSON_VALUES},
+        ).map(json.dumps),
+    ).map(lambda line: line.replace("\n", " ")),
+    max_size=12,
+)
+
+
+@hypothesis.given(_LINES)
+def test_any_file_reads_as_one_task_or_bad_line_per_line_with_unique_ids(lines: list[str]) -> None:
+    """Whatever a batch file holds, reading it never raises, every non-blank line is
+    one task or one bad line, and no two share an id (results and resume key on it)."""
+    from claw_runtime.batch.tasks import parse_lines
+
+    items = list(parse_lines(lines))
+    assert [item.line for item in items] == [
+        n for n, line in enumerate(lines, start=1) if line.strip()
+    ]
+    ids = [item.id for item in items]
+    assert len(set(ids)) == len(ids)

@@ -127,12 +127,13 @@ def parse_lines(
         fallback = digest if seen_hashes[digest] == 1 else f"{digest}-{seen_hashes[digest]}"
         try:
             data = orjson.loads(text)
+            shape = _structure(data)
         except orjson.JSONDecodeError as exc:
+            seen_ids.add(fallback)
             yield BadLine(id=fallback, line=number, error=f"line {number}: not JSON ({exc})")
             continue
-        try:
-            shape = _structure(data)
         except ValueError as exc:
+            seen_ids.add(fallback)
             yield BadLine(id=fallback, line=number, error=f"line {number}: {exc}")
             continue
         if unknown_keys is not None:
