@@ -17,6 +17,7 @@ any runtime, only pids and cgroup paths.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import subprocess
@@ -87,7 +88,21 @@ def _reaper_pipe() -> int | None:
     finally:
         os.close(read_end)
     _pipe = write_end
+    atexit.register(_close)
     return _pipe
+
+
+def _close() -> None:
+    """At a normal exit: end of file for the reaper now, and wait for it to finish."""
+    global _pipe, _broken
+    with _lock:
+        _broken = True  # no new reaper while the interpreter shuts down
+        if _pipe is not None:
+            os.close(_pipe)
+            _pipe = None
+    if _process is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            _process.wait(timeout=5)
 
 
 def _send(line: str) -> None:
