@@ -82,8 +82,11 @@ def _import_ray() -> Any:
     return ray
 
 
-def _connect(ray: Any, address: str | None) -> None:
-    """Join the cluster at ``address``, or start a local instance (None)."""
+def _connect(ray: Any, address: str | None) -> bool:
+    """Join the cluster at ``address``, or start a local instance (None); False when
+    this process was connected already (a program embedding claw did it)."""
+    if ray.is_initialized():
+        return False
     try:
         ray.init(
             address=address,
@@ -95,6 +98,7 @@ def _connect(ray: Any, address: str | None) -> None:
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise RayUnavailable(f"cannot start or join {where}: {exc}") from None
+    return True
 
 
 def _wait_some(ray: Any, refs: list[Any]) -> list[Any]:
@@ -138,7 +142,9 @@ async def run_on_ray(
 
     Args:
         address: the cluster to join (``ray://host:10001``, ``host:6379``,
-            ``auto``); None starts a local instance for this batch.
+            ``auto``); None starts a local instance for this batch (or joins
+            ``RAY_ADDRESS``). A process already connected to Ray stays
+            connected to its cluster, and is not disconnected at the end.
         in_flight: how many tasks are submitted at once (default: twice as
             many as the cluster runs at once).
         task_cpus: the CPUs Ray reserves for each task (``0.25``: four sessions
@@ -150,7 +156,7 @@ async def run_on_ray(
             cancelled through Ray, the local instance shut down).
     """
     ray = await trio.to_thread.run_sync(_import_ray)
-    await trio.to_thread.run_sync(_connect, ray, address)
+    connected_here = await trio.to_thread.run_sync(_connect, ray, address)
     pending: dict[Any, BatchTask] = {}
     try:
         remote = ray.remote(max_retries=0, num_cpus=task_cpus)(_run_in_worker)
@@ -175,11 +181,12 @@ async def run_on_ray(
                     await record(result)
     finally:
         with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(_stop, ray, list(pending))
+            await trio.to_thread.run_sync(_stop, ray, list(pending), connected_here)
 
 
-def _stop(ray: Any, refs: list[Any]) -> None:
-    """Cancel ``refs``, give them a moment to end their sessions, then leave the cluster."""
+def _stop(ray: Any, refs: list[Any], disconnect: bool) -> None:
+    """Cancel ``refs``, give them a moment to end their sessions, then leave the
+    cluster if this batch joined it."""
     for ref in refs:
         try:
             ray.cancel(ref)
@@ -188,4 +195,5 @@ def _stop(ray: Any, refs: list[Any]) -> None:
     if refs:
         with contextlib.suppress(Exception):  # the cluster is gone: nothing to wait for
             ray.wait(refs, num_returns=len(refs), timeout=CANCEL_GRACE_S)
-    ray.shutdown()  # a local instance stops with its workers; a remote one is left
+    if disconnect:
+        ray.shutdown()  # a local instance stops with its workers; a remote one is left
