@@ -108,6 +108,45 @@ class Runtime:
         Raises:
             ProviderConfigError: unknown provider, or no credentials configured.
         """
+        chosen, overrides = self._provider_overrides(name, model)
+        return chosen, self.registry.providers[chosen].resolve_settings(overrides, self.environ)
+
+    def session_provider_settings(
+        self, name: str | None = None, *, model: str | None = None
+    ) -> tuple[str, ProviderSettings, ProviderConfigError | None]:
+        """As :meth:`provider_settings`, but missing credentials are returned, not raised.
+
+        A session opens without credentials (slash commands such as ``/help``
+        never call the model); its provider is then an
+        :class:`~claw_runtime.providers.unconfigured.UnconfiguredProvider` that
+        raises the returned error at the first request. The settings still
+        hold the model and URL the provider would use (resolved as if a key
+        were set: they do not depend on it).
+
+        Raises:
+            ProviderConfigError: an unknown provider, or settings that are wrong
+                whatever the credentials.
+        """
+        chosen, overrides = self._provider_overrides(name, model)
+        factory = self.registry.providers[chosen]
+        try:
+            return chosen, factory.resolve_settings(overrides, self.environ), None
+        except ProviderConfigError as missing:
+            try:
+                placeholder = attrs.evolve(overrides, api_key="unset")
+                settings = factory.resolve_settings(placeholder, self.environ)
+            except ProviderConfigError:
+                raise missing from None
+            return chosen, attrs.evolve(settings, api_key=None), missing
+
+    def _provider_overrides(
+        self, name: str | None, model: str | None
+    ) -> tuple[str, ProviderOverrides]:
+        """The provider chosen, and what settings and flags say about it.
+
+        Raises:
+            ProviderConfigError: no provider of that name is installed.
+        """
         chosen = name or self.settings.provider or DEFAULT_PROVIDER
         factory = self.registry.providers.get(chosen)
         if factory is None:
@@ -127,7 +166,7 @@ class Runtime:
             prompt_caching=configured.prompt_caching if configured else None,
             retry=_retry_policy(configured),
         )
-        return chosen, factory.resolve_settings(overrides, self.environ)
+        return chosen, overrides
 
     def make_provider(
         self, name: str, settings: ProviderSettings, *, http: httpx.AsyncClient | None = None

@@ -364,3 +364,49 @@ async def test_an_embedder_can_send_a_prompt_without_attaching_its_mentions(
     assert _sent_text(first) == "look at @notes.txt"
     last = second["messages"][-1]["content"][0]["text"]
     assert last.startswith("look at @notes.txt\n\n<file") and "mango" in last
+
+
+async def test_slash_commands_that_need_no_model_work_without_credentials(
+    tmp_path: Path,
+) -> None:
+    env = claw_env(tmp_path)  # no ANTHROPIC_API_KEY, no OPENAI_API_KEY
+    assert not any(key.endswith("_API_KEY") for key in env)
+    expected = {
+        "/help": "/compact [focus]",
+        "/cost": "No model calls in this session yet",
+        "/tools": "Bash",
+        "/status": "Model:              claude-",
+        "/doctor": "Settings files",
+        "/context": "Context window: claude-",
+    }
+    for command, shown in expected.items():
+        done = await run_claw(["-p", command], tmp_path, env)
+        assert done.returncode == 0, (command, done.stderr)
+        assert shown in done.stdout.decode(), (command, done.stdout)
+        assert done.stderr == b"", (command, done.stderr)
+    # A prompt still fails at once with the one line saying what to set, in every format.
+    streamed = await run_claw(["-p", "hi", "--output-format", "json"], tmp_path, env)
+    assert streamed.returncode == 1
+    result = json.loads(streamed.stdout.decode().splitlines()[-1])
+    assert result["is_error"] and "ANTHROPIC_API_KEY" in result["result"]
+    assert result["num_turns"] == 0
+
+
+async def test_a_prompt_without_credentials_sends_nothing_and_leaves_no_message(
+    tmp_path: Path,
+) -> None:
+    async with open_fake_model_server(Script([Turn.say("later, with a key")])) as server:
+        env = claw_env(tmp_path, server)
+        without_key = {k: v for k, v in env.items() if k != "ANTHROPIC_API_KEY"}
+        failed = await run_claw(["-p", "first try"], tmp_path, without_key)
+        assert failed.returncode == 1
+        assert failed.stderr.decode().splitlines() == [
+            "claw: no Anthropic credentials: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN for "
+            "a bearer token), or use another provider, e.g. --provider openai with OPENAI_API_KEY"
+        ]
+        assert server.requests == []
+        again = await run_claw(["-c", "-p", "second try"], tmp_path, env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.decode().strip() == "later, with a key"
+    [request] = server.requests
+    assert [m["role"] for m in request.body["messages"]] == ["user"]  # no dangling prompt

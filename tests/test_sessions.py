@@ -110,7 +110,7 @@ async def test_errors_leave_the_public_api_unwrapped(tmp_path: Path) -> None:
     with pytest.raises(ProviderConfigError):
         async with (
             claw_runtime.open_runtime(cwd=tmp_path, environ=environ) as runtime,
-            runtime.open_session(cwd=tmp_path),
+            runtime.open_session(cwd=tmp_path, provider="no-such-provider"),
         ):
             pass
 

@@ -50,6 +50,8 @@ from claw_runtime.mcp import mcp_configured
 from claw_runtime.models import Usage
 from claw_runtime.permissions import PermissionMode, parse_rule
 from claw_runtime.providers.aliases import resolve_model_alias
+from claw_runtime.providers.base import Provider
+from claw_runtime.providers.unconfigured import UnconfiguredProvider
 from claw_runtime.scheduler import TaskHandle, current_task
 from claw_runtime.sessions.store import LoadedSession, load_session
 from claw_runtime.sessions.transcript import Transcript, transcript_path
@@ -339,6 +341,10 @@ class Session:
     ) -> RunResult:
         """Run ``prompt`` through the agent, with extra allow rules and a model for this run."""
         agent = self.agent
+        if isinstance(agent.provider, UnconfiguredProvider):  # no credentials: say so, send nothing
+            failed = agent.result("error", is_error=True, text=str(agent.provider.error))
+            await self._record(failed)
+            return failed
         session_model = agent.options.model
         if model:
             agent.options = attrs.evolve(
@@ -515,7 +521,9 @@ async def open_session(
 
     Raises:
         ConfigError: settings or options that cannot be used.
-        ProviderConfigError: no credentials for the provider.
+        ProviderConfigError: an unknown provider. Missing credentials do not
+            stop the session from opening: each prompt's run is then an error
+            result saying what to set (slash commands that need no model work).
         SessionNotFound: ``resume`` cannot be read.
     """
     cwd = user_path(cwd if cwd is not None else os.curdir)
@@ -524,7 +532,10 @@ async def open_session(
     settings = runtime.settings
     if max_turns is not None:
         settings = attrs.evolve(settings, max_turns=max_turns)
-    provider_name, provider_settings = runtime.provider_settings(provider, model=model)
+    # Without credentials the session opens: its first model request fails instead.
+    provider_name, provider_settings, missing = runtime.session_provider_settings(
+        provider, model=model
+    )
     options = AgentOptions.from_settings(
         settings,
         model=provider_settings.model,
@@ -552,8 +563,13 @@ async def open_session(
     transcript = Transcript(path, session_id=session_id, cwd=str(cwd), warn=tell)
     state.extras["transcript_path"] = str(path or "")
     http = runtime.clients.for_session()  # its own connections (settings: http)
+    model_api: Provider = (
+        runtime.make_provider(provider_name, provider_settings, http=http)
+        if missing is None
+        else UnconfiguredProvider(name=provider_name, error=missing)
+    )
     agent = Agent(
-        provider=runtime.make_provider(provider_name, provider_settings, http=http),
+        provider=model_api,
         tools=dict(runtime.registry.tools),  # the session's own table: MCP tools join it
         host=runtime.host,
         session=state,
