@@ -161,6 +161,24 @@ async def test_a_failing_task_is_recorded_and_the_others_finish(
     assert sorted(_prompts(server.requests)) == ["boom", "task 0", "task 2", "task 3"]
 
 
+@pytest.mark.parametrize("executor", ["local", "ray"])
+async def test_missing_credentials_are_one_line_before_any_task(
+    tmp_path: Path, executor: str
+) -> None:
+    """Not a failed result per line: the batch does not start (and Ray is not started)."""
+    tasks = _write_tasks(tmp_path / "tasks.jsonl", [{"prompt": f"p{i}"} for i in range(3)])
+    out = tmp_path / "results.jsonl"
+    done = await _claw(
+        ["batch", str(tasks), "--out", str(out), "--executor", executor],
+        tmp_path,
+        claw_env(tmp_path),
+    )
+    assert done.returncode == 1
+    [line] = done.stderr.decode().splitlines()
+    assert line.startswith("claw: no Anthropic credentials"), line
+    assert out.read_text() == ""
+
+
 def _most_at_once(spans: list[tuple[float, float]]) -> int:
     edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
     most = running = 0

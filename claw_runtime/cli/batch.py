@@ -27,7 +27,6 @@ from claw_runtime.batch.local import Record, start_local_batch
 from claw_runtime.batch.results import BatchResult, ResultWriter, finished_ids
 from claw_runtime.batch.runner import SessionDefaults, WorkerJob, bad_line_result
 from claw_runtime.batch.tasks import BadLine, BatchTask, read_tasks
-from claw_runtime.cli import _startup
 from claw_runtime.cli._setup import CliContext
 from claw_runtime.cli.headless import EXIT_CANCELLED, Interrupts, open_cli_runtime
 from claw_runtime.errors import ClawError, TaskCancelled, TaskFailed
@@ -119,6 +118,7 @@ async def _run(
     async with open_cli_runtime(context) as runtime:
         if interrupts.received:  # stopped while plugins loaded
             return
+        runtime.provider_settings()  # no credentials: one line now, not a failure per task
         batch = start_local_batch(
             runtime,
             tasks,
@@ -144,7 +144,8 @@ async def _run_on_ray(
 ) -> None:
     from claw_runtime.batch.ray_executor import forwarded_environ, run_on_ray
 
-    _startup.resume()  # no runtime in this process: start-up is over
+    async with open_cli_runtime(context) as runtime:
+        runtime.provider_settings()  # no credentials: one line now, not a failure per task
     for task in tasks:  # lines that are not tasks are recorded here, not shipped to a worker
         if isinstance(task, BadLine):
             await record(bad_line_result(task))
