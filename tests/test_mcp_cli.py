@@ -169,17 +169,38 @@ async def test_a_streamable_http_server_from_mcp_config_with_headers(tmp_path: P
         (answer,) = results
         assert not answer.get("is_error"), answer
         assert "2 + 40 = 42" in json.dumps(answer)
-        # The server refuses a wrong token: one line, and the run goes on without it.
+        # The server refuses a wrong token, and has nothing at another path: one line
+        # each, naming the status and the URL, and the run goes on without them.
+        lost_url = url.replace("/mcp", "/nothing-here")
+        lost = tmp_path / "lost.json"
+        lost.write_text(
+            json.dumps(
+                {
+                    "mcpServers": {
+                        "lost": {
+                            "type": "http",
+                            "url": lost_url,
+                            "headers": {"X-Test-Token": "s3cret"},
+                        }
+                    }
+                }
+            )
+        )
         wrong = await run_claw(
-            ["-p", "hi", "--mcp-config", str(config)],
+            ["-p", "hi", "--mcp-config", str(config), "--mcp-config", str(lost)],
             project,
             claw_env(tmp_path, server, WEB_TOKEN="wrong"),
         )
     assert wrong.returncode == 0
-    (line,) = [
-        line for line in wrong.stderr.decode().splitlines() if "MCP server web failed" in line
-    ]
-    assert line.startswith("claw: warning: MCP server web failed to start: ")
+    lines = wrong.stderr.decode().splitlines()
+    (line,) = [line for line in lines if "MCP server web failed" in line]
+    assert (
+        line == f"claw: warning: MCP server web failed to start: HTTP 401 Unauthorized from {url}"
+    )
+    (line,) = [line for line in lines if "MCP server lost failed" in line]
+    assert line == (
+        f"claw: warning: MCP server lost failed to start: HTTP 404 Not Found from {lost_url}"
+    )
 
 
 async def test_claw_mcp_serve_through_the_sdk_client(tmp_path: Path) -> None:

@@ -131,6 +131,9 @@ class McpConnection:
     """The server said its tool list changed (``notifications/tools/list_changed``)."""
     on_tools_changed: Callable[[], None] | None = None
     """Called after the tools were listed again (the session shows the model the new list)."""
+    _http_refusal: str = ""
+    """The last HTTP error status the server answered (``HTTP 401 Unauthorized from URL``):
+    the SDK's own error says only "Server returned an error response"."""
 
     @property
     def name(self) -> str:
@@ -155,9 +158,33 @@ class McpConnection:
             )
             return stdio_client(params, errlog=self._stderr)
         if config.type == "sse":
-            return sse_client(config.url, headers=dict(config.headers) or None)
-        http = create_mcp_http_client(headers=dict(config.headers) or None)
+            return sse_client(
+                config.url, headers=dict(config.headers) or None, httpx_client_factory=self._http
+            )
+        http = self._http(headers=dict(config.headers) or None)
         return streamable_http_client(config.url, http_client=http), http
+
+    def _http(
+        self, headers: dict[str, str] | None = None, timeout: Any = None, auth: Any = None
+    ) -> Any:
+        """The SDK's HTTP client, also noting the status of a refused request.
+
+        A response hook sees the answers the SDK gets anyway, so the one-line
+        error can name the status and URL without a second request.
+        """
+        client = create_mcp_http_client(headers=headers, timeout=timeout, auth=auth)
+
+        async def note_refusal(response: Any) -> None:
+            # A 405 to the optional GET stream is how a server says it has none: normal.
+            if response.status_code >= 400 and not (
+                response.status_code == 405 and response.request.method == "GET"
+            ):
+                reason = f" {response.reason_phrase}" if response.reason_phrase else ""
+                self._http_refusal = f"HTTP {response.status_code}{reason} from {response.url}"
+
+        hooks = client.event_hooks
+        client.event_hooks = {**hooks, "response": [*hooks.get("response", []), note_refusal]}
+        return client
 
     def _stderr_tail(self) -> str:
         if self._stderr is None:
@@ -182,6 +209,7 @@ class McpConnection:
         self.starts += 1
         self._stopped = trio.Event()
         self._broken = False
+        self._http_refusal = ""
         started = False
         # The server's stderr, kept apart from the person's terminal; its last line
         # explains a failed start. Closed after the error is written, not with the client.
@@ -212,7 +240,10 @@ class McpConnection:
                     self._fail(f"did not start within {self.startup_timeout:g} s")
         except Exception as exc:  # the SDK raises many kinds; each is one line for the user
             tail = self._stderr_tail()
-            self._fail(_describe(exc) + (f" (stderr: {tail})" if tail else ""))
+            if self._http_refusal:  # the status says more than the SDK's error
+                self._fail(self._http_refusal)
+            else:
+                self._fail(_describe(exc) + (f" (stderr: {tail})" if tail else ""))
         finally:
             self._stderr.close()
             self._client = None
