@@ -26,6 +26,7 @@ from claw_runtime._groups import sole_error
 from claw_runtime._paths import user_path
 from claw_runtime.bus import EventBus
 from claw_runtime.config.settings import ProviderConfig, Settings
+from claw_runtime.context.memory import TRUSTED_DIRECTORIES_KEY
 from claw_runtime.errors import PluginError, ProviderConfigError
 from claw_runtime.events import Event, PluginFailed
 from claw_runtime.http_clients import HttpClients, open_http_clients
@@ -203,6 +204,8 @@ class Runtime:
         session.extras[SANDBOX_KEY] = SandboxConfig(
             enabled=sandbox.enabled, network=sandbox.network
         )
+        # The trust the runtime was given (an embedder's Settings too), for the memory rule.
+        session.extras[TRUSTED_DIRECTORIES_KEY] = tuple(self.settings.trusted_directories)
         return session
 
 

@@ -445,3 +445,29 @@ async def test_without_git_the_environment_still_says_it_is_a_repository(tmp_pat
     assert not result.is_error
     system = system_of(server)
     assert "Is a git repository: yes" in system and "Current branch" not in system
+
+
+async def test_an_embedder_s_trusted_directories_open_the_import_rule(tmp_path: Path) -> None:
+    """Trust decided in code (``Settings(trusted_directories=...)``) counts as the user's."""
+    outside = write(tmp_path / "elsewhere" / "notes.txt", "SHARED-NOTES from outside")
+    repo = fake_repository(tmp_path / "repo")
+    write(repo / "CLAUDE.md", f"PROJECT-MEMORY\n@{outside}\n")
+
+    async def system_with(settings: Settings) -> str:
+        async with open_fake_model_server(Script([Turn.say("ok")])) as server:
+            with trio.fail_after(60):
+                async with (
+                    open_runtime(
+                        settings, environ=_environ(tmp_path, server), no_plugins=True
+                    ) as runtime,
+                    runtime.open_session(cwd=repo, persist=False) as session,
+                ):
+                    await session.run("hi")
+        return system_of(server)
+
+    untrusted = await system_with(Settings())
+    assert "PROJECT-MEMORY" in untrusted and "SHARED-NOTES" not in untrusted
+    assert "which you have not trusted" in untrusted
+    trusted = await system_with(Settings(trusted_directories=[str(repo)]))
+    assert "SHARED-NOTES from outside" in trusted
+    assert not (tmp_path / "home" / ".claw" / "trusted-projects.json").exists()  # in code only

@@ -33,6 +33,7 @@ import trio
 
 from claw_runtime.context.environment import GitSnapshot, describe_environment, git_snapshot
 from claw_runtime.context.memory import (
+    TRUSTED_DIRECTORIES_KEY,
     MemoryLoader,
     iter_dirs_between,
     memory_boundary,
@@ -65,14 +66,19 @@ _TRUSTED_KEY = "builtin.context.trusted"
 def project_is_trusted(state: SessionState) -> bool:
     """Whether the user trusts the session's project (asked once per session).
 
-    As ``load_settings`` decides: the remembered list, or ``trustedDirectories``
-    in the user's own settings files (never the project's). Reads the disk.
+    As ``load_settings`` decides: the remembered list, or the runtime's
+    ``trusted_directories`` (from the user's own settings files, never the
+    project's, or from an embedder's ``Settings``); for a state made without a
+    runtime, the user's settings files. Reads the disk.
     """
     cached = state.extras.get(_TRUSTED_KEY)
     if cached is None:
         from claw_runtime.commands.locations import project_trusted
 
-        cached = project_trusted(state, _user_trusted_directories(state))
+        directories = state.extras.get(TRUSTED_DIRECTORIES_KEY)
+        if directories is None:
+            directories = _user_trusted_directories(state)
+        cached = project_trusted(state, list(directories))
         state.extras[_TRUSTED_KEY] = cached
     return bool(cached)
 

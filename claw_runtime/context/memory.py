@@ -56,6 +56,14 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
+TRUSTED_DIRECTORIES_KEY = "trust.directories"
+"""``SessionState.extras`` key: the directories the runtime's settings trust
+(``trustedDirectories`` of the user's settings files, or what an embedder passed as
+``Settings(trusted_directories=...)``). :meth:`Runtime.new_session
+<claw_runtime.runtime.Runtime.new_session>` sets it; the import rule reads it, with the
+remembered list (``claw trust``). A state made without a runtime has none: the user's
+settings files are read instead."""
+
 MEMORY_NAMES = ("CLAUDE.md", "AGENTS.md", "CLAW.md", "CLAUDE.local.md")
 """The names looked for in each directory, in the order they are read: the shared
 files first, the personal ``CLAUDE.local.md`` last (later text weighs more)."""
