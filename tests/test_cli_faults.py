@@ -479,3 +479,12 @@ async def test_a_stdin_nobody_closes_does_not_hang_a_run_with_a_prompt(tmp_path:
     assert result.returncode == 0 and result.stdout == b"ok\n", err
     assert "no input on standard input after 3 s" in err
     assert server.requests[0].body["messages"][0]["content"][0]["text"] == "hi"
+
+
+@pytest.mark.parametrize("command", [["sessions"], ["sessions", "show"], ["mcp", "add"], ["batch"]])
+def test_a_subcommand_help_names_the_subcommand(command: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "claw_runtime", *command, "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"usage: claw {' '.join(command)} "), done.stdout[:200]

@@ -272,7 +272,7 @@ def build_parser(*, prompt_argument: bool = False) -> argparse.ArgumentParser:
         )
         parser.set_defaults(command=None)
         return parser
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", prog="claw")
 
     run = sub.add_parser("run", help="run a prompt headless (same as -p)")
     run.add_argument("prompt", nargs="?", default="-", help="the prompt; - or none: stdin")
