@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import trio
 
 from claw_runtime.events import Event, ToolCallFinished, ToolCallStarted
 from claw_runtime.hooks import answers as hook_answers
@@ -137,6 +138,8 @@ class ToolExecutor:
     """The task tools' background work belongs to (the session's)."""
     agents: SubagentService | None = None
     """What the ``Task`` tool starts sub-agents with (set by the session)."""
+    _approval_lock: trio.Lock = attrs.field(factory=trio.Lock, init=False, repr=False)
+    """Calls that run at once (a batch of read-only tools) ask the approver one at a time."""
 
     async def execute(self, tool_use: ToolUseBlock) -> ToolExecution:
         """Run one call through the whole pipeline; exactly one result, whatever happens.
@@ -147,9 +150,7 @@ class ToolExecutor:
         Raises:
             trio.Cancelled: the caller's scope was cancelled mid-call.
         """
-        found = self.tools.get(tool_use.name) or self.tools.get(
-            TOOL_ALIASES.get(tool_use.name, "")
-        )
+        found = self.tools.get(tool_use.name) or self.tools.get(TOOL_ALIASES.get(tool_use.name, ""))
         if found is not None and not self.host.is_active(found.plugin):
             return ToolExecution(
                 result=error_result(
@@ -247,13 +248,20 @@ class ToolExecutor:
         reason = decision.reason if decision.decision == "ask" else verdict.reason
         if self.approver is None:
             return reason, True
-        if self.host.has_implementations("notification"):
-            await self.host.call(
-                "notification",
-                session=self.session,
-                message=f"claw needs your permission to use {call.name}",
-            )
-        answer = await self.approver(call, reason)
+        policy = self.permissions
+        async with self._approval_lock:  # one question at a time, whatever the approver
+            if self.permissions is not policy and decision.decision != "ask":
+                # An answer given while this call waited ("yes, always") may cover it.
+                again = self.permissions.check(call, self.session.cwd, self.session.workspace_roots)
+                if again.allowed and not again.protected:
+                    return None
+            if self.host.has_implementations("notification"):
+                await self.host.call(
+                    "notification",
+                    session=self.session,
+                    message=f"claw needs your permission to use {call.name}",
+                )
+            answer = await self.approver(call, reason)
         if answer.allowed:
             if answer.remember_rule:
                 policy = self.permissions

@@ -9,8 +9,9 @@ and keeps going while the model asks for tools. The invariants it keeps:
   timeout or cancellation: "aborted"), so the next request is always valid.
 * Nothing from a failed attempt runs: providers only hand over a message that
   arrived complete with its end marker.
-* Read-only tools from one message run concurrently; tools that change
-  things run one at a time, in the order the model gave.
+* Read-only tools from one message run concurrently (so do tools that only say
+  they may, ``concurrent``: an MCP tool with ``readOnlyHint``, still asking for
+  permission); tools that change things run one at a time, in the order given.
 """
 
 from __future__ import annotations
@@ -524,7 +525,7 @@ class Agent:
         open_batch = False
         for tu in tool_uses:
             found = self.tools.get(tu.name)
-            if found is not None and found.read_only:
+            if found is not None and (found.read_only or getattr(found, "concurrent", False)):
                 if open_batch:
                     batches[-1].append(tu)
                 else:

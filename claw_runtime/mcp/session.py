@@ -169,8 +169,13 @@ class SessionMcp:
             )
 
         description = (listed.description or "").strip() or f"{remote} (MCP server {server})"
+        annotations = getattr(listed, "annotations", None)
         return schema_tool(
-            name=name, description=description, input_schema=listed.input_schema, function=call
+            name=name,
+            description=description,
+            input_schema=listed.input_schema,
+            function=call,
+            concurrent=bool(annotations is not None and annotations.read_only_hint),
         )
 
     async def _check_unchanged(self, connection: McpConnection, remote: str, name: str) -> None:

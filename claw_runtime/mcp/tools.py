@@ -11,6 +11,9 @@ permission rules (``mcp__github``, ``mcp__github__create_issue``) and the
 approver apply. A server's ``readOnlyHint`` is a hint from a program claw does
 not control: it is not used to skip a permission check, so MCP tools are never
 ``read_only`` here (in the default mode they ask unless a rule allows them).
+It only makes the tool :attr:`SchemaTool.concurrent`: the agent loop may run it
+alongside the other read-only calls of the same message (their questions, if
+any, are asked one at a time by the executor).
 """
 
 from __future__ import annotations
@@ -57,6 +60,10 @@ class SchemaTool(Tool):
     Its function is called as ``function(arguments=<the input object>, ctx=<ToolContext>)``.
     """
 
+    concurrent: bool = False
+    """May run alongside read-only calls of the same message (an MCP ``readOnlyHint``),
+    without being ``read_only``: the permission check is the same as for any tool."""
+
     def validate(self, raw_input: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(raw_input, Mapping):
             raise ToolInputError(
@@ -91,6 +98,7 @@ def schema_tool(
     function: SchemaFunction,
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
     plugin: str | None = None,
+    concurrent: bool = False,
 ) -> SchemaTool:
     """A :class:`Tool` from a JSON Schema and ``async def function(arguments, ctx)``."""
     schema = dict(input_schema) if isinstance(input_schema, Mapping) else {}
@@ -107,6 +115,7 @@ def schema_tool(
         context_param="ctx",
         max_output_chars=max_output_chars,
         plugin=plugin,
+        concurrent=concurrent,
     )
 
 
