@@ -696,3 +696,23 @@ def test_a_new_session_opens_without_history(tmp_path: Path, terminals: list[Ter
         claw.send_line("/exit")
         assert claw.exit_code() == 0
     assert "Resumed session" not in (claw.child.before or "")
+
+
+def test_without_credentials_the_terminal_opens_and_a_prompt_says_what_to_set(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    env = claw_env(tmp_path, TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1")
+    assert "ANTHROPIC_API_KEY" not in env
+    claw = Terminal(tmp_path, env)
+    terminals.append(claw)
+    claw.prompt()
+    claw.send_line("/cost")
+    claw.expect("No model calls in this session yet")
+    claw.child.expect(STATUS_LINE)
+    claw.prompt()
+    claw.send_line("hello?")
+    claw.expect("claw: no Anthropic credentials: set ANTHROPIC_API_KEY")
+    claw.child.expect(STATUS_LINE)
+    claw.prompt()
+    claw.send_line("/exit")
+    assert claw.exit_code() == 0
