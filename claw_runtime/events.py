@@ -21,6 +21,7 @@ __all__ = [
     "CompactionStarted",
     "Event",
     "EventsDropped",
+    "McpServerStatus",
     "ModelRetry",
     "PluginFailed",
     "SessionEnded",
@@ -88,12 +89,25 @@ class PluginFailed(Event):
 
 
 @attrs.frozen(kw_only=True)
+class McpServerStatus:
+    """One MCP server of a session and how its start went (Claude Code's ``{name, status}``)."""
+
+    name: str
+    status: str
+    """``connected``, ``failed``, or ``pending`` (its start was interrupted)."""
+
+
+@attrs.frozen(kw_only=True)
 class SessionStarted(Event):
+    """A session opened: published once its MCP servers, if any, have started (or failed),
+    so ``tools`` includes theirs, as Claude Code's ``system/init`` message does."""
+
     type: ClassVar[str] = "session_started"
     cwd: str
     model: str
     provider: str
     tools: tuple[str, ...]
+    mcp_servers: tuple[McpServerStatus, ...] = ()
 
 
 @attrs.frozen(kw_only=True)

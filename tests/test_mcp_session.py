@@ -141,3 +141,42 @@ async def test_concurrent_read_only_calls_ask_one_at_a_time_and_yes_always_cover
     assert asked == ["mcp__ro__meet"]
     a, b = _meetings(server)
     assert a["met"] and b["met"] and _overlapped(a, b), (a, b)
+
+
+# ---------------------------------------------------------------- session_started
+
+
+async def test_stream_json_starts_with_the_mcp_servers_their_status_and_their_tools(
+    tmp_path: Path,
+) -> None:
+    """``session_started`` waits for the servers: one connected (its tools listed), one
+    failed; it is still the first line. Without servers it lists none."""
+    project = tmp_path / "project"
+    project.mkdir()
+    broken = {"command": str(tmp_path / "no-such-server")}
+    _user_settings(tmp_path, {"mcpServers": {"ro": READ_ONLY, "broken": broken}})
+    async with open_fake_model_server(Script([Turn.say("hi"), Turn.say("hi")])) as server:
+        result = await run_claw(
+            ["-p", "hi", "--output-format", "stream-json"], project, claw_env(tmp_path, server)
+        )
+        assert result.returncode == 0, result.stderr.decode()
+        first = json.loads(result.stdout.decode().splitlines()[0])
+        _user_settings(tmp_path, {})
+        plain = await run_claw(
+            ["-p", "hi", "--output-format", "stream-json"], project, claw_env(tmp_path, server)
+        )
+    assert first["type"] == "session_started"
+    assert first["mcp_servers"] == [
+        {"name": "ro", "status": "connected"},
+        {"name": "broken", "status": "failed"},
+    ]
+    assert {"mcp__ro__meet", "mcp__ro__peek", "mcp__ro__poke", "Read"} <= set(first["tools"])
+    assert first["tools"] == sorted(first["tools"])
+    assert {t["name"] for t in server.requests[0].body["tools"]} >= {"mcp__ro__meet"}
+    types = [json.loads(line)["type"] for line in result.stdout.decode().splitlines()]
+    assert types.count("session_started") == 1 and "task_state" in types
+    assert plain.returncode == 0, plain.stderr.decode()
+    first = json.loads(plain.stdout.decode().splitlines()[0])
+    assert first["type"] == "session_started"
+    assert first["mcp_servers"] == [] and "Read" in first["tools"]
+    assert not any(name.startswith("mcp__") for name in first["tools"])

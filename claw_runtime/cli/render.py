@@ -21,6 +21,7 @@ from claw_runtime.events import (
     Event,
     ModelRetry,
     SessionEnded,
+    SessionStarted,
     TextDelta,
     ToolCallFinished,
     ToolCallStarted,
@@ -132,9 +133,27 @@ class JsonRenderer(Renderer):
 
 
 class StreamJsonRenderer(Renderer):
-    """Prints every event as one JSON object per line, then the result object."""
+    """Prints every event as one JSON object per line, then the result object.
+
+    ``session_started`` comes first, as Claude Code's ``system/init`` does: it is
+    published once the session's MCP servers started, after the session's first
+    tasks did, so events before it are held and written right after it.
+    """
+
+    def __init__(self, out: BinaryIO | None = None, err: Any = None) -> None:
+        super().__init__(out, err)
+        self._held: list[Event] | None = []
+        """Events that came before ``session_started`` (None once it was written)."""
 
     def handle(self, event: Event) -> None:
+        if self._held is not None:
+            if not isinstance(event, SessionStarted | SessionEnded):
+                self._held.append(event)
+                return
+            held, self._held = self._held, None
+            for early in [event, *held] if isinstance(event, SessionStarted) else [*held, event]:
+                self.handle(early)
+            return
         self.out.write(serde.dumps(event) + b"\n")
         if isinstance(event, TextDelta | TurnFinished | ToolCallStarted | ToolCallFinished):
             self.out.flush()

@@ -11,7 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["mcp_configured"]
+__all__ = ["SESSION_MCP_KEY", "mcp_configured"]
+
+SESSION_MCP_KEY = "mcp.servers"
+"""``SessionState.extras`` key of the session's :class:`~claw_runtime.mcp.session.SessionMcp`
+(here, so a session can look for it without importing the MCP modules)."""
 
 
 def mcp_configured(cwd: Path, environ: Mapping[str, str]) -> bool:

@@ -20,6 +20,8 @@ import attrs
 import trio
 
 from claw_runtime.errors import ToolError
+from claw_runtime.events import McpServerStatus
+from claw_runtime.mcp import SESSION_MCP_KEY
 from claw_runtime.mcp.config import McpConfig, load_mcp_config, project_is_trusted
 from claw_runtime.mcp.tools import mcp_tool_name, result_blocks, schema_tool
 from claw_runtime.tooling import Tool, ToolContext
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SessionMcp", "session_mcp_config", "start_session_servers"]
 
-EXTRAS_KEY = "mcp.servers"
+EXTRAS_KEY = SESSION_MCP_KEY
 """``SessionState.extras`` key of the session's :class:`SessionMcp`."""
 
 
@@ -58,6 +60,14 @@ class SessionMcp:
     publish_tools: Callable[[Mapping[str, Tool]], None]
     approved: dict[str, str] = attrs.field(factory=dict)
     """Tool name -> fingerprint of the description the model and the person saw."""
+
+    def statuses(self) -> tuple[McpServerStatus, ...]:
+        """Each server and how its start went, for the session's first event."""
+        shown = {"connected": "connected", "failed": "failed"}
+        return tuple(
+            McpServerStatus(name=name, status=shown.get(connection.state, "pending"))
+            for name, connection in self.servers.connections.items()
+        )
 
     def tools(self) -> dict[str, Tool]:
         """Every connected server's tools, as claw tools."""

@@ -46,7 +46,7 @@ from claw_runtime.errors import ConfigError, TaskCancelled, TaskError
 from claw_runtime.events import Event, SessionEnded, SessionStarted
 from claw_runtime.hooks.decisions import SessionStartOutcome
 from claw_runtime.loop import Agent, AgentOptions, Approver, RunResult
-from claw_runtime.mcp import mcp_configured
+from claw_runtime.mcp import SESSION_MCP_KEY, mcp_configured
 from claw_runtime.models import Usage
 from claw_runtime.permissions import PermissionMode, parse_rule
 from claw_runtime.providers.aliases import resolve_model_alias
@@ -603,14 +603,6 @@ async def open_session(
         if fork or loaded.path != path:
             for message in loaded.messages:  # the new file starts with the history
                 transcript.append_message(message)
-    await session.publish(  # first: a stream-json reader sees the session before its tasks
-        SessionStarted(
-            cwd=str(cwd),
-            model=provider_settings.model,
-            provider=provider_name,
-            tools=tuple(sorted(runtime.registry.tools)),
-        )
-    )
     running = trio.Event()
     session._task = runtime.scheduler.spawn(
         _session_task, running, name=f"session:{session_id}", session_id=session_id
@@ -619,11 +611,15 @@ async def open_session(
     agent.parent_task = session._task
     mcp: SessionMcp | None = None
     try:
-        if mcp_configured(cwd, state.env):  # without servers: no MCP code is even imported
-            from claw_runtime.mcp.session import start_session_servers
+        try:
+            if mcp_configured(cwd, state.env):  # without servers: no MCP code is even imported
+                from claw_runtime.mcp.session import start_session_servers
 
-            with scope(None):  # a signal stops a server that hangs at start-up, as hooks
-                mcp = await start_session_servers(session)
+                with scope(None):  # a signal stops a server that hangs at start-up, as hooks
+                    mcp = await start_session_servers(session)
+        finally:  # once servers started or failed (bounded by MCP_TIMEOUT): they and their tools
+            with trio.CancelScope(shield=True):
+                await session.publish(_session_started(session, provider_settings.model))
         with scope(None):
             answers = await runtime.host.call(
                 "session_start",
@@ -640,6 +636,18 @@ async def open_session(
                 await _close(session)
             finally:
                 await runtime.clients.release(http)
+
+
+def _session_started(session: Session, model: str) -> SessionStarted:
+    """The first event of a session: its tools (MCP servers' included) and its MCP servers."""
+    mcp = session.state.extras.get(SESSION_MCP_KEY)
+    return SessionStarted(
+        cwd=str(session.state.cwd),
+        model=model,
+        provider=session.provider_name,
+        tools=tuple(sorted(session.agent.tools)),
+        mcp_servers=mcp.statuses() if mcp is not None else (),
+    )
 
 
 async def _close(session: Session) -> None:
