@@ -384,6 +384,9 @@ async def test_slash_commands_that_need_no_model_work_without_credentials(
         assert done.returncode == 0, (command, done.stderr)
         assert shown in done.stdout.decode(), (command, done.stdout)
         assert done.stderr == b"", (command, done.stderr)
+    status = await run_claw(["-p", "/status"], tmp_path, env)
+    assert "Provider:           anthropic (" in status.stdout.decode()
+    assert "ANTHROPIC_API_KEY" in status.stdout.decode()  # what to set, before the first prompt
     # A prompt still fails at once with the one line saying what to set, in every format.
     streamed = await run_claw(["-p", "hi", "--output-format", "json"], tmp_path, env)
     assert streamed.returncode == 1

@@ -76,9 +76,10 @@ log = structlog.get_logger(__name__)
 
 Status = Literal["completed", "failed", "timed_out", "cancelled"]
 
-_INHERITED_EXTRAS = ("sandbox", "skills.plugin_dirs", "transcript_path")
-"""``SessionState.extras`` a child starts with: the sandbox, plugins' skills, and the
-session's transcript path (hooks receive it as ``transcript_path``)."""
+_INHERITED_EXTRAS = ("sandbox", "skills.plugin_dirs", "transcript_path", "trust.directories")
+"""``SessionState.extras`` a child starts with: the sandbox, plugins' skills, the
+session's transcript path (hooks receive it as ``transcript_path``), and the
+directories the runtime trusts (the memory-import rule reads them)."""
 
 CLEANUP_DEADLINE_S = 30.0
 """How long removing a worktree and the end-of-run records may take after a cancellation."""

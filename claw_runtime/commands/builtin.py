@@ -205,6 +205,16 @@ async def _memory(args: str, session: Session) -> CommandResult:
     return CommandResult(output=report)
 
 
+def _credentials_note(session: Session) -> str:
+    """`` (no credentials: set ...)`` when prompts cannot reach the model yet."""
+    from claw_runtime.providers.unconfigured import UnconfiguredProvider
+
+    provider = session.agent.provider
+    if isinstance(provider, UnconfiguredProvider):
+        return f" ({provider.error})"
+    return ""
+
+
 async def _status(args: str, session: Session) -> CommandResult:
     from claw_runtime._version import __version__
     from claw_runtime.commands.locations import project_dir
@@ -215,7 +225,7 @@ async def _status(args: str, session: Session) -> CommandResult:
         ("Working directory:", str(session.state.cwd)),
         ("Project:", str(project_dir(session.state))),
         ("Model:", session.model),
-        ("Provider:", session.provider_name),
+        ("Provider:", session.provider_name + _credentials_note(session)),
         ("Permission mode:", session.agent.executor.permissions.mode),
         ("Session file:", str(path) if path is not None else "(not saved)"),
         ("claw:", __version__),
