@@ -1,0 +1,286 @@
+"""The runtime's HTTP/1.1 transport (h11 on trio) behaves as httpx's default one.
+
+Each test runs a small HTTP server on loopback (port 0, h11, started with
+``await nursery.start``) whose behaviour per request the test chooses, and talks
+to it through an ``httpx.AsyncClient`` over :class:`H11Transport`: connections
+reused or not, timeouts, limits and failures as httpx's own exceptions. Time is
+trio's virtual clock where a test waits; a ``fail_after`` bounds every test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+
+import attrs
+import h11
+import httpx
+import pytest
+import trio
+import trio.testing
+
+from claw_runtime.h11_transport import DEFAULT_LIMITS, H11Transport
+
+Handler = Callable[[trio.SocketStream, h11.Connection, h11.Request, bytes], Awaitable[bool]]
+"""Answers one request; returns whether the connection stays open for the next."""
+
+
+@attrs.define(eq=False)
+class Server:
+    url: str
+    connections: int = 0
+    requests: list[tuple[h11.Request, bytes]] = attrs.field(factory=list)
+
+
+async def _send(stream: trio.SocketStream, conn: h11.Connection, *events: h11.Event) -> None:
+    await stream.send_all(b"".join(conn.send(e) or b"" for e in events))
+
+
+async def answer(body: bytes, stream: trio.SocketStream, conn: h11.Connection) -> bool:
+    headers = [("content-length", str(len(body)))]
+    await _send(stream, conn, h11.Response(status_code=200, headers=headers), h11.Data(data=body))
+    await _send(stream, conn, h11.EndOfMessage())
+    return True
+
+
+async def _read_request(
+    stream: trio.SocketStream, conn: h11.Connection
+) -> tuple[h11.Request, bytes] | None:
+    request, body = None, b""
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            data = await stream.receive_some(65536)
+            conn.receive_data(data)
+            if not data and conn.their_state is h11.IDLE:
+                return None
+            continue
+        if isinstance(event, h11.Request):
+            request = event
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            assert request is not None
+            return request, body
+        elif isinstance(event, h11.ConnectionClosed):
+            return None
+
+
+@asynccontextmanager
+async def serving(handler: Handler) -> AsyncIterator[Server]:
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    server = Server(url=f"http://127.0.0.1:{listener.socket.getsockname()[1]}")
+
+    async def connection(stream: trio.SocketStream) -> None:
+        server.connections += 1
+        conn = h11.Connection(h11.SERVER)
+        with contextlib.suppress(trio.BrokenResourceError):  # the client may hang up
+            await _serve_connection(stream, conn)
+
+    async def _serve_connection(stream: trio.SocketStream, conn: h11.Connection) -> None:
+        async with stream:
+            while True:
+                got = await _read_request(stream, conn)
+                if got is None:
+                    return
+                server.requests.append(got)
+                if not await handler(stream, conn, *got):
+                    return
+                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                    return
+                conn.start_next_cycle()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(partial(trio.serve_listeners, connection, [listener]))
+        yield server
+        nursery.cancel_scope.cancel()
+
+
+async def _no_tls() -> ssl.SSLContext:
+    raise AssertionError("no https here")
+
+
+@asynccontextmanager
+async def client(
+    limits: httpx.Limits = DEFAULT_LIMITS, fallback: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    async def make_fallback() -> httpx.AsyncBaseTransport:
+        assert fallback is not None, "nothing should be handed over"
+        return fallback
+
+    transport = H11Transport(_no_tls, make_fallback, limits)
+    async with httpx.AsyncClient(transport=transport) as http:
+        yield http
+
+
+async def echo(stream: trio.SocketStream, conn: h11.Connection, r: h11.Request, b: bytes) -> bool:
+    return await answer(r.method + b" " + r.target + b" " + b, stream, conn)
+
+
+async def test_requests_share_one_kept_alive_connection() -> None:
+    with trio.fail_after(10):
+        async with serving(echo) as server, client() as http:
+            first = await http.post(server.url + "/a?q=1", content=b"one")
+            second = await http.get(server.url + "/b")
+    assert (first.status_code, first.content) == (200, b"POST /a?q=1 one")
+    assert second.content == b"GET /b "
+    assert first.http_version == "HTTP/1.1"
+    assert server.connections == 1
+    sent = dict(server.requests[0][0].headers)
+    assert sent[b"host"] == server.url.removeprefix("http://").encode()
+    assert sent[b"content-length"] == b"3"
+    assert sent[b"user-agent"].startswith(b"python-httpx/")
+
+
+async def test_a_response_not_read_to_its_end_closes_its_connection() -> None:
+    async def long(stream: trio.SocketStream, conn: h11.Connection, *_: object) -> bool:
+        return await answer(b"x" * 1_000_000, stream, conn)
+
+    with trio.fail_after(10):
+        async with serving(long) as server, client() as http:
+            async with http.stream("GET", server.url) as response:
+                await anext(response.aiter_raw())
+            assert len((await http.get(server.url)).content) == 1_000_000
+            assert len((await http.get(server.url)).content) == 1_000_000
+    assert server.connections == 2  # the cut-short one, then one kept alive
+
+
+async def test_a_cancelled_response_closes_its_connection() -> None:
+    async def stall(stream: trio.SocketStream, conn: h11.Connection, *_: object) -> bool:
+        if len(server.requests) == 1:
+            headers = [("transfer-encoding", "chunked")]
+            await _send(stream, conn, h11.Response(status_code=200, headers=headers))
+            await _send(stream, conn, h11.Data(data=b"first"))
+            await trio.sleep_forever()
+        return await answer(b"ok", stream, conn)
+
+    with trio.fail_after(10):
+        async with serving(stall) as server, client() as http:
+            with trio.move_on_after(0.2):
+                async with http.stream("GET", server.url) as response:
+                    async for _ in response.aiter_raw():
+                        pass
+            assert (await http.get(server.url)).content == b"ok"
+    assert server.connections == 2
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_used() -> None:
+    async def once(stream: trio.SocketStream, conn: h11.Connection, *_: object) -> bool:
+        await answer(b"ok", stream, conn)
+        return False  # closes the connection after answering, without saying so
+
+    with trio.fail_after(10):
+        async with serving(once) as server, client() as http:
+            assert (await http.get(server.url)).content == b"ok"
+            await trio.sleep(0.1)  # the close reaches the client
+            assert (await http.get(server.url)).content == b"ok"
+    assert server.connections == 2
+
+
+async def test_failures_are_httpx_exceptions() -> None:
+    async def hang_up(stream: trio.SocketStream, conn: h11.Connection, *_: object) -> bool:
+        if len(server.requests) == 2:  # half a body, then gone
+            headers = [("content-length", "10")]
+            await _send(stream, conn, h11.Response(status_code=200, headers=headers))
+            await _send(stream, conn, h11.Data(data=b"half"))
+        return False
+
+    with trio.fail_after(10):
+        async with serving(hang_up) as server, client() as http:
+            with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+                await http.get(server.url)
+            with pytest.raises(
+                httpx.RemoteProtocolError, match="without sending complete message body"
+            ):
+                await http.get(server.url)
+        listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+        port = listener.socket.getsockname()[1]
+        await listener.aclose()  # nothing listens there any more
+        async with client() as http:
+            with pytest.raises(httpx.ConnectError):
+                await http.get(f"http://127.0.0.1:{port}/")
+
+
+async def test_timeouts_are_httpx_timeouts(autojump_clock: trio.testing.MockClock) -> None:
+    async def slow(stream: trio.SocketStream, conn: h11.Connection, *_: object) -> bool:
+        await trio.sleep(60)
+        return await answer(b"late", stream, conn)
+
+    with trio.fail_after(300):
+        async with serving(slow) as server, client() as http:
+            start = trio.current_time()
+            with pytest.raises(httpx.ReadTimeout):
+                await http.get(server.url, timeout=httpx.Timeout(5.0))
+            assert trio.current_time() - start == pytest.approx(5.0)
+            response = await http.get(server.url, timeout=httpx.Timeout(5.0, read=None))
+            assert response.content == b"late"
+
+
+async def test_the_connection_limit_queues_requests_up_to_the_pool_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def slow(stream: trio.SocketStream, conn: h11.Connection, *_: object) -> bool:
+        await trio.sleep(10)
+        return await answer(b"ok", stream, conn)
+
+    one = httpx.Limits(max_connections=1)
+    finished: list[float] = []
+    with trio.fail_after(300):
+        async with serving(slow) as server, client(one) as http:
+
+            async def get() -> None:
+                response = await http.get(server.url, timeout=httpx.Timeout(None, pool=15.0))
+                assert response.content == b"ok"
+                finished.append(trio.current_time())
+
+            start = trio.current_time()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(get)
+                nursery.start_soon(get)
+            assert [t - start for t in finished] == pytest.approx([10.0, 20.0])
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(get)
+                await trio.sleep(1)
+                with pytest.raises(httpx.PoolTimeout):
+                    await http.get(server.url, timeout=httpx.Timeout(None, pool=2.0))
+    assert server.connections == 1
+
+
+async def test_a_streamed_request_body_goes_chunked() -> None:
+    async def parts() -> AsyncIterator[bytes]:
+        for piece in (b"ab", b"", b"cd"):
+            yield piece
+
+    with trio.fail_after(10):
+        async with serving(echo) as server, client() as http:
+            response = await http.post(server.url, content=parts())
+    assert response.content == b"POST / abcd"
+    assert dict(server.requests[0][0].headers)[b"transfer-encoding"] == b"chunked"
+
+
+async def test_informational_responses_are_skipped() -> None:
+    async def continues(stream: trio.SocketStream, conn: h11.Connection, *_: object) -> bool:
+        await _send(stream, conn, h11.InformationalResponse(status_code=103, headers=[]))
+        return await answer(b"final", stream, conn)
+
+    with trio.fail_after(10):
+        async with serving(continues) as server, client() as http:
+            response = await http.get(server.url)
+    assert (response.status_code, response.content) == (200, b"final")
+
+
+async def test_upgrades_are_handed_to_the_fallback() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(101)
+
+    with trio.fail_after(10):
+        async with client(fallback=httpx.MockTransport(handler)) as http:
+            response = await http.get("http://127.0.0.1:1/", headers={"upgrade": "websocket"})
+    assert response.status_code == 101
+    assert len(seen) == 1
