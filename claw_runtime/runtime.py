@@ -45,6 +45,8 @@ from claw_runtime.tools._sandbox import SANDBOX_KEY, SandboxConfig
 from claw_runtime.watchdog import watch_event_loop
 
 if TYPE_CHECKING:
+    from claw_runtime.executor import ToolExecutor
+    from claw_runtime.permissions.policy import PermissionPolicy
     from claw_runtime.sessions.session import Session
 
 __all__ = ["DEFAULT_PROVIDER", "Runtime", "load_plugins", "open_runtime"]
@@ -207,6 +209,27 @@ class Runtime:
         # The trust the runtime was given (an embedder's Settings too), for the memory rule.
         session.extras[TRUSTED_DIRECTORIES_KEY] = tuple(self.settings.trusted_directories)
         return session
+
+    def tool_executor(self, cwd: Path, policy: PermissionPolicy) -> ToolExecutor:
+        """Tool calls with no model behind them (``claw tools call``, ``claw mcp serve``).
+
+        A fresh session state in ``cwd`` under ``policy``, with the runtime's
+        tools, hooks, scheduler and HTTP client: the same pipeline a model's
+        calls take, so rules and hooks apply the same way.
+        """
+        from claw_runtime.executor import ToolExecutor
+
+        session = self.new_session(cwd)
+        session.permission_mode = policy.mode
+        return ToolExecutor(
+            tools=self.registry.tools,
+            host=self.host,
+            session=session,
+            permissions=policy,
+            scheduler=self.scheduler,
+            publish=self.publish,
+            http=self.http,
+        )
 
 
 def _retry_policy(configured: ProviderConfig | None) -> RetryPolicy | None:

@@ -22,7 +22,7 @@ import trio
 
 from claw_runtime.cli import _startup
 from claw_runtime.cli._setup import CliContext
-from claw_runtime.executor import ToolExecution, ToolExecutor
+from claw_runtime.executor import ToolExecution
 from claw_runtime.models import ImageBlock, TextBlock, ToolResultBlock, ToolUseBlock
 from claw_runtime.permissions import PermissionPolicy
 from claw_runtime.runtime import load_plugins, open_runtime
@@ -87,18 +87,7 @@ async def _call_tool(context: CliContext, name: str, tool_input: dict[str, objec
             known = ", ".join(sorted(runtime.registry.tools))
             print(f"claw: no tool named {name!r}; known tools: {known}", file=sys.stderr)
             return 1
-        policy = _policy(context, name)
-        session = runtime.new_session(context.cwd)
-        session.permission_mode = policy.mode
-        executor = ToolExecutor(
-            tools=runtime.registry.tools,
-            host=runtime.host,
-            session=session,
-            permissions=policy,
-            scheduler=runtime.scheduler,
-            publish=runtime.publish,
-            http=runtime.http,
-        )
+        executor = runtime.tool_executor(context.cwd, _policy(context, name))
         execution = await executor.execute(ToolUseBlock(id="cli", name=name, input=tool_input))
     if execution.denial is not None:
         print(_refusal(name, execution), file=sys.stderr)

@@ -70,7 +70,6 @@ def build_server(runtime: Runtime, executor: ToolExecutor) -> Any:
 
 
 async def _serve(context: CliContext, http_port: int | None, mode: PermissionMode | None) -> None:
-    from claw_runtime.executor import ToolExecutor
     from claw_runtime.permissions import PermissionPolicy
     from claw_runtime.runtime import open_runtime
 
@@ -80,17 +79,7 @@ async def _serve(context: CliContext, http_port: int | None, mode: PermissionMod
         policy = PermissionPolicy.from_settings(
             context.settings.permissions, project=context.cwd, mode=mode
         )
-        session = runtime.new_session(context.cwd)
-        session.permission_mode = policy.mode
-        executor = ToolExecutor(
-            tools=runtime.registry.tools,
-            host=runtime.host,
-            session=session,
-            permissions=policy,
-            scheduler=runtime.scheduler,
-            publish=runtime.publish,
-            http=runtime.http,
-        )
+        executor = runtime.tool_executor(context.cwd, policy)
         server = build_server(runtime, executor)
         if http_port is None:
             from mcp.server.stdio import stdio_server
