@@ -10,10 +10,13 @@ where the test answers permission questions itself.
 from __future__ import annotations
 
 import json
+import os
+import pty
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 
 import claw_runtime
@@ -22,7 +25,7 @@ from claw_runtime.hooks.decisions import ToolCall
 from claw_runtime.testing import Script, ToolCallSpec, Turn, open_fake_model_server
 from claw_runtime.testing.fake_server import FakeModelServer
 
-from _harness import claw_env, run_claw
+from _harness import claw_env, fake_server_in_thread, run_claw
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mcp"
 READ_ONLY = {"command": sys.executable, "args": [str(FIXTURES / "readonly_server.py")]}
@@ -180,3 +183,123 @@ async def test_stream_json_starts_with_the_mcp_servers_their_status_and_their_to
     assert first["type"] == "session_started"
     assert first["mcp_servers"] == [] and "Read" in first["tools"]
     assert not any(name.startswith("mcp__") for name in first["tools"])
+
+
+# ------------------------------------------------------------------------- trust
+
+MISBEHAVING = FIXTURES / "misbehaving_server.py"
+
+
+def _project_with_mcp_json(tmp_path: Path) -> Path:
+    """A project whose only claim is a ``.mcp.json`` server; the user allows its tools."""
+    project = tmp_path / "project"
+    project.mkdir()
+    starts = tmp_path / "starts.txt"
+    server = {
+        "command": sys.executable,
+        "args": [str(MISBEHAVING)],
+        "env": {"MISBEHAVE_STARTS": str(starts)},
+    }
+    (project / ".mcp.json").write_text(json.dumps({"mcpServers": {"proj": server}}))
+    _user_settings(tmp_path, {"permissions": {"allow": ["mcp__proj"]}})
+    return project
+
+
+def _echo_script() -> Script:
+    return Script(
+        [Turn.call(ToolCallSpec("mcp__proj__echo", {"text": "from the project"})), Turn.say("done")]
+    )
+
+
+@pytest.mark.parametrize("answer", ["y", "n"])
+async def test_at_a_terminal_a_projects_mcp_json_asks_for_trust_and_yes_starts_it_now(
+    tmp_path: Path, answer: str
+) -> None:
+    """Nothing but ``.mcp.json`` to trust: the question is asked; yes starts the server in
+    this very run (the model gets its tool and its answer), no leaves it unstarted."""
+    project = _project_with_mcp_json(tmp_path)
+    async with open_fake_model_server(_echo_script()) as server:
+        leader, follower = pty.openpty()
+        os.write(leader, f"{answer}\n".encode())  # typed ahead: the trust question
+        with trio.fail_after(60):
+            result = await trio.run_process(
+                [sys.executable, "-m", "claw_runtime", "-p", "go", "--no-session"],
+                cwd=project,
+                stdin=follower,
+                stderr=follower,
+                capture_stdout=True,
+                env=claw_env(tmp_path, server),
+                check=False,
+            )
+        os.close(follower)
+        shown = _read_all(leader)
+    assert result.returncode == 0, shown
+    assert "Trust this folder? [y/N]" in shown
+    assert f"{project / '.mcp.json'}: mcpServers (proj)" in shown
+    (echo,) = _results(server).values()
+    tools = {t["name"] for t in server.requests[0].body["tools"]}
+    stored = tmp_path / "claw-home" / "trusted-projects.json"
+    if answer == "y":
+        assert "mcp__proj__echo" in tools
+        assert not echo.get("is_error") and _text(echo) == "from the project"
+        assert json.loads(stored.read_text()) == [str(project.resolve())]
+    else:
+        assert "mcp__proj__echo" not in tools and echo["is_error"]
+        assert not (tmp_path / "starts.txt").exists() and not stored.exists()
+        assert "(proj) were not started" in shown and "claw trust" in shown
+
+
+async def test_headless_a_projects_mcp_json_is_one_line_and_never_started(
+    tmp_path: Path,
+) -> None:
+    project = _project_with_mcp_json(tmp_path)
+    async with open_fake_model_server(_echo_script()) as server:
+        result = await run_claw(["-p", "go"], project, claw_env(tmp_path, server))
+    assert result.returncode == 0, result.stderr.decode()
+    err = result.stderr.decode()
+    assert "Trust this folder" not in err
+    (line,) = [line for line in err.splitlines() if "proj" in line]
+    assert "were not started" in line and "claw trust" in line
+    assert not (tmp_path / "starts.txt").exists()
+
+
+def _read_all(leader: int) -> str:
+    """Everything the child wrote to the terminal (it has exited)."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the other end is closed and drained
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_the_interactive_terminal_asks_and_starts_the_projects_servers_in_the_session(
+    tmp_path: Path,
+) -> None:
+    """``claw`` at a terminal: the trust question comes before the prompt; after yes the
+    first prompt's session has the project's server and its tool works."""
+    from test_repl import CTRL_D, STATUS_LINE, Terminal, repl_env
+
+    project = _project_with_mcp_json(tmp_path)
+    with fake_server_in_thread(_echo_script()) as server:
+        claw = Terminal(project, repl_env(tmp_path, server))
+        try:
+            claw.expect("Trust this folder? [y/N]")
+            claw.child.send("y\r")
+            claw.prompt()
+            claw.send_line("go")
+            claw.child.expect(STATUS_LINE)
+            claw.prompt()
+            claw.child.send(CTRL_D)
+            assert claw.exit_code() == 0
+        finally:
+            claw.close()
+        tools = {t["name"] for t in server.requests[0].body["tools"]}
+        (echo,) = _results(server).values()
+    assert "mcp__proj__echo" in tools
+    assert not echo.get("is_error") and _text(echo) == "from the project"

@@ -124,6 +124,11 @@ def prepare(args: argparse.Namespace, *, may_ask: bool = False) -> CliContext | 
             environ=environ,
             trust=bool(getattr(args, "trust", False)),
         )
+        if not loaded.trusted and (cwd / ".mcp.json").is_file():  # servers wait for trust too
+            from claw_runtime.mcp.config import servers_awaiting_trust
+
+            awaiting = servers_awaiting_trust(cwd, environ)
+            loaded = attrs.evolve(loaded, withheld=(*loaded.withheld, *awaiting))
         if loaded.withheld and may_ask and sys.stdin.isatty() and sys.stderr.isatty():
             from claw_runtime.cli.trust import ask_to_trust
 

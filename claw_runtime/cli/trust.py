@@ -63,7 +63,8 @@ def ask_to_trust(directory: Path, withheld: Sequence[str]) -> bool:
     for item in withheld:
         print(f"  - {item}", file=sys.stderr)
     print(
-        "Trust this folder only if you trust its authors: its hooks run commands as you.",
+        "Trust this folder only if you trust its authors: its hooks and MCP servers run "
+        "commands as you.",
         file=sys.stderr,
     )
     print("Trust this folder? [y/N] ", end="", file=sys.stderr, flush=True)

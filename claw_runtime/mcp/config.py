@@ -47,6 +47,7 @@ __all__ = [
     "expand_variables",
     "load_mcp_config",
     "parse_server",
+    "servers_awaiting_trust",
 ]
 
 Scope = Literal["user", "project", "local", "flag"]
@@ -406,3 +407,15 @@ def project_is_trusted(cwd: Path, environ: Mapping[str, str], trusted_dirs: Iter
 
     store = TrustStore(trust_file(_home(environ), environ))
     return store.is_trusted(cwd, [Path(p) for p in trusted_dirs])
+
+
+def servers_awaiting_trust(cwd: Path, environ: Mapping[str, str]) -> tuple[str, ...]:
+    """``<project>/.mcp.json: mcpServers (a, b)`` when an untrusted project's ``.mcp.json``
+    defines servers, for the question whether to trust it (its settings files' own
+    ``mcpServers`` are already among what the settings loader withheld)."""
+    mcp_json = cwd / ".mcp.json"
+    if not mcp_json.is_file():
+        return ()
+    config = load_mcp_config(cwd, environ, trusted=False)
+    names = [s.name for s in config.waiting_for_trust if s.source == str(mcp_json)]
+    return (f"{mcp_json}: mcpServers ({', '.join(names)})",) if names else ()
