@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import AsyncExitStack, aclosing, asynccontextmanager, suppress
+from contextlib import aclosing, asynccontextmanager, suppress
 from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -90,14 +90,16 @@ async def open_event_stream(
     """
     deadline = trio.current_time() + policy.attempt_timeout_s
     timeout = httpx.Timeout(policy.connect_timeout_s, read=None, write=60.0, pool=60.0)
-    async with AsyncExitStack() as stack:
-        try:
-            with trio.fail_at(deadline):
-                r = await stack.enter_async_context(
-                    http.stream("POST", url, content=content, headers=headers, timeout=timeout)
-                )
-        except trio.TooSlowError:
-            raise _over_deadline(policy) from None
+    # ``send(stream=True)`` rather than ``http.stream()``: the same request and
+    # response without two context managers around them (a model turn's HTTP
+    # is most of a session's CPU when many sessions share a process).
+    request = http.build_request("POST", url, content=content, headers=headers, timeout=timeout)
+    try:
+        with trio.fail_at(deadline):
+            r = await http.send(request, stream=True)
+    except trio.TooSlowError:
+        raise _over_deadline(policy) from None
+    try:
         if r.status_code != 200:
             body = (await r.aread()).decode("utf-8", "replace")
             raise classify_http_error(
@@ -107,7 +109,7 @@ async def open_event_stream(
         if content_type and not content_type.lower().startswith("text/event-stream"):
             raise await _not_an_event_stream(r, content_type.split(";")[0].strip(), provider)
         events = iter_sse(
-            r.aiter_bytes(),
+            _body(r),
             idle_timeout=policy.idle_timeout_s,
             deadline=deadline,
             past_deadline=partial(_over_deadline, policy),
@@ -117,6 +119,17 @@ async def open_event_stream(
             # The message already ended: what trails it does not matter.
             with suppress(ProviderStreamError):
                 await drain(events)
+    finally:
+        await r.aclose()
+
+
+def _body(r: httpx.Response) -> AsyncIterator[bytes]:
+    """The response's bytes: as sent when not content-encoded (the transport's own
+    stream, one step from the socket), else decoded by httpx."""
+    if "content-encoding" in r.headers:
+        return r.aiter_bytes()
+    assert isinstance(r.stream, httpx.AsyncByteStream)
+    return aiter(r.stream)
 
 
 class StreamState(Protocol):
