@@ -23,8 +23,12 @@ Designs (``http`` settings, see docs/settings.md):
 * with ``--alternatives``, also: the shared client behind ``maxInFlight: 100``;
   the shared client with its pool raised to 1,000 connections; sessions spread
   over 16 shared clients; per-session clients with ``maxInFlight: 250``; and
-  per-session clients with the cyclic garbage collector's first threshold
-  raised from 700 to 50,000 allocations (its share grows with the live heap).
+  per-session clients with Python's own garbage collector thresholds
+  (``CLAW_GC_THRESHOLD=0``; the runtime raises the first one from 700 to 50,000
+  allocations, see ``claw_runtime/gc_tuning.py``).
+
+Each line also says how long the cyclic garbage collector ran over the N
+sessions, how many of its passes were full collections, and its longest pause.
 
     python benchmarks/bench_scale.py [--quick] [--alternatives] [--sizes 10,100,1000]
 
@@ -64,7 +68,7 @@ ALTERNATIVES: dict[str, dict[str, Any]] = {
     "shared, pool of 1000": SHARED,  # and a client whose pool allows 1,000 connections
     "16 shared clients": SHARED,  # sessions dealt round-robin over 16 clients
     "per-session, maxInFlight 250": {"maxInFlight": 250},
-    "per-session, gc threshold 50,000": {},  # gc.set_threshold(50_000) after the warm-up
+    "per-session, Python's gc thresholds": {},  # CLAW_GC_THRESHOLD=0
 }
 
 
@@ -136,6 +140,8 @@ def child(design: str, n: int, base_url: str, workdir: str) -> None:
         "CLAW_CONFIG_DIR": str(Path(workdir) / "claw-home"),
         "CLAUDE_CONFIG_DIR": str(Path(workdir) / "claude-home"),
     }
+    if design == "per-session, Python's gc thresholds":
+        env["CLAW_GC_THRESHOLD"] = "0"
 
     async def session(runtime: Any, errors: list[str]) -> None:
         async with runtime.open_session(cwd=workdir, persist=False) as s:
@@ -153,9 +159,8 @@ def child(design: str, n: int, base_url: str, workdir: str) -> None:
                 )
             errors: list[str] = []
             await session(runtime, errors)  # warm-up, not measured
-            if design == "per-session, gc threshold 50,000":
-                gc.set_threshold(50_000)  # collect the young generation less often
             rounds = max(1, ROUNDS_OF // n)
+            pauses = CollectorPauses()
             wall, cpu = time.perf_counter(), time.process_time()
             for _ in range(rounds):
                 async with trio.open_nursery() as nursery:
@@ -163,12 +168,16 @@ def child(design: str, n: int, base_url: str, workdir: str) -> None:
                         nursery.start_soon(session, runtime, errors)
             wall = (time.perf_counter() - wall) / rounds
             cpu = (time.process_time() - cpu) / rounds
+            gc.callbacks.remove(pauses.record)
             if errors:
                 print(f"{len(errors)} sessions failed, e.g. {errors[0]}", file=sys.stderr)
             return {
                 "wall_s": wall,
                 "cpu_s": cpu,
                 "failed": len(errors),
+                "gc_s": sum(pauses.seconds) / rounds,
+                "gc_full": pauses.full / rounds,
+                "gc_longest_s": max(pauses.seconds, default=0.0),
             }
 
     if design == "16 shared clients":
@@ -191,6 +200,23 @@ def child(design: str, n: int, base_url: str, workdir: str) -> None:
             print(json.dumps(trio.run(run)))
     else:
         print(json.dumps(trio.run(run)))
+
+
+class CollectorPauses:
+    """Each cyclic collection's duration while the sessions run (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self.full = 0
+        self._start = 0.0
+        gc.callbacks.append(self.record)
+
+    def record(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+            return
+        self.seconds.append(time.perf_counter() - self._start)
+        self.full += info["generation"] == 2
 
 
 # ----------------------------------------------------------------- the runner
@@ -269,9 +295,9 @@ def main() -> None:
             )
             print(
                 "| design | N | wall (s) | CPU (s) | CPU/session (ms) | vs smallest N "
-                "| model server CPU (s) | sessions failed |"
+                "| model server CPU (s) | GC (s) | full GCs | longest GC (ms) | sessions failed |"
             )
-            print("|---|---|---|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|---|---|---|---|---|")
             for design in designs:
                 first = None
                 for n in sizes:
@@ -282,7 +308,9 @@ def main() -> None:
                         for _ in range(args.runs if n < 1000 and not args.quick else 1)
                     ]
                     if any(r is None for r in runs):
-                        print(f"| {design} | {n} | > {args.limit:.0f} | | | | | |", flush=True)
+                        print(
+                            f"| {design} | {n} | > {args.limit:.0f} | | | | | | | | |", flush=True
+                        )
                         break
                     done = sorted((r for r in runs if r is not None), key=lambda r: r["cpu_s"])
                     r = done[(len(done) - 1) // 2]  # the median run by CPU
@@ -292,6 +320,7 @@ def main() -> None:
                     print(
                         f"| {design} | {n} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} "
                         f"| {per:.2f} | {per / first:.2f}x | {r['server_cpu_s'] / rounds:.2f} "
+                        f"| {r['gc_s']:.2f} | {r['gc_full']:.0f} | {r['gc_longest_s'] * 1000:.0f} "
                         f"| {r['failed']:.0f} |",
                         flush=True,
                     )

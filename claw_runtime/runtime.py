@@ -29,6 +29,7 @@ from claw_runtime.config.settings import ProviderConfig, Settings
 from claw_runtime.context.memory import TRUSTED_DIRECTORIES_KEY
 from claw_runtime.errors import PluginError, ProviderConfigError
 from claw_runtime.events import Event, PluginFailed
+from claw_runtime.gc_tuning import collector_for_runtime
 from claw_runtime.http_clients import HttpClients, open_http_clients
 from claw_runtime.plugins import PluginHost, make_plugin_host
 from claw_runtime.providers.aliases import resolve_model_alias
@@ -318,6 +319,7 @@ async def _open_runtime(
     async with (
         open_http_clients(settings.http, transport=transport) as clients,
         watch_event_loop(env),  # warns when a tool or hook blocks the loop (watchdog.py)
+        collector_for_runtime(env),  # fewer garbage collections (gc_tuning.py)
     ):
         try:
             async with trio.open_nursery() as services, open_scheduler(bus) as scheduler:
