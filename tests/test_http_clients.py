@@ -21,11 +21,17 @@ import trio
 import claw_runtime
 from claw_runtime.config.settings import HttpSettings, Settings, load_settings
 from claw_runtime.errors import ConfigError
-from claw_runtime.http_clients import open_http_clients
+from claw_runtime.http_clients import (
+    DEFAULT_TIMEOUT,
+    ClawClient,
+    direct_transport,
+    open_http_clients,
+)
 from claw_runtime.models import Message
+from claw_runtime.providers._http import open_event_stream
 from claw_runtime.providers._wire_cache import WireCache
 from claw_runtime.providers.anthropic import AnthropicProvider
-from claw_runtime.providers.base import ModelRequest, ProviderSettings
+from claw_runtime.providers.base import ModelRequest, ProviderSettings, RetryPolicy
 from claw_runtime.providers.openai import OpenAIProvider
 from claw_runtime.testing import Script, Turn, open_fake_model_server
 from claw_runtime.testing.script import Fault
@@ -350,6 +356,49 @@ async def test_an_injected_transport_serves_every_session(tmp_path: Path) -> Non
                 async with runtime.open_session(cwd=tmp_path, persist=False) as session:
                     assert (await session.run("hi")).result == "mocked"
     assert seen == ["http://model.test/v1/messages"] * 3
+
+
+async def test_a_model_request_sent_past_the_client_is_the_request_send_makes() -> None:
+    """Providers hand a runtime client's requests straight to its transport: the
+    request must be the one ``send`` builds, header case and order included."""
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        body = 'data: {"type": "message_stop"}\n\n'
+        headers = {"content-type": "text/event-stream"}
+        if len(seen) == 3:
+            headers["set-cookie"] = "session=abc; Path=/"
+        return httpx.Response(200, headers=headers, text=body)
+
+    async def one_request(http: httpx.AsyncClient) -> None:
+        async with open_event_stream(
+            http,
+            "http://model.test/v1/messages",
+            content=b'{"model": "m"}',
+            headers={"x-api-key": "k", "Accept": "text/event-stream", "content-type": "a/b"},
+            policy=RetryPolicy(),
+            provider="anthropic",
+            key_hint="ANTHROPIC_API_KEY",
+        ) as events:
+            assert [e.data async for e in events] == ['{"type": "message_stop"}']
+
+    with trio.fail_after(10):
+        plain = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+        ours = ClawClient(transport=httpx.MockTransport(answer), timeout=DEFAULT_TIMEOUT)
+        async with plain, ours:
+            assert direct_transport(plain) is None
+            assert direct_transport(ours) is not None
+            await one_request(plain)
+            await one_request(ours)
+            await one_request(ours)  # sets a cookie: later requests go through send, to send it
+            assert direct_transport(ours) is None
+            await one_request(ours)
+    sent, direct = seen[0], seen[1]
+    assert (direct.method, direct.url, direct.content) == (sent.method, sent.url, sent.content)
+    assert direct.headers.raw == sent.headers.raw
+    assert direct.extensions["timeout"] == sent.extensions["timeout"]
+    assert seen[3].headers["cookie"] == "session=abc"
 
 
 # ------------------------------------------------------------------ the wire cache

@@ -11,6 +11,7 @@ drained so the connection goes back to the pool.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing, asynccontextmanager, suppress
@@ -23,6 +24,7 @@ import orjson
 import trio
 
 from claw_runtime.errors import ProviderHTTPError, ProviderStreamError
+from claw_runtime.http_clients import direct_transport
 from claw_runtime.providers.base import (
     ModelRequest,
     ProviderSettings,
@@ -35,6 +37,9 @@ from claw_runtime.providers.sse import ServerSentEvent, drain, iter_sse
 
 __all__ = ["StreamState", "StreamingProvider", "open_event_stream"]
 
+
+_httpx_log = logging.getLogger("httpx")
+"""Where httpx's client logs each request (at INFO); the direct path logs the same line."""
 
 BASE_URL_VARS = {"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL"}
 """The env var that says where each built-in provider's server is (for error hints)."""
@@ -89,14 +94,9 @@ async def open_event_stream(
         ProviderStreamError: silent past the idle timeout, or past the attempt deadline.
     """
     deadline = trio.current_time() + policy.attempt_timeout_s
-    timeout = httpx.Timeout(policy.connect_timeout_s, read=None, write=60.0, pool=60.0)
-    # ``send(stream=True)`` rather than ``http.stream()``: the same request and
-    # response without two context managers around them (a model turn's HTTP
-    # is most of a session's CPU when many sessions share a process).
-    request = http.build_request("POST", url, content=content, headers=headers, timeout=timeout)
     try:
         with trio.fail_at(deadline):
-            r = await http.send(request, stream=True)
+            r = await _send(http, url, content, headers, policy)
     except trio.TooSlowError:
         raise _over_deadline(policy) from None
     try:
@@ -121,6 +121,54 @@ async def open_event_stream(
                 await drain(events)
     finally:
         await r.aclose()
+
+
+async def _send(
+    http: httpx.AsyncClient,
+    url: str,
+    content: bytes,
+    headers: dict[str, str],
+    policy: RetryPolicy,
+) -> httpx.Response:
+    """POST, the response's body left to stream.
+
+    A model turn's HTTP is most of a session's CPU when many sessions share a
+    process, so a client the runtime made gets the request built as ``send``
+    would build it (the client's default headers, ours replacing those of the
+    same name) and handed straight to its transport (``direct_transport``);
+    any other client gets ``send(stream=True)``.
+    """
+    timeout = {"connect": policy.connect_timeout_s, "read": None, "write": 60.0, "pool": 60.0}
+    transport = direct_transport(http)
+    if transport is None:
+        request = http.build_request(
+            "POST", url, content=content, headers=headers, timeout=httpx.Timeout(**timeout)
+        )
+        return await http.send(request, stream=True)
+    ours = {name.lower().encode("ascii") for name in headers}
+    merged = [(k, v) for k, v in http.headers.raw if k.lower() not in ours]
+    merged += [(k.encode("ascii"), v.encode("utf-8")) for k, v in headers.items()]
+    request = httpx.Request(
+        "POST", url, content=content, headers=merged, extensions={"timeout": timeout}
+    )
+    try:
+        response = await transport.handle_async_request(request)
+    except httpx.RequestError as exc:
+        exc.request = request  # as send does
+        raise
+    response.request = request
+    if "set-cookie" in response.headers:
+        http.cookies.extract_cookies(response)  # kept, so the next request goes through send
+    if _httpx_log.isEnabledFor(logging.INFO):
+        _httpx_log.info(
+            'HTTP Request: %s %s "%s %d %s"',
+            request.method,
+            request.url,
+            response.http_version,
+            response.status_code,
+            response.reason_phrase,
+        )
+    return response
 
 
 def _body(r: httpx.Response) -> AsyncIterator[bytes]:
