@@ -11,6 +11,7 @@ drained so the connection goes back to the pool.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -149,7 +150,7 @@ async def _send(
     merged = [(k, v) for k, v in http.headers.raw if k.lower() not in ours]
     merged += [(k.encode("ascii"), v.encode("utf-8")) for k, v in headers.items()]
     request = httpx.Request(
-        "POST", url, content=content, headers=merged, extensions={"timeout": timeout}
+        "POST", _parsed(url), content=content, headers=merged, extensions={"timeout": timeout}
     )
     try:
         response = await transport.handle_async_request(request)
@@ -169,6 +170,13 @@ async def _send(
             response.reason_phrase,
         )
     return response
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(url: str) -> httpx.URL:
+    """A provider's endpoint, parsed once (an ``httpx.URL`` is immutable; parsing it
+    is half the cost of building a request)."""
+    return httpx.URL(url)
 
 
 def _body(r: httpx.Response) -> AsyncIterator[bytes]:
