@@ -262,6 +262,11 @@ def main() -> None:
     parser.add_argument("--alternatives", action="store_true", help="measure other designs too")
     parser.add_argument("--sizes", default="10,100,1000")
     parser.add_argument(
+        "--design",
+        action="append",
+        help="a design to measure (repeatable; default: those the other flags choose)",
+    )
+    parser.add_argument(
         "--runs", type=int, default=3, help="runs below N=1000 (the median CPU is shown)"
     )
     parser.add_argument("--limit", type=float, default=900.0, help="seconds one run may take")
@@ -278,6 +283,8 @@ def main() -> None:
 
     sizes = [int(s) for s in args.sizes.split(",")]
     designs = {**DESIGNS, **(ALTERNATIVES if args.alternatives else {})}
+    if args.design:
+        designs = {name: {**DESIGNS, **ALTERNATIVES}[name] for name in args.design}
     with tempfile.TemporaryDirectory(prefix="claw-bench-scale-") as temp:
         workdir = Path(temp)
         target = workdir / "notes.txt"
