@@ -14,6 +14,7 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 
 import attrs
 import h11
@@ -284,3 +285,104 @@ async def test_upgrades_are_handed_to_the_fallback() -> None:
             response = await http.get("http://127.0.0.1:1/", headers={"upgrade": "websocket"})
     assert response.status_code == 101
     assert len(seen) == 1
+
+
+# ------------------------------------------------------------------------ TLS
+
+
+def _certificates() -> tuple[bytes, bytes, bytes]:
+    """A CA (PEM) and a certificate and key it signed for 127.0.0.1 (PEM)."""
+    import datetime
+
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    day = datetime.timedelta(days=1)
+
+    def name(text: str) -> object:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("test CA"))
+        .issuer_name(name("test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - day)
+        .not_valid_after(now + day)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    import ipaddress
+
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("127.0.0.1"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - day)
+        .not_valid_after(now + day)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    key_pem = key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return ca.public_bytes(pem), cert.public_bytes(pem), key_pem
+
+
+async def test_https_is_tls_over_the_same_connections(tmp_path: Path) -> None:
+    ca, cert, key = _certificates()
+    (tmp_path / "cert.pem").write_bytes(cert + key)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(tmp_path / "cert.pem")
+    trusting = ssl.create_default_context(cadata=ca.decode())
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    port = listener.socket.getsockname()[1]
+    connections = 0
+
+    async def serve_one(stream: trio.SocketStream) -> None:
+        nonlocal connections
+        connections += 1
+        tls = trio.SSLStream(stream, server_context, server_side=True)
+        conn = h11.Connection(h11.SERVER)
+        with contextlib.suppress(trio.BrokenResourceError):
+            while (got := await _read_request(tls, conn)) is not None:  # type: ignore[arg-type]
+                await echo(tls, conn, *got)  # type: ignore[arg-type]
+                conn.start_next_cycle()
+
+    async def context() -> ssl.SSLContext:
+        return trusting
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(trio.serve_listeners, serve_one, [listener]))
+            transport = H11Transport(context, _no_fallback)
+            async with httpx.AsyncClient(transport=transport) as http:
+                for _ in range(2):
+                    response = await http.get(f"https://127.0.0.1:{port}/secure")
+                    assert response.content == b"GET /secure "
+            strangers = H11Transport(_default_context, _no_fallback)
+            async with httpx.AsyncClient(transport=strangers) as http:
+                with pytest.raises(httpx.ConnectError):
+                    await http.get(f"https://127.0.0.1:{port}/")
+            nursery.cancel_scope.cancel()
+    assert connections == 2  # both requests on one connection, then the refused one
+
+
+async def _default_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+async def _no_fallback() -> httpx.AsyncBaseTransport:
+    raise AssertionError("nothing should be handed over")
