@@ -315,19 +315,23 @@ class H11Transport(httpx.AsyncBaseTransport):
         context = await self._tls_context() if scheme == b"https" else None
         if context is not None:
             context.set_alpn_protocols(["http/1.1"])  # as httpcore, which offers no h2 either
+        tcp: trio.SocketStream | None = None
         try:
             with trio.fail_at(_deadline(timeouts, "connect")):
-                stream: trio.abc.Stream = await trio.open_tcp_stream(name, port)
-                if context is not None:
-                    stream = trio.SSLStream(
-                        stream, context, server_hostname=name, https_compatible=True
-                    )
-                    await stream.do_handshake()
-        except trio.TooSlowError:
-            raise httpx.ConnectTimeout("timed out") from None
-        except (OSError, trio.BrokenResourceError) as exc:
-            raise httpx.ConnectError(str(exc)) from exc
-        return _Connection(origin, stream)
+                tcp = await trio.open_tcp_stream(name, port)
+                if context is None:
+                    return _Connection(origin, tcp)
+                tls = trio.SSLStream(tcp, context, server_hostname=name, https_compatible=True)
+                await tls.do_handshake()
+                return _Connection(origin, tls)
+        except BaseException as exc:
+            if tcp is not None:  # a failed or cancelled handshake: the socket goes too
+                tcp.socket.close()
+            if isinstance(exc, trio.TooSlowError):
+                raise httpx.ConnectTimeout("timed out") from None
+            if isinstance(exc, OSError | trio.BrokenResourceError):
+                raise httpx.ConnectError(str(exc)) from exc
+            raise
 
     async def _finished(self, conn: _Connection) -> None:
         """A response was closed: keep its connection for the next request, or close it."""
