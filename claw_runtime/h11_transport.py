@@ -36,6 +36,7 @@ Proxies never reach it: httpx routes proxied URLs to its own proxy transports.
 from __future__ import annotations
 
 import math
+import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -89,22 +90,65 @@ class _Connection:
     async def read(self, deadline: float) -> bytes:
         try:
             if deadline == math.inf:
-                return bytes(await self.stream.receive_some(READ_NUM_BYTES))
+                return await self._receive()
             with trio.fail_at(deadline):
-                return bytes(await self.stream.receive_some(READ_NUM_BYTES))
+                return await self._receive()
         except trio.TooSlowError:
             raise httpx.ReadTimeout("timed out") from None
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise httpx.ReadError(str(exc)) from exc
 
+    async def _receive(self) -> bytes:
+        stream = self.stream
+        if not isinstance(stream, trio.SocketStream):
+            return bytes(await stream.receive_some(READ_NUM_BYTES))
+        # Plain TCP: wait until the socket reads as ready, then read. trio's
+        # ``receive_some`` tries the read first, which for an answer still to
+        # come fails, then waits, reads and yields once more: a read here costs
+        # one scheduler step instead of two, on trio's public low-level API.
+        while True:
+            fd = stream.socket.fileno()
+            if fd < 0:
+                raise trio.ClosedResourceError("the connection was closed")
+            await trio.lowlevel.wait_readable(fd)
+            try:
+                return os.read(fd, READ_NUM_BYTES)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                raise trio.BrokenResourceError(str(exc)) from exc
+
     async def write(self, data: bytes, deadline: float) -> None:
         try:
-            with trio.fail_at(deadline):
-                await self.stream.send_all(data)
+            await self._send(data, deadline)
         except trio.TooSlowError:
             raise httpx.WriteTimeout("timed out") from None
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise httpx.WriteError(str(exc)) from exc
+
+    async def _send(self, data: bytes, deadline: float) -> None:
+        stream = self.stream
+        if not isinstance(stream, trio.SocketStream):
+            with trio.fail_at(deadline):
+                await stream.send_all(data)
+            return
+        # Plain TCP: a request usually fits the socket's buffer at once, so the
+        # write timeout's cancel scope is made only when the socket is full, and
+        # the read that follows is the scheduling point (trio's ``send_all``
+        # yields after every send).
+        await trio.lowlevel.checkpoint_if_cancelled()
+        view = memoryview(data)
+        while view:
+            fd = stream.socket.fileno()
+            if fd < 0:
+                raise trio.ClosedResourceError("the connection was closed")
+            try:
+                view = view[os.write(fd, view) :]
+            except BlockingIOError:
+                with trio.fail_at(deadline):
+                    await trio.lowlevel.wait_writable(fd)
+            except OSError as exc:
+                raise trio.BrokenResourceError(str(exc)) from exc
 
     async def next_event(self, timeouts: dict[str, float | None]) -> Any:
         """The next h11 event from the server, reading as needed."""
