@@ -168,6 +168,28 @@ async def test_a_cancelled_response_closes_its_connection() -> None:
     assert server.connections == 2
 
 
+async def test_closing_the_transport_ends_a_response_still_being_read() -> None:
+    async def stall(stream: trio.SocketStream, conn: h11.Connection, *_: object) -> bool:
+        headers = [("transfer-encoding", "chunked")]
+        await _send(stream, conn, h11.Response(status_code=200, headers=headers))
+        await _send(stream, conn, h11.Data(data=b"first"))
+        await trio.sleep_forever()
+        return False
+
+    with trio.fail_after(10):
+        async with serving(stall) as server:
+            transport = H11Transport(_no_tls, _no_fallback)
+            http = httpx.AsyncClient(transport=transport)
+            async with http.stream("GET", server.url) as response:
+                body = response.aiter_raw()
+                assert await anext(body) == b"first"
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(transport.aclose)  # while the next read waits
+                    with pytest.raises(httpx.ReadError):
+                        await anext(body)
+            await http.aclose()
+
+
 async def test_a_connection_the_server_closed_while_idle_is_not_used() -> None:
     async def once(stream: trio.SocketStream, conn: h11.Connection, *_: object) -> bool:
         await answer(b"ok", stream, conn)
