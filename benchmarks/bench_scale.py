@@ -121,8 +121,8 @@ def child(design: str, n: int, base_url: str, workdir: str) -> None:
     import httpx
     import trio
 
-    from claw_runtime import http_clients
     from claw_runtime.config.settings import HttpSettings, Settings
+    from claw_runtime.http import clients as http_clients
     from claw_runtime.runtime import open_runtime
 
     http = {**DESIGNS, **ALTERNATIVES}[design]

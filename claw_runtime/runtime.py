@@ -30,7 +30,7 @@ from claw_runtime.context.memory import TRUSTED_DIRECTORIES_KEY
 from claw_runtime.errors import PluginError, ProviderConfigError
 from claw_runtime.events import Event, PluginFailed
 from claw_runtime.gc_tuning import collector_for_runtime
-from claw_runtime.http_clients import HttpClients, open_http_clients
+from claw_runtime.http.clients import HttpClients, open_http_clients
 from claw_runtime.plugins import PluginHost, make_plugin_host
 from claw_runtime.providers.aliases import resolve_model_alias
 from claw_runtime.providers.base import (

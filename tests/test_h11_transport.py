@@ -23,7 +23,7 @@ import pytest
 import trio
 import trio.testing
 
-from claw_runtime.h11_transport import DEFAULT_LIMITS, H11Transport
+from claw_runtime.http.h11_transport import DEFAULT_LIMITS, H11Transport
 
 Handler = Callable[[trio.SocketStream, h11.Connection, h11.Request, bytes], Awaitable[bool]]
 """Answers one request; returns whether the connection stays open for the next."""

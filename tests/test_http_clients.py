@@ -21,7 +21,7 @@ import trio
 import claw_runtime
 from claw_runtime.config.settings import HttpSettings, Settings, load_settings
 from claw_runtime.errors import ConfigError
-from claw_runtime.http_clients import (
+from claw_runtime.http.clients import (
     DEFAULT_TIMEOUT,
     ClawClient,
     direct_transport,

@@ -37,6 +37,7 @@ NEVER_AT_START_UP = {
     "markdownify",
     "pathspec",
     "mcp",  # MCP servers, when configured
+    "httpcore",  # httpx's default transport: claw's clients use http/h11_transport (no proxy)
     "ray",  # batch runs on Ray
     "prompt_toolkit",  # the interactive terminal
     "rich.markdown",

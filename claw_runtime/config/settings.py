@@ -135,7 +135,7 @@ def _positive_whole(_instance: Any, attribute: Any, value: int | None) -> None:
 
 @attrs.frozen(kw_only=True)
 class HttpSettings:
-    """How sessions share HTTP connections (see ``claw_runtime.http_clients``)."""
+    """How sessions share HTTP connections (see ``claw_runtime.http.clients``)."""
 
     client_per_session: bool = True
     """``clientPerSession``: each session its own client and connections (``false``: one

@@ -25,7 +25,7 @@ import orjson
 import trio
 
 from claw_runtime.errors import ProviderHTTPError, ProviderStreamError
-from claw_runtime.http_clients import direct_transport
+from claw_runtime.http.clients import direct_transport
 from claw_runtime.providers.base import (
     ModelRequest,
     ProviderSettings,

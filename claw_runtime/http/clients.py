@@ -23,7 +23,7 @@ built once per runtime, in a worker thread, by the first request to an
 server on loopback) never build it. With proxy variables set (``HTTPS_PROXY``,
 ``NO_PROXY``...), requests go through httpx's own proxy handling, as before.
 
-Each client sends its requests through ``claw_runtime.h11_transport``: HTTP/1.1
+Each client sends its requests through ``claw_runtime.http.h11_transport``: HTTP/1.1
 on h11 and trio, as httpx's default transport does through httpcore, at about
 three quarters of the CPU per request (what remains of a thousand sessions'
 CPU is mostly HTTP; see docs/performance.md).
@@ -77,7 +77,7 @@ class _TlsContexts:
 
 
 class _LazyTransport(httpx.AsyncBaseTransport):
-    """The HTTP/1.1 transport of ``claw_runtime.h11_transport``, imported and made on
+    """The HTTP/1.1 transport of ``claw_runtime.http.h11_transport``, imported and made on
     first use (a command that sends no request never loads h11)."""
 
     def __init__(self, contexts: _TlsContexts) -> None:
@@ -86,7 +86,7 @@ class _LazyTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._transport is None:
-            from claw_runtime.h11_transport import H11Transport
+            from claw_runtime.http.h11_transport import H11Transport
 
             self._transport = H11Transport(self._contexts.verifying, self._httpx_transports)
         return await self._transport.handle_async_request(request)
