@@ -24,20 +24,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from claw_runtime.agents.definitions import AgentDefinition
-from claw_runtime.commands import Command, CommandLoader
-from claw_runtime.context.processors import ContextProcessor, PromptContext
-from claw_runtime.events import Event
-from claw_runtime.hooks.decisions import (
-    ToolCall,
-)
-from claw_runtime.models import ToolResultBlock
-from claw_runtime.providers.base import ProviderFactory
-from claw_runtime.tooling import SessionState, Tool
+if TYPE_CHECKING:
+    # Annotations only: pluggy reads argument names, never types, so importing a
+    # plugin's ``hookimpl`` does not load the provider, agent and command machinery.
+    from claw_runtime.agents.definitions import AgentDefinition
+    from claw_runtime.commands import Command, CommandLoader
+    from claw_runtime.context.processors import ContextProcessor, PromptContext
+    from claw_runtime.events import Event
+    from claw_runtime.hooks.decisions import ToolCall
+    from claw_runtime.models import ToolResultBlock
+    from claw_runtime.providers.base import ProviderFactory
+    from claw_runtime.tooling import SessionState, Tool
 
 PROJECT_NAME = "claw"
 """pluggy project name and entry-point group."""
