@@ -27,7 +27,11 @@ from claw_runtime.testing.script import Turn, dump_script
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
-IMPORT_FLOOR = "import trio, httpx, pluggy, attrs, cattrs, structlog, orjson"
+IMPORT_FLOOR = (
+    # httpx's command-line client (click, rich) deferred, as claw defers it
+    "import sys, types; sys.modules['httpx._main'] = m = types.ModuleType('httpx._main'); "
+    "m.main = lambda: None; import trio, httpx, pluggy, attrs, cattrs, structlog, orjson"
+)
 
 
 # Spawns the measured command from a small process, so that its peak RSS is its

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import structlog
 import trio
 
 from claw_runtime.context.processors import ContextProcessor, PromptContext
@@ -46,6 +45,7 @@ from claw_runtime.executor import (
 )
 from claw_runtime.hooks import answers as hook_answers
 from claw_runtime.hooks.decisions import PromptDecision
+from claw_runtime.logs import get_logger
 from claw_runtime.models import Message, TextBlock, ToolResultBlock, ToolSpec, ToolUseBlock, Usage
 from claw_runtime.permissions import PermissionMode, PermissionPolicy
 from claw_runtime.plugins import PluginHost
@@ -77,7 +77,7 @@ __all__ = [
     "RunResult",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are claw, an agent that helps with software engineering tasks. "

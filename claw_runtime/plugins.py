@@ -22,16 +22,16 @@ from typing import Any
 
 import attrs
 import pluggy
-import structlog
 
 from claw_runtime._version import __version__
 from claw_runtime.errors import PluginError
 from claw_runtime.hooks import specs as hookspecs
 from claw_runtime.hooks.specs import PROJECT_NAME
+from claw_runtime.logs import get_logger
 
 __all__ = ["BUILTIN_PLUGINS", "PluginHost", "PluginInfo", "make_plugin_host"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     # (plugin name, module). Each can be disabled by name like any other plugin.

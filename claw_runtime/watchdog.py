@@ -34,8 +34,9 @@ from contextlib import asynccontextmanager, contextmanager, suppress
 from types import FrameType
 from typing import Any
 
-import structlog
 import trio
+
+from claw_runtime.logs import get_logger
 
 __all__ = [
     "DEFAULT_THRESHOLD_S",
@@ -45,7 +46,7 @@ __all__ = [
     "watch_event_loop",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_THRESHOLD_S = 1.0
 """A step longer than this is reported (``CLAW_BLOCKED_LOOP_WARN_S``)."""

@@ -39,6 +39,8 @@ NEVER_AT_START_UP = {
     "mcp",  # MCP servers, when configured
     "httpcore",  # httpx's default transport: claw's clients use http/h11_transport (no proxy)
     "ray",  # batch runs on Ray
+    "structlog",  # loaded by the first log event that passes the level (claw_runtime.logs)
+    "asyncio",  # structlog's stdlib module brought it
     "prompt_toolkit",  # the interactive terminal
     "rich.markdown",
     "rich.live",

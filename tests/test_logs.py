@@ -111,3 +111,24 @@ def test_context_variables_flow_into_log_lines(tmp_path: Path) -> None:
         log.info("ran")
     line = json.loads(path.read_text())
     assert (line["session_id"], line["tool"]) == ("s-1", "Bash")
+
+
+def test_structlog_is_imported_only_for_an_event_that_passes_the_level() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from claw_runtime.logs import configure_logging, get_logger\n"
+        "configure_logging(0)\n"
+        "log = get_logger('claw.test')\n"
+        "log.info('below the level', n=1)\n"
+        "print('before', 'structlog' in sys.modules)\n"
+        "log.warning('shown', api_key='sk-ant-api03-' + 'x' * 40)\n"
+        "print('after', 'structlog' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["before False", "after True"]
+    assert "shown" in done.stderr and "below the level" not in done.stderr
+    assert "x" * 40 not in done.stderr  # redacted as before

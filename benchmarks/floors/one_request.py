@@ -3,14 +3,22 @@
 One streamed Anthropic Messages request to ``ANTHROPIC_BASE_URL``, the SSE
 stream read to the end and the text printed; nothing else. What claw adds on
 top of this (plugins, settings, the loop, the session file) is its overhead.
+
+httpx imports its command-line client (click, rich) whenever those are
+installed, as they are beside the MCP SDK; claw defers that import
+(``claw_runtime/_httpx_cli.py``), and so does this floor, so that it stays the floor.
 """
 
 import json
 import os
 import sys
+import types
 
-import httpx
-import trio
+sys.modules["httpx._main"] = types.ModuleType("httpx._main")
+sys.modules["httpx._main"].main = lambda: None  # type: ignore[attr-defined]
+
+import httpx  # noqa: E402
+import trio  # noqa: E402
 
 
 async def main() -> None:

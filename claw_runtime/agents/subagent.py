@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
-import structlog
 import trio
 
 from claw_runtime.agents.builtin import SERVICE_KEY
@@ -52,6 +51,7 @@ from claw_runtime.agents.definitions import (
 )
 from claw_runtime.errors import TaskCancelled, TaskFailed, TaskTimedOut, ToolError
 from claw_runtime.events import Event, SubagentFinished, SubagentStarted
+from claw_runtime.logs import get_logger
 from claw_runtime.scheduler import TaskHandle, current_task
 from claw_runtime.sessions.transcript import Transcript, sidechain_path
 from claw_runtime.tooling import TOOL_ALIASES, SessionState, Tool, ToolContext
@@ -72,7 +72,7 @@ __all__ = [
     "SubagentService",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 Status = Literal["completed", "failed", "timed_out", "cancelled"]
 

@@ -37,7 +37,6 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
-import structlog
 
 from claw_runtime.context.tokens import (
     TokenGauge,
@@ -48,6 +47,7 @@ from claw_runtime.context.tokens import (
 from claw_runtime.errors import ClawError
 from claw_runtime.events import Compacted, CompactionFailed, CompactionStarted
 from claw_runtime.hooks.decisions import SessionStartOutcome
+from claw_runtime.logs import get_logger
 from claw_runtime.models import (
     ImageBlock,
     Message,
@@ -78,7 +78,7 @@ __all__ = [
     "render_transcript",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 Trigger = Literal["auto", "manual"]
 

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Literal
 
 import attrs
-import structlog
 
+from claw_runtime.logs import get_logger
 from claw_runtime.text import clean_text
 
 __all__ = [
@@ -54,7 +54,7 @@ __all__ = [
     "user_memory_dirs",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 TRUSTED_DIRECTORIES_KEY = "trust.directories"
 """``SessionState.extras`` key: the directories the runtime's settings trust

@@ -30,7 +30,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
-import structlog
 
 from claw_runtime.hooks.decisions import (
     PostToolUseOutcome,
@@ -39,6 +38,7 @@ from claw_runtime.hooks.decisions import (
     StopDecision,
     ToolCall,
 )
+from claw_runtime.logs import get_logger
 from claw_runtime.models import ImageBlock, TextBlock, ToolResultBlock
 from claw_runtime.plugins import PluginHost
 
@@ -55,7 +55,7 @@ __all__ = [
     "stricter",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _DECISIONS = ("allow", "deny", "ask", None)
 _RANK = {"deny": 3, "ask": 2, "allow": 1, None: 0}

@@ -38,7 +38,6 @@ from typing import Any
 
 import attrs
 import orjson
-import structlog
 import trio
 
 from claw_runtime.config.settings import CommandHook, HookMatcher, Settings
@@ -53,12 +52,13 @@ from claw_runtime.hooks.decisions import (
 )
 from claw_runtime.hooks.payloads import tool_response
 from claw_runtime.hooks.specs import hookimpl
+from claw_runtime.logs import get_logger
 from claw_runtime.models import ToolResultBlock
 from claw_runtime.tooling import TOOL_ALIASES, SessionState
 
 __all__ = ["CommandHooks", "HookOutcome", "run_command_hook"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_TIMEOUT_S = 60.0
 MAX_OUTPUT = 1_000_000

@@ -32,7 +32,6 @@ from typing import Any, Literal, TextIO, cast
 
 import anyio
 import attrs
-import structlog
 import trio
 from mcp import Client, StdioServerParameters
 from mcp.client.sse import sse_client
@@ -41,6 +40,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
+from claw_runtime.logs import get_logger
 from claw_runtime.mcp.config import McpServerConfig
 from claw_runtime.models import ToolResultBlock
 from claw_runtime.text import clean_text
@@ -54,7 +54,7 @@ __all__ = [
     "timeouts_from",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_STARTUP_TIMEOUT_S = 30.0
 DEFAULT_CALL_TIMEOUT_S = 600.0

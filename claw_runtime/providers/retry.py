@@ -20,7 +20,6 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 
 import httpx
-import structlog
 import trio
 
 from claw_runtime.errors import (
@@ -29,6 +28,7 @@ from claw_runtime.errors import (
     ProviderStreamError,
     RetriesExhausted,
 )
+from claw_runtime.logs import get_logger
 from claw_runtime.providers.base import RetryPolicy, StreamEvent, StreamRetry
 
 __all__ = [
@@ -39,7 +39,7 @@ __all__ = [
     "stream_with_retries",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 _SPEND_LIMIT_MARKERS = (

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
-import structlog
 import trio
 
 from claw_runtime._paths import user_path
@@ -45,6 +44,7 @@ from claw_runtime.context.skills import PLUGIN_DIRS_KEY as PLUGIN_SKILL_DIRS_KEY
 from claw_runtime.errors import ConfigError, TaskCancelled, TaskError
 from claw_runtime.events import Event, SessionEnded, SessionStarted
 from claw_runtime.hooks.decisions import SessionStartOutcome
+from claw_runtime.logs import get_logger
 from claw_runtime.loop import Agent, AgentOptions, Approver, RunResult
 from claw_runtime.mcp import SESSION_MCP_KEY, mcp_configured
 from claw_runtime.models import Usage
@@ -69,7 +69,7 @@ __all__ = [
     "session_start_context",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _T = TypeVar("_T")
 

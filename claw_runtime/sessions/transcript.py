@@ -50,9 +50,9 @@ def sidechain_path(session_path: Path, agent_id: str) -> Path:
 
 
 def _log_warning(message: str) -> None:
-    import structlog
+    from claw_runtime.logs import get_logger
 
-    structlog.get_logger("claw.transcript").warning(message)
+    get_logger("claw.transcript").warning(message)
 
 
 _SIGNED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
