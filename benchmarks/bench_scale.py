@@ -77,12 +77,8 @@ ALTERNATIVES: dict[str, dict[str, Any]] = {
 
 def serve(target: str) -> None:
     """The fake model server, answering each request by how far its session got."""
-    from functools import partial
-
-    import trio
-
     from claw_runtime.testing import Script, ToolCallSpec, Turn
-    from claw_runtime.testing.fake_server import FakeModelServer, serve_fake_model
+    from claw_runtime.testing.fake_server import serve_for_benchmark
     from claw_runtime.testing.script import Fault
 
     stall = Fault(stall_s=ANSWER_S)
@@ -100,17 +96,7 @@ def serve(target: str) -> None:
             return Turn.call(read, fault=stall)
         return Turn.say(FINAL, fault=stall)
 
-    async def run() -> None:
-        script = Script([], responder=respond)
-        async with trio.open_nursery() as nursery:
-            server: FakeModelServer = await nursery.start(partial(serve_fake_model, script))
-            print(server.base_url, flush=True)
-            while True:  # it remembers every request; a benchmark sends thousands
-                await trio.sleep(1.0)
-                server.requests.clear()
-                server.prompt_cache.clear()
-
-    trio.run(run)
+    serve_for_benchmark(Script([], responder=respond))
 
 
 # ------------------------------------------------------------------- a client

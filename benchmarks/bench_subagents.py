@@ -45,12 +45,8 @@ MAIN_DONE = "Sub-agents done."
 def serve(target: str, tool_turns: int, answer_s: float) -> None:
     """The fake model server: the main conversation asks for N sub-agents (N is in its
     prompt, ``spawn N``); each sub-agent reads ``target`` ``tool_turns`` times."""
-    from functools import partial
-
-    import trio
-
     from claw_runtime.testing import Script, ToolCallSpec, Turn
-    from claw_runtime.testing.fake_server import FakeModelServer, serve_fake_model
+    from claw_runtime.testing.fake_server import serve_for_benchmark
     from claw_runtime.testing.script import Fault, _first_user_text
 
     stall = Fault(stall_s=answer_s) if answer_s > 0 else None
@@ -75,17 +71,7 @@ def serve(target: str, tool_turns: int, answer_s: float) -> None:
             return Turn.call(read, fault=stall)
         return Turn.say(FINAL, fault=stall)
 
-    async def run() -> None:
-        script = Script([], responder=respond)
-        async with trio.open_nursery() as nursery:
-            server: FakeModelServer = await nursery.start(partial(serve_fake_model, script))
-            print(server.base_url, flush=True)
-            while True:  # it remembers every request; a benchmark sends thousands
-                await trio.sleep(1.0)
-                server.requests.clear()
-                server.prompt_cache.clear()
-
-    trio.run(run)
+    serve_for_benchmark(Script([], responder=respond))
 
 
 # ------------------------------------------------------------------- a client

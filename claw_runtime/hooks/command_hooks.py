@@ -140,6 +140,20 @@ async def _kill_group(process: trio.Process) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+def _additional_context(outcomes: Sequence[HookOutcome]) -> list[str]:
+    """What SessionStart-like hooks add: ``additionalContext``, or plain stdout on exit 0."""
+    context = []
+    for outcome in outcomes:
+        data = outcome.json()
+        if data is not None:
+            extra = (data.get("hookSpecificOutput") or {}).get("additionalContext")
+            if extra:
+                context.append(str(extra))
+        elif outcome.exit_code == 0 and outcome.stdout.strip():
+            context.append(outcome.stdout.strip())
+    return context
+
+
 def _end_run(outcomes: Sequence[HookOutcome]) -> str | None:
     """The first ``continue: false`` among the answers, as the reason to end the run."""
     for outcome in outcomes:
@@ -433,15 +447,7 @@ class CommandHooks:
             source=source,
         )
         _apply_env_file(env_file, session)
-        context = []
-        for outcome in outcomes:
-            data = outcome.json()
-            if data is not None:
-                extra = (data.get("hookSpecificOutput") or {}).get("additionalContext")
-                if extra:
-                    context.append(str(extra))
-            elif outcome.exit_code == 0 and outcome.stdout.strip():
-                context.append(outcome.stdout.strip())
+        context = _additional_context(outcomes)
         end_run = _end_run(outcomes)
         if not context and end_run is None:
             return None
@@ -459,15 +465,7 @@ class CommandHooks:
         outcomes = await self._run(
             "SubagentStart", session, match=agent, agent_id=agent_id, agent_type=agent
         )
-        context = []
-        for outcome in outcomes:
-            data = outcome.json()
-            if data is not None:
-                extra = (data.get("hookSpecificOutput") or {}).get("additionalContext")
-                if extra:
-                    context.append(str(extra))
-            elif outcome.exit_code == 0 and outcome.stdout.strip():
-                context.append(outcome.stdout.strip())
+        context = _additional_context(outcomes)
         if not context:
             return None
         return SessionStartOutcome(additional_context="\n".join(context))

@@ -52,6 +52,7 @@ __all__ = [
     "RecordedRequest",
     "open_fake_model_server",
     "serve_fake_model",
+    "serve_for_benchmark",
 ]
 
 _MAX_BODY = 64 * 1024 * 1024
@@ -774,6 +775,25 @@ async def open_fake_model_server(
             yield server
         finally:
             nursery.cancel_scope.cancel()
+
+
+def serve_for_benchmark(script: Script) -> None:
+    """Serve ``script`` in this process until it is killed, printing the base URL first.
+
+    For benchmarks that start the server as a child process: what was received
+    is forgotten every second, since they send thousands of requests.
+    """
+
+    async def run() -> None:
+        async with trio.open_nursery() as nursery:
+            server: FakeModelServer = await nursery.start(partial(serve_fake_model, script))
+            print(server.base_url, flush=True)
+            while True:
+                await trio.sleep(1.0)
+                server.requests.clear()
+                server.prompt_cache.clear()
+
+    trio.run(run)
 
 
 def main(argv: list[str] | None = None) -> None:
