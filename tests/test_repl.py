@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -254,30 +254,50 @@ def test_multi_line_input_and_file_completion(tmp_path: Path, terminals: list[Te
     assert '<file path="notes_for_claw.txt">' in second and "notes" in second
 
 
+def pid_channel(tmp_path: Path) -> tuple[Path, int]:
+    """A FIFO a tool writes a pid into (``echo $! > FIFO``), and its open read end."""
+    fifo = tmp_path / "sleeper.pid"
+    os.mkfifo(fifo)
+    return fifo, os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+
+
+def read_pid(reader: int) -> int:
+    """The pid written into :func:`pid_channel`'s FIFO, waiting for it (no polling)."""
+    assert select.select([reader], [], [], TIMEOUT)[0], "the tool never started"
+    pid = int(os.read(reader, 64))
+    os.close(reader)
+    return pid
+
+
+def wait_exited(pid: int, timeout: float, why: str) -> None:
+    """Wait until ``pid`` has exited (a pidfd is readable from then on)."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return  # already gone
+    try:
+        assert select.select([pidfd], [], [], timeout)[0], why
+    finally:
+        os.close(pidfd)
+
+
 def test_ctrl_c_cancels_the_turn_and_the_next_request_has_the_aborted_result(
     tmp_path: Path, terminals: list[Terminal]
 ) -> None:
-    pidfile = tmp_path / "sleeper.pid"
-    slow = f"sleep 300 & echo $! > {pidfile}; wait"
+    fifo, reader = pid_channel(tmp_path)
+    slow = f"sleep 300 & echo $! > {fifo}; wait"
     script = Script([Turn.call(ToolCallSpec("Bash", {"command": slow})), Turn.say("back at work")])
     with fake_server_in_thread(script) as server:
         claw = start(terminals, tmp_path, server, "--permission-mode", "bypassPermissions")
         claw.prompt("bypass permissions")
         claw.send_line("take your time")
         claw.expect("Bash(sleep 300")
-        deadline = time.monotonic() + TIMEOUT
-        while not pidfile.exists() or not pidfile.read_text().strip():
-            assert time.monotonic() < deadline, "the tool never started"
-            time.sleep(0.05)
+        sleeper = read_pid(reader)
         claw.child.send(CTRL_C)
         claw.expect("Interrupted")
         claw.child.expect(STATUS_LINE)
         claw.prompt("bypass permissions")
-        sleeper = Path(f"/proc/{pidfile.read_text().strip()}")
-        deadline = time.monotonic() + 10
-        while sleeper.exists() and (sleeper / "stat").read_text().split()[2] != "Z":
-            assert time.monotonic() < deadline, "the tool's process outlived the turn"
-            time.sleep(0.05)
+        wait_exited(sleeper, 10, "the tool's process outlived the turn")
         claw.turn("carry on")
         claw.prompt("bypass permissions")
         claw.child.send(CTRL_D)
@@ -477,30 +497,21 @@ def test_closing_the_terminal_mid_turn_stops_the_tools_and_ends_the_session(
     tmp_path: Path, terminals: list[Terminal]
 ) -> None:
     """The window closed or SSH dropped (SIGHUP): nothing is left running, the file is valid."""
-    pidfile = tmp_path / "sleeper.pid"
-    slow = f"sleep 300 & echo $! > {pidfile}; wait"
+    fifo, reader = pid_channel(tmp_path)
+    slow = f"sleep 300 & echo $! > {fifo}; wait"
     script = Script([Turn.call(ToolCallSpec("Bash", {"command": slow})), Turn.say("never")])
     with fake_server_in_thread(script) as server:
         claw = start(terminals, tmp_path, server, "--permission-mode", "bypassPermissions")
         claw.prompt("bypass permissions")
         claw.send_line("take your time")
-        deadline = time.monotonic() + TIMEOUT
-        while not pidfile.exists() or not pidfile.read_text().strip():
-            assert time.monotonic() < deadline, "the tool never started"
-            time.sleep(0.05)
+        sleeper = read_pid(reader)
         os.close(claw.child.child_fd)  # the terminal goes away: the kernel sends SIGHUP
         process = claw.child.ptyproc
-        deadline = time.monotonic() + TIMEOUT
-        while process.isalive():
-            assert time.monotonic() < deadline, "claw outlived its terminal"
-            time.sleep(0.05)
+        wait_exited(process.pid, TIMEOUT, "claw outlived its terminal")
+        process.wait()
         assert process.exitstatus == 130
         assert len(server.requests) == 1
-    sleeper = Path(f"/proc/{pidfile.read_text().strip()}")
-    deadline = time.monotonic() + 10
-    while sleeper.exists() and (sleeper / "stat").read_text().split()[2] != "Z":
-        assert time.monotonic() < deadline, "the tool's process outlived claw"
-        time.sleep(0.05)
+    wait_exited(sleeper, 10, "the tool's process outlived claw")
     [session] = (tmp_path / "claw-home" / "projects").glob("*/*.jsonl")
     records = [json.loads(line) for line in session.read_text().splitlines()]
     assert records[-1]["type"] == "result"
