@@ -45,6 +45,8 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import attrs
 
+from claw_runtime.config.settings import PermissionModeName
+
 if TYPE_CHECKING:
     from claw_runtime.plugins import PluginHost
     from claw_runtime.tooling import SessionState
@@ -65,7 +67,6 @@ __all__ = [
 ]
 
 AgentScope = Literal["built-in", "plugin", "user", "project"]
-PermissionModeName = Literal["default", "acceptEdits", "plan", "bypassPermissions"]
 _MODES: tuple[str, ...] = get_args(PermissionModeName)
 _NARROW_MODES = frozenset({"default", "plan"})
 """Modes an untrusted project's definition may ask for: they widen nothing."""

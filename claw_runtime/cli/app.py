@@ -146,7 +146,7 @@ def _add_run_options(parser: argparse.ArgumentParser, *, top: bool = False) -> N
     )
     add(
         "--permission-mode",
-        choices=("default", "acceptEdits", "plan", "bypassPermissions"),
+        choices=PERMISSION_MODES,
         default=default(None),
         help="which tool calls run without asking",
     )
@@ -232,6 +232,9 @@ COMMANDS = frozenset(
     }
 )
 """The subcommands: an argument that is none of these (and no option's value) is a prompt."""
+
+PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions")
+"""``--permission-mode`` choices: ``permissions.PermissionMode``, not imported at parse time."""
 
 _USAGE = """claw [options] [PROMPT]        the interactive terminal (docs/terminal.md)
        claw -p PROMPT [options]       one run, headless: the answer, then exit
@@ -349,7 +352,7 @@ def build_parser(*, prompt_argument: bool = False) -> argparse.ArgumentParser:
     )
     batch.add_argument(
         "--permission-mode",
-        choices=("default", "acceptEdits", "plan", "bypassPermissions"),
+        choices=PERMISSION_MODES,
         default=argparse.SUPPRESS,
     )
     batch.add_argument("--allowed-tools", nargs="+", metavar="RULE", default=argparse.SUPPRESS)
@@ -376,7 +379,7 @@ def build_parser(*, prompt_argument: bool = False) -> argparse.ArgumentParser:
     call.add_argument("--input", default="{}", help="the tool input as a JSON object")
     call.add_argument(
         "--permission-mode",
-        choices=("default", "acceptEdits", "plan", "bypassPermissions"),
+        choices=PERMISSION_MODES,
         default=argparse.SUPPRESS,
         help="the permission mode the call is checked in (nobody is asked: a call that "
         "needs approval is refused)",

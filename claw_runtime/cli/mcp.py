@@ -29,6 +29,8 @@ SCOPES = ("local", "user", "project")
 
 
 def add_mcp_parser(sub: Any, add_common: Any) -> None:
+    from claw_runtime.cli.app import PERMISSION_MODES
+
     """The ``claw mcp`` subcommand and its actions (called by :func:`cli.app.build_parser`)."""
     mcp = sub.add_parser("mcp", help="MCP servers: list, get, add, remove; serve claw's tools")
     add_common(mcp)
@@ -60,7 +62,7 @@ def add_mcp_parser(sub: Any, add_common: Any) -> None:
     )
     serve.add_argument(
         "--permission-mode",
-        choices=("default", "acceptEdits", "plan", "bypassPermissions"),
+        choices=PERMISSION_MODES,
         default=argparse.SUPPRESS,
         help="the mode calls are checked in (nobody is asked: a call that needs approval "
         "is refused)",
