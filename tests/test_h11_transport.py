@@ -316,7 +316,7 @@ def _certificates() -> tuple[bytes, bytes, bytes]:
     """A CA (PEM) and a certificate and key it signed for 127.0.0.1 (PEM)."""
     import datetime
 
-    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
