@@ -210,6 +210,26 @@ def fake_server_in_thread(script: Script) -> _ThreadServer:
     return _ThreadServer(script)
 
 
+def received_tool_results(server: FakeModelServer) -> dict[str, dict[str, Any]]:
+    """tool_use_id -> the tool_result block the model received (first time it was sent)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for request in server.requests:
+        for message in request.body["messages"]:
+            if isinstance(message["content"], list):
+                for block in message["content"]:
+                    if block.get("type") == "tool_result":
+                        seen.setdefault(block["tool_use_id"], block)
+    return seen
+
+
+def result_text(block: dict[str, Any], separator: str = "") -> str:
+    """A tool_result block's text, whether its content is a string or a list of parts."""
+    content = block["content"]
+    if isinstance(content, str):
+        return content
+    return separator.join(part.get("text", "") for part in content)
+
+
 def processes_with(marker: str) -> list[str]:
     """PIDs of live processes whose command line contains ``marker`` (orphan checks)."""
     found = []

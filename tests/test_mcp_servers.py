@@ -17,28 +17,16 @@ from typing import Any
 from claw_runtime.testing.fake_server import FakeModelServer, open_fake_model_server
 from claw_runtime.testing.script import Script, ToolCallSpec, Turn
 
-from _harness import claw_env, run_claw
+from _harness import claw_env, received_tool_results, result_text, run_claw
 
 
 def _tool_results(server: FakeModelServer) -> list[dict[str, Any]]:
     """Every tool_result block the model received, in order."""
-    found = []
-    for request in server.requests:
-        for message in request.body["messages"]:
-            content = message["content"]
-            if isinstance(content, list):
-                found += [b for b in content if b.get("type") == "tool_result"]
-    seen: dict[str, dict[str, Any]] = {}
-    for block in found:
-        seen.setdefault(block["tool_use_id"], block)
-    return list(seen.values())
+    return list(received_tool_results(server).values())
 
 
 def _text(block: dict[str, Any]) -> str:
-    content = block["content"]
-    if isinstance(content, str):
-        return content
-    return "\n".join(part.get("text", "") for part in content)
+    return result_text(block, "\n")
 
 
 def _user_settings(tmp_path: Path, data: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ from claw_runtime.hooks.decisions import ToolCall
 from claw_runtime.testing import Script, ToolCallSpec, Turn, open_fake_model_server
 from claw_runtime.testing.fake_server import FakeModelServer
 
-from _harness import claw_env, fake_server_in_thread, run_claw
+from _harness import claw_env, fake_server_in_thread, received_tool_results, result_text, run_claw
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mcp"
 READ_ONLY = {"command": sys.executable, "args": [str(FIXTURES / "readonly_server.py")]}
@@ -37,27 +37,10 @@ def _user_settings(tmp_path: Path, data: dict[str, Any]) -> None:
     (home / "settings.json").write_text(json.dumps(data))
 
 
-def _results(server: FakeModelServer) -> dict[str, dict[str, Any]]:
-    """tool_use_id -> the tool_result the model received."""
-    seen: dict[str, dict[str, Any]] = {}
-    for request in server.requests:
-        for message in request.body["messages"]:
-            if isinstance(message["content"], list):
-                for block in message["content"]:
-                    if block.get("type") == "tool_result":
-                        seen.setdefault(block["tool_use_id"], block)
-    return seen
-
-
-def _text(block: dict[str, Any]) -> str:
-    content = block["content"]
-    return content if isinstance(content, str) else "".join(p.get("text", "") for p in content)
-
-
 def _meetings(server: FakeModelServer) -> list[dict[str, Any]]:
     """What each ``meet`` call answered, in the order the model asked for them."""
-    answers = [b for b in _results(server).values() if '"met"' in _text(b)]
-    return [json.loads(_text(b)) for b in answers]
+    answers = [b for b in received_tool_results(server).values() if '"met"' in result_text(b)]
+    return [json.loads(result_text(b)) for b in answers]
 
 
 def _overlapped(first: dict[str, Any], second: dict[str, Any]) -> bool:
@@ -96,8 +79,12 @@ async def test_read_only_mcp_calls_of_one_message_overlap_and_still_need_permiss
     assert (a["name"], b["name"]) == ("a", "b")
     assert a["met"] and b["met"], (a, b)
     assert _overlapped(a, b), (a, b)
-    (peek,) = [r for r in _results(server).values() if "peek" in _text(r) or r.get("is_error")]
-    assert peek["is_error"] and "peeked" not in _text(peek)
+    (peek,) = [
+        r
+        for r in received_tool_results(server).values()
+        if "peek" in result_text(r) or r.get("is_error")
+    ]
+    assert peek["is_error"] and "peeked" not in result_text(peek)
     last = json.loads(result.stdout.decode().strip().splitlines()[-1])
     assert [d["tool_name"] for d in last["permission_denials"]] == ["mcp__ro__peek"]
 
@@ -236,12 +223,12 @@ async def test_at_a_terminal_a_projects_mcp_json_asks_for_trust_and_yes_starts_i
     assert result.returncode == 0, shown
     assert "Trust this folder? [y/N]" in shown
     assert f"{project / '.mcp.json'}: mcpServers (proj)" in shown
-    (echo,) = _results(server).values()
+    (echo,) = received_tool_results(server).values()
     tools = {t["name"] for t in server.requests[0].body["tools"]}
     stored = tmp_path / "claw-home" / "trusted-projects.json"
     if answer == "y":
         assert "mcp__proj__echo" in tools
-        assert not echo.get("is_error") and _text(echo) == "from the project"
+        assert not echo.get("is_error") and result_text(echo) == "from the project"
         assert json.loads(stored.read_text()) == [str(project.resolve())]
     else:
         assert "mcp__proj__echo" not in tools and echo["is_error"]
@@ -300,6 +287,6 @@ def test_the_interactive_terminal_asks_and_starts_the_projects_servers_in_the_se
         finally:
             claw.close()
         tools = {t["name"] for t in server.requests[0].body["tools"]}
-        (echo,) = _results(server).values()
+        (echo,) = received_tool_results(server).values()
     assert "mcp__proj__echo" in tools
-    assert not echo.get("is_error") and _text(echo) == "from the project"
+    assert not echo.get("is_error") and result_text(echo) == "from the project"

@@ -31,7 +31,7 @@ import pytest
 from claw_runtime.testing import Script, ToolCallSpec, Turn
 from claw_runtime.testing.fake_server import FakeModelServer
 
-from _harness import claw_env, fake_server_in_thread
+from _harness import claw_env, fake_server_in_thread, result_text
 
 TIMEOUT = 60
 """Seconds any one expectation may take (start-up on a loaded machine is the slowest)."""
@@ -146,13 +146,6 @@ def tool_results(body: dict[str, Any]) -> list[dict[str, Any]]:
         for block in message["content"]
         if block.get("type") == "tool_result"
     ]
-
-
-def result_text(block: dict[str, Any]) -> str:
-    content = block["content"]
-    if isinstance(content, str):
-        return content
-    return "".join(part.get("text", "") for part in content)
 
 
 # ------------------------------------------------------------------ the tests
