@@ -28,9 +28,12 @@ from claw_runtime.events import (
     Compacted,
     CompactionStarted,
     SessionEnded,
+    SubagentFinished,
+    SubagentStarted,
     TextDelta,
     ThinkingDelta,
     ToolCallFinished,
+    ToolCallStarted,
     TurnFinished,
 )
 from claw_runtime.loop import RunResult
@@ -161,6 +164,27 @@ def test_the_view_streams_markdown_thinking_and_collapsed_results() -> None:
     assert lines[3] == "" and "• one" in lines[4] and "• two" in lines[5]
     assert lines[6:11] == ["  ⎿  a", "     b", "     c", "     d", "     … +3 lines"]
     assert lines[-1] == "claude-x · plan mode · this turn 1,234 tokens · $0.0123 (session $0.0000)"
+
+
+def test_running_sub_agents_show_one_dim_line_per_step_and_never_their_text() -> None:
+    shown, output = _view()
+    child = {"agent_id": "a1b2c3d4e5", "parent_agent": None}
+    shown._draw(SubagentStarted(agent_type="Explore", description="find the parser", **child))
+    shown._draw(TextDelta(turn=1, text="the sub-agent thinking aloud", **child))
+    call = ToolCallStarted(tool_use_id="t", name="Grep", input={"pattern": "parse"}, **child)
+    shown._draw(call)
+    finished = SubagentFinished(
+        agent_type="Explore", status="completed", result="found it", num_turns=2, **child
+    )
+    shown._draw(finished)
+    shown._draw(TextDelta(turn=1, text="The parent's answer."))
+    shown.end_run(_result(), model="m", mode="default")
+    text = output.getvalue()
+    assert "[a1b2c3] Explore: find the parser (started)" in text
+    assert "[a1b2c3] Grep" in text
+    assert "[a1b2c3] Explore completed (2 turns)" in text
+    assert "thinking aloud" not in text  # its answer reaches the person through its parent
+    assert "The parent's answer." in text
 
 
 def test_a_command_result_is_shown_as_written() -> None:
