@@ -400,13 +400,12 @@ class Tool:
     """Input fields holding paths the tool creates or changes."""
     urls: tuple[str, ...] = ()
     """Input fields holding network addresses the tool contacts."""
-    _structure_input: Callable[[Mapping[str, Any], Any], Any] = attrs.field(
-        init=False,
-        repr=False,
-        default=attrs.Factory(lambda self: _input_structure_fn(self.input_class), takes_self=True),
+    _structure_input: Callable[[Mapping[str, Any], Any], Any] | None = attrs.field(
+        init=False, repr=False, default=None
     )
-    """Builds ``input_class`` from the model's input; built once, held here, not registered
-    on the shared converter."""
+    """Builds ``input_class`` from the model's input; built at the tool's first call (most
+    runs call few of the tools they load), held here, not registered on the shared
+    converter."""
 
     @property
     def spec(self) -> ToolSpec:
@@ -424,8 +423,11 @@ class Tool:
                 f"Invalid input for tool {self.name}: expected a JSON object, "
                 f"got {type(raw_input).__name__}"
             )
+        structure = self._structure_input
+        if structure is None:
+            structure = self._structure_input = _input_structure_fn(self.input_class)
         try:
-            value: Any = self._structure_input(dict(raw_input), self.input_class)
+            value: Any = structure(dict(raw_input), self.input_class)
         except Exception as exc:  # cattrs raises several kinds; all mean bad input
             raise ToolInputError(_format_input_errors(self.name, exc, self.input_class)) from exc
         return {f.name: getattr(value, f.name) for f in attrs.fields(self.input_class)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,21 @@ __all__ = [
 ]
 
 
+_SHARED_CACHE_DIR = os.path.join(tempfile.gettempdir(), f"claw-test-cache-{os.getuid()}")
+
+
 def claw_env(tmp_path: Path, server: FakeModelServer | None = None, **extra: str) -> dict[str, str]:
-    """A clean environment for a ``claw`` subprocess: its own HOME and config dirs."""
+    """A clean environment for a ``claw`` subprocess: its own HOME and config dirs.
+
+    The cache of generated code (``claw_runtime/cli/_codegen_cache.py``) is shared by
+    the suite's runs, as by a user's: it only holds what attrs and cattrs compile.
+    """
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path / "home"),
         "CLAW_CONFIG_DIR": str(tmp_path / "claw-home"),
         "CLAUDE_CONFIG_DIR": str(tmp_path / "claude-home"),
+        "CLAW_CACHE_DIR": _SHARED_CACHE_DIR,
     }
     if server is not None:
         env |= {"ANTHROPIC_BASE_URL": server.base_url, "ANTHROPIC_API_KEY": "test-key"}

@@ -1,4 +1,4 @@
-"""The garbage collector during the ``claw`` command's start-up.
+"""The ``claw`` command's start-up: the garbage collector, and generated code kept.
 
 Loading modules (claw's, its dependencies', the plugins') creates hundreds of
 thousands of objects that live as long as the process. While they load, the
@@ -8,26 +8,36 @@ import time of a run. So the command pauses the collector from its first line
 loaded (``gc.freeze``: later collections skip those objects, which also makes
 each turn's collections cheaper) and collects normally from there on.
 
-Only the command does this: a program embedding claw owns its own collector.
+It also serves the code attrs and cattrs generate from a cache kept between
+runs (:mod:`claw_runtime.cli._codegen_cache`), saved when start-up is over and
+again when the command ends (for what was generated later).
+
+Only the command does this: a program embedding claw owns its own collector
+and imports.
 """
 
 from __future__ import annotations
 
 import gc
 
+from claw_runtime.cli import _codegen_cache
+
 __all__ = ["pause", "resume"]
 
 
 def pause() -> None:
-    """Stop automatic collection until :func:`resume` (the command's first line)."""
+    """Stop automatic collection until :func:`resume`, and serve generated code from the
+    cache (the command's first line)."""
     gc.disable()
+    _codegen_cache.install()
 
 
 def resume() -> None:
     """Start-up is over: keep what was loaded out of future collections, collect again.
 
-    Safe to call more than once.
+    Safe to call more than once; each call saves what was compiled since the last.
     """
+    _codegen_cache.save()
     if not gc.isenabled():
         gc.freeze()
         gc.enable()
