@@ -8,7 +8,9 @@
   the peak RSS of each.
 
 The fake model server runs in its own process, so its CPU is not counted.
-Every figure is the median of ``--runs`` fresh processes, spawn to exit.
+Every figure is the median of ``--runs`` fresh processes, spawn to exit, each
+command alternating with its floor; CPU is user + system time of the process,
+steadier than wall time when other work shares the machine.
 
     python benchmarks/bench_startup.py [--runs 9]
 """
@@ -36,7 +38,8 @@ IMPORT_FLOOR = (
 
 # Spawns the measured command from a small process, so that its peak RSS is its
 # own: a child forked from this (large) benchmark process would report this
-# process's memory as its peak. It writes "seconds peak_kb exit_code" to argv[1].
+# process's memory as its peak. It writes "seconds peak_kb exit_code cpu_seconds"
+# to argv[1].
 _LAUNCHER = """
 import os, sys, time
 out, argv = sys.argv[1], sys.argv[2:]
@@ -49,12 +52,14 @@ if pid == 0:
 _, status, usage = os.wait4(pid, 0)
 elapsed = time.perf_counter() - start
 with open(out, "w") as f:
-    f.write(f"{elapsed} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+    cpu = usage.ru_utime + usage.ru_stime
+    f.write(f"{elapsed} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)} {cpu}")
 """
 
 
-def timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
-    """Seconds from spawn to exit and peak RSS in MB of one process (which must succeed)."""
+def timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float]:
+    """Seconds from spawn to exit, peak RSS in MB and CPU seconds (user + system) of one
+    process (which must succeed)."""
     result = cwd / ".timed"
     launched = subprocess.run(
         [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(result), *command],
@@ -63,20 +68,34 @@ def timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, fl
         stderr=subprocess.PIPE,
         check=False,
     )
-    elapsed, peak_kb, code = result.read_text().split()
+    elapsed, peak_kb, code, cpu = result.read_text().split()
     if int(code) != 0:
         raise RuntimeError(f"{command} failed ({code}): {launched.stderr.decode()[-1500:]}")
-    return float(elapsed), int(peak_kb) / 1024
+    return float(elapsed), int(peak_kb) / 1024, float(cpu)
 
 
-def median_of(runs: int, command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
-    """Median seconds and median peak RSS (MB) over ``runs`` processes (after one warm-up)."""
-    timed(command, env, cwd)
-    samples = [timed(command, env, cwd) for _ in range(runs)]
+def _medians(samples: list[tuple[float, float, float]]) -> tuple[float, float, float]:
     return (
         statistics.median(s[0] for s in samples),
         statistics.median(s[1] for s in samples),
+        statistics.median(s[2] for s in samples),
     )
+
+
+def paired(
+    runs: int, command: list[str], floor: list[str], env: dict[str, str], cwd: Path
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """Median seconds, peak RSS (MB) and CPU seconds of ``command`` and of its ``floor``
+    over ``runs`` processes each, run alternately so that both see the same load; after
+    one warm-up each (which also fills claw's cache of generated code, as any earlier
+    run of claw would)."""
+    timed(command, env, cwd)
+    timed(floor, env, cwd)
+    ours, theirs = [], []
+    for _ in range(runs):
+        ours.append(timed(command, env, cwd))
+        theirs.append(timed(floor, env, cwd))
+    return _medians(ours), _medians(theirs)
 
 
 def main() -> None:
@@ -106,38 +125,39 @@ def main() -> None:
         }
         read_call = ["tools", "call", "Read", "--input", '{"file_path": "notes.txt", "limit": 1}']
         try:
-            rows = [
-                (
-                    "claw --version",
-                    median_of(args.runs, [*claw, "--version"], env, work),
-                    "python -c pass",
-                    median_of(args.runs, [*python, "-c", "pass"], env, work),
-                ),
+            pairs = [
+                ("claw --version", [*claw, "--version"], "python -c pass", [*python, "-c", "pass"]),
                 (
                     "claw tools call Read",
-                    median_of(args.runs, [*claw, *read_call], env, work),
+                    [*claw, *read_call],
                     "import floor",
-                    median_of(args.runs, [*python, "-c", IMPORT_FLOOR], env, work),
+                    [*python, "-c", IMPORT_FLOOR],
                 ),
                 (
                     "claw -p hi",
-                    median_of(args.runs, [*claw, "-p", "hi", "--no-session"], env, work),
+                    [*claw, "-p", "hi", "--no-session"],
                     "trio + httpx one request",
-                    median_of(
-                        args.runs, [*python, str(HERE / "floors" / "one_request.py")], env, work
-                    ),
+                    [*python, str(HERE / "floors" / "one_request.py")],
                 ),
+            ]
+            rows = [
+                (name, *paired(args.runs, command, floor, env, work), floor_name)
+                for name, command, floor_name, floor in pairs
             ]
         finally:
             server.kill()
             server.wait()
-    print(f"median of {args.runs} runs each; the fake model server in its own process\n")
-    header = ("command", "time", "RSS", "floor", "time", "RSS", "ratio")
-    print("{:<22} {:>9} {:>7}   {:<26} {:>9} {:>7} {:>6}".format(*header))
-    for name, (took, rss), floor_name, (floor, floor_rss) in rows:
+    print(
+        f"median of {args.runs} runs each; the fake model server in its own process; "
+        f"load average {os.getloadavg()[0]:.1f}\n"
+    )
+    header = ("command", "time", "CPU", "RSS", "floor", "time", "CPU", "RSS", "ratio", "CPU")
+    print("{:<22} {:>9} {:>9} {:>7}   {:<26} {:>9} {:>9} {:>7} {:>6} {:>6}".format(*header))
+    for name, (took, rss, cpu), (floor, floor_rss, floor_cpu), floor_name in rows:
         print(
-            f"{name:<22} {took * 1000:>7.1f}ms {rss:>5.1f}MB   {floor_name:<26} "
-            f"{floor * 1000:>7.1f}ms {floor_rss:>5.1f}MB {took / floor:>5.2f}x"
+            f"{name:<22} {took * 1000:>7.1f}ms {cpu * 1000:>7.1f}ms {rss:>5.1f}MB   "
+            f"{floor_name:<26} {floor * 1000:>7.1f}ms {floor_cpu * 1000:>7.1f}ms "
+            f"{floor_rss:>5.1f}MB {took / floor:>5.2f}x {cpu / floor_cpu:>5.2f}x"
         )
 
 

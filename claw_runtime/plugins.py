@@ -14,15 +14,15 @@ are async, and isolates failures per plugin.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import inspect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
 import attrs
 import pluggy
 
+from claw_runtime import entry_points
 from claw_runtime._version import __version__
 from claw_runtime.errors import PluginError
 from claw_runtime.hooks import specs as hookspecs
@@ -168,10 +168,6 @@ def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
     return tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
 
 
-def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
-    return importlib.metadata.entry_points(group=PROJECT_NAME)
-
-
 def make_plugin_host(
     *,
     disabled: Sequence[str] = (),
@@ -194,15 +190,14 @@ def make_plugin_host(
         pm.set_blocked(name)
 
     if load_entry_points:
-        for ep in _entry_points():
+        for ep in entry_points.find(PROJECT_NAME):
             if pm.is_blocked(ep.name):
                 continue
-            dist = ep.dist
             info = PluginInfo(
                 name=ep.name,
                 module=ep.value,
-                version=dist.version if dist else None,
-                distribution=dist.name if dist else None,
+                version=ep.version,
+                distribution=ep.distribution,
                 builtin=False,
             )
             host.infos[ep.name] = info

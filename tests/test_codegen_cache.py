@@ -164,22 +164,24 @@ def test_a_second_process_with_another_hash_seed_compiles_nothing(tmp_path: Path
     """attrs salts ``__hash__`` with a per-process string hash; the key leaves it out."""
     assert int(_define_classes(tmp_path, "1")) > 0
     assert _define_classes(tmp_path, "2") == "0"
-    assert _define_classes(tmp_path, "3", CLAW_CODEGEN_CACHE="0") == "off"
+    assert _define_classes(tmp_path, "3", CLAW_STARTUP_CACHE="0") == "off"
 
 
 async def test_a_second_claw_run_compiles_nothing(tmp_path: Path) -> None:
     script = Script([Turn.say("first"), Turn.say("second")])
     async with open_fake_model_server(script) as server:
         env = claw_env(tmp_path, server, CLAW_CACHE_DIR=str(tmp_path / "cache"))
-        first = await run_claw(["-p", "hi", "--no-session"], tmp_path, env)
+        project = tmp_path / "project"  # on sys.path under ``python -m``: not the cache's parent
+        project.mkdir()
+        first = await run_claw(["-p", "hi", "--no-session"], project, env)
         assert first.returncode == 0, first.stderr.decode()
         assert first.stdout.decode().strip() == "first"
-        (cached,) = (tmp_path / "cache").iterdir()
-        before = cached.stat()
-        assert before.st_size > 10_000
+        kept = sorted((tmp_path / "cache").iterdir())
+        assert [p.name.split("-")[0] for p in kept] == ["codegen", "entry"]  # and the plugins
+        assert kept[0].stat().st_size > 10_000
+        before = [(p.stat().st_ino, p.stat().st_mtime_ns) for p in kept]
 
-        second = await run_claw(["-p", "hi", "--no-session"], tmp_path, env)
+        second = await run_claw(["-p", "hi", "--no-session"], project, env)
         assert second.returncode == 0, second.stderr.decode()
         assert second.stdout.decode().strip() == "second"
-        after = cached.stat()
-        assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+        assert [(p.stat().st_ino, p.stat().st_mtime_ns) for p in kept] == before

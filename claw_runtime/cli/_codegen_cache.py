@@ -24,7 +24,8 @@ How it hooks in: :func:`install` puts a caching ``compile`` into the global
 namespace of ``attr._make`` and ``cattrs.gen``, where it shadows the built-in
 for those two modules alone. Only the command does this, like the collector
 pause in :mod:`claw_runtime.cli._startup`: it owns its process, while a program
-embedding claw owns its own imports. ``CLAW_CODEGEN_CACHE=0`` turns it off.
+embedding claw owns its own imports. ``CLAW_STARTUP_CACHE=0`` turns it off (and
+the list of plugins kept beside it, :mod:`claw_runtime.entry_points`).
 
 The file is read only if it is the user's own and nobody else can write to it,
 like Python's own bytecode cache; anything unreadable is ignored and rebuilt.
@@ -47,7 +48,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["MAX_ENTRIES", "CodegenCache", "cache_path", "install", "save"]
+__all__ = ["MAX_ENTRIES", "CodegenCache", "cache_dir", "cache_path", "install", "save"]
 
 MAX_ENTRIES = 4096
 """Past this many entries, a save keeps only what this run used (stale versions go)."""
@@ -57,14 +58,19 @@ _MODULES = ("attr._make", "cattrs.gen")
 cattrs' code generators (imported by :func:`install`; the command needs both anyway)."""
 
 
-def cache_path(environ: Mapping[str, str]) -> Path:
-    """Where the cache lives: ``CLAW_CACHE_DIR``, else ``$XDG_CACHE_HOME/claw``, else
-    ``~/.cache/claw``; one file per Python build (bytecode changes between them)."""
+def cache_dir(environ: Mapping[str, str]) -> Path:
+    """The command's cache directory: ``CLAW_CACHE_DIR``, else ``$XDG_CACHE_HOME/claw``,
+    else ``~/.cache/claw``."""
     root = environ.get("CLAW_CACHE_DIR") or os.path.join(
         environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "claw"
     )
-    name = f"codegen-{sys.implementation.cache_tag}-{sys.hexversion:x}.marshal"
-    return Path(root) / name
+    return Path(root)
+
+
+def cache_path(environ: Mapping[str, str]) -> Path:
+    """The code cache in :func:`cache_dir`: one file per Python build (bytecode changes
+    between them)."""
+    return cache_dir(environ) / f"codegen-{sys.implementation.cache_tag}-{sys.hexversion:x}.marshal"
 
 
 class CodegenCache:
@@ -137,7 +143,7 @@ _installed: CodegenCache | None = None
 def install(environ: Mapping[str, str] = os.environ) -> CodegenCache | None:
     """Serve attrs' and cattrs' ``compile`` from the cache file (once per process)."""
     global _installed
-    if _installed is not None or environ.get("CLAW_CODEGEN_CACHE") == "0":
+    if _installed is not None or environ.get("CLAW_STARTUP_CACHE") == "0":
         return _installed
     import importlib
 

@@ -10,7 +10,8 @@ each turn's collections cheaper) and collects normally from there on.
 
 It also serves the code attrs and cattrs generate from a cache kept between
 runs (:mod:`claw_runtime.cli._codegen_cache`), saved when start-up is over and
-again when the command ends (for what was generated later).
+again when the command ends (for what was generated later), and keeps the list
+of installed plugins beside it (:mod:`claw_runtime.entry_points`).
 
 Only the command does this: a program embedding claw owns its own collector
 and imports.
@@ -19,7 +20,9 @@ and imports.
 from __future__ import annotations
 
 import gc
+import os
 
+from claw_runtime import entry_points
 from claw_runtime.cli import _codegen_cache
 
 __all__ = ["pause", "resume"]
@@ -29,7 +32,8 @@ def pause() -> None:
     """Stop automatic collection until :func:`resume`, and serve generated code from the
     cache (the command's first line)."""
     gc.disable()
-    _codegen_cache.install()
+    if _codegen_cache.install() is not None:
+        entry_points.remember_in(_codegen_cache.cache_dir(os.environ))
 
 
 def resume() -> None:
