@@ -23,10 +23,10 @@ built once per runtime, in a worker thread, by the first request to an
 server on loopback) never build it. With proxy variables set (``HTTPS_PROXY``,
 ``NO_PROXY``...), requests go through httpx's own proxy handling, as before.
 
-Each client sends its requests through ``claw_runtime.http.h11_transport``: HTTP/1.1
-on h11 and trio, as httpx's default transport does through httpcore, at about
-three quarters of the CPU per request (what remains of a thousand sessions'
-CPU is mostly HTTP; see docs/performance.md).
+Each client sends its requests through ``claw_runtime.http.transport``: HTTP/1.1
+on trio, responses parsed by httptools (llhttp, in C), as httpx's default
+transport does through httpcore and h11, for a fraction of the CPU per request
+(what remains of a thousand sessions' CPU is mostly HTTP; see docs/performance.md).
 
 A transport given to :func:`open_http_clients` (tests) serves every client, and
 is closed once, with the runtime.
@@ -77,8 +77,8 @@ class _TlsContexts:
 
 
 class _LazyTransport(httpx.AsyncBaseTransport):
-    """The HTTP/1.1 transport of ``claw_runtime.http.h11_transport``, imported and made on
-    first use (a command that sends no request never loads h11)."""
+    """The HTTP/1.1 transport of ``claw_runtime.http.transport``, imported and made on
+    first use (a command that sends no request never loads httptools)."""
 
     def __init__(self, contexts: _TlsContexts) -> None:
         self._contexts = contexts
@@ -86,9 +86,9 @@ class _LazyTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._transport is None:
-            from claw_runtime.http.h11_transport import H11Transport
+            from claw_runtime.http.transport import Http11Transport
 
-            self._transport = H11Transport(self._contexts.verifying, self._httpx_transports)
+            self._transport = Http11Transport(self._contexts.verifying, self._httpx_transports)
         return await self._transport.handle_async_request(request)
 
     async def _httpx_transports(self) -> httpx.AsyncBaseTransport:
@@ -102,7 +102,7 @@ class _LazyTransport(httpx.AsyncBaseTransport):
 class _HttpxTransports(httpx.AsyncBaseTransport):
     """httpx's own transports, made on first use: one for ``http://``, one for
     ``https://`` (the only one that needs the verifying context). They serve what
-    the h11 transport hands over (upgrades, ``CONNECT``, trace extensions)."""
+    the HTTP/1.1 transport hands over (upgrades, ``CONNECT``, trace extensions)."""
 
     def __init__(self, contexts: _TlsContexts) -> None:
         self._contexts = contexts

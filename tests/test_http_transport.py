@@ -1,8 +1,8 @@
-"""The runtime's HTTP/1.1 transport (h11 on trio) behaves as httpx's default one.
+"""The runtime's HTTP/1.1 transport (httptools on trio) behaves as httpx's default one.
 
 Each test runs a small HTTP server on loopback (port 0, h11, started with
 ``await nursery.start``) whose behaviour per request the test chooses, and talks
-to it through an ``httpx.AsyncClient`` over :class:`H11Transport`: connections
+to it through an ``httpx.AsyncClient`` over :class:`Http11Transport`: connections
 reused or not, timeouts, limits and failures as httpx's own exceptions. Time is
 trio's virtual clock where a test waits; a ``fail_after`` bounds every test.
 """
@@ -23,7 +23,7 @@ import pytest
 import trio
 import trio.testing
 
-from claw_runtime.http.h11_transport import DEFAULT_LIMITS, H11Transport
+from claw_runtime.http.transport import DEFAULT_LIMITS, Http11Transport
 
 Handler = Callable[[trio.SocketStream, h11.Connection, h11.Request, bytes], Awaitable[bool]]
 """Answers one request; returns whether the connection stays open for the next."""
@@ -112,7 +112,7 @@ async def client(
         assert fallback is not None, "nothing should be handed over"
         return fallback
 
-    transport = H11Transport(_no_tls, make_fallback, limits)
+    transport = Http11Transport(_no_tls, make_fallback, limits)
     async with httpx.AsyncClient(transport=transport) as http:
         yield http
 
@@ -178,7 +178,7 @@ async def test_closing_the_transport_ends_a_response_still_being_read() -> None:
 
     with trio.fail_after(10):
         async with serving(stall) as server:
-            transport = H11Transport(_no_tls, _no_fallback)
+            transport = Http11Transport(_no_tls, _no_fallback)
             http = httpx.AsyncClient(transport=transport)
             async with http.stream("GET", server.url) as response:
                 body = response.aiter_raw()
@@ -309,6 +309,102 @@ async def test_upgrades_are_handed_to_the_fallback() -> None:
     assert len(seen) == 1
 
 
+async def test_a_header_that_would_smuggle_another_is_refused_before_sending() -> None:
+    with trio.fail_after(10):
+        async with serving(echo) as server, client() as http:
+            for name, value in [
+                ("x-ok", "a\r\nx-evil: 1"),
+                ("x-ok", "a\nb"),
+                ("x-ok", "a\x00b"),
+                ("x-ok", " leading"),
+                ("x evil", "a"),
+                ("x-evil\r\nx", "a"),
+            ]:
+                with pytest.raises(httpx.LocalProtocolError, match="Illegal header"):
+                    await http.get(server.url, headers={name: value})
+            fine = await http.get(server.url, headers={"x-ok": "a b\tc \xe9".encode("latin-1")})
+    assert fine.content == b"GET / "
+    assert len(server.requests) == 1  # nothing refused reached the server
+    assert dict(server.requests[0][0].headers)[b"x-ok"] == "a b\tc \xe9".encode("latin-1")
+
+
+async def test_the_request_head_is_the_one_httpx_default_transport_writes() -> None:
+    """Byte for byte, header order and case included (h11 puts Host first)."""
+    heads: list[bytes] = []
+
+    async def record(stream: trio.SocketStream) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data or not data.endswith(b"body"):
+            data += await stream.receive_some(65536)
+        heads.append(data)
+        await stream.send_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await stream.aclose()
+
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    url = f"http://127.0.0.1:{listener.socket.getsockname()[1]}/v1/x?q=1"
+    headers = [("X-Api-Key", "k"), ("Content-Type", "a/b"), ("accept", "text/event-stream")]
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(trio.serve_listeners, record, [listener]))
+            async with httpx.AsyncClient() as default, client() as ours:
+                for http in (default, ours):
+                    response = await http.post(url, content=b"body", headers=headers)
+                    assert response.content == b"ok"
+            nursery.cancel_scope.cancel()
+    assert heads[0] == heads[1]
+    assert heads[1].startswith(b"POST /v1/x?q=1 HTTP/1.1\r\nHost: 127.0.0.1:")
+
+
+async def test_bodies_read_to_the_close_head_responses_and_connection_close() -> None:
+    async def raw(
+        stream: trio.SocketStream, conn: h11.Connection, r: h11.Request, _: bytes
+    ) -> bool:
+        if r.target == b"/eof":  # HTTP/1.0, no length: the body ends with the connection
+            await stream.send_all(b"HTTP/1.0 200 OK\r\n\r\nto the end")
+            return False
+        if r.target == b"/head":  # a length, and no body since it answers HEAD
+            head = h11.Response(status_code=200, headers=[("content-length", "99")])
+            await _send(stream, conn, head, h11.EndOfMessage())
+            return True
+        return await answer(b"ok", stream, conn)
+
+    with trio.fail_after(10):
+        async with serving(raw) as server, client() as http:
+            response = await http.get(server.url + "/eof")
+            assert (response.content, response.http_version) == (b"to the end", "HTTP/1.0")
+            response = await http.head(server.url + "/head")
+            assert (response.headers["content-length"], response.content) == ("99", b"")
+            response = await http.get(server.url, headers={"connection": "close"})
+            assert response.content == b"ok"
+            assert (await http.get(server.url)).content == b"ok"
+            assert (await http.get(server.url)).content == b"ok"
+    # /eof, HEAD and "Connection: close" each end their connection; the last two share one.
+    assert server.connections == 4
+
+
+async def test_a_response_head_past_the_limit_is_refused() -> None:
+    async def huge(stream: trio.SocketStream, *_: object) -> bool:
+        await stream.send_all(b"HTTP/1.1 200 OK\r\n" + b"x-filler: " + b"a" * 200_000)
+        await trio.sleep_forever()
+        return False
+
+    with trio.fail_after(10):
+        async with serving(huge) as server, client() as http:
+            with pytest.raises(httpx.RemoteProtocolError, match="Receive buffer too long"):
+                await http.get(server.url)
+
+
+async def test_a_malformed_response_is_a_remote_protocol_error() -> None:
+    async def garbage(stream: trio.SocketStream, *_: object) -> bool:
+        await stream.send_all(b"SPDY/9 200 OK\r\n\r\n")
+        return False
+
+    with trio.fail_after(10):
+        async with serving(garbage) as server, client() as http:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await http.get(server.url)
+
+
 # ------------------------------------------------------------------------ TLS
 
 
@@ -389,12 +485,12 @@ async def test_https_is_tls_over_the_same_connections(tmp_path: Path) -> None:
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(partial(trio.serve_listeners, serve_one, [listener]))
-            transport = H11Transport(context, _no_fallback)
+            transport = Http11Transport(context, _no_fallback)
             async with httpx.AsyncClient(transport=transport) as http:
                 for _ in range(2):
                     response = await http.get(f"https://127.0.0.1:{port}/secure")
                     assert response.content == b"GET /secure "
-            strangers = H11Transport(_default_context, _no_fallback)
+            strangers = Http11Transport(_default_context, _no_fallback)
             async with httpx.AsyncClient(transport=strangers) as http:
                 with pytest.raises(httpx.ConnectError):
                     await http.get(f"https://127.0.0.1:{port}/")
