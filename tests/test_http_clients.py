@@ -401,6 +401,66 @@ async def test_a_model_request_sent_past_the_client_is_the_request_send_makes() 
     assert seen[3].headers["cookie"] == "session=abc"
 
 
+async def test_a_model_request_on_the_wire_is_the_one_send_writes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A runtime client's model request is written from a head made once per endpoint
+    and headers, with no ``httpx.Request``: byte for byte what ``AsyncClient.send``
+    writes through httpx's own transport, and what the next request writes again."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    received: list[bytes] = []
+    answer = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+        b"transfer-encoding: chunked\r\n\r\n"
+        b'20\r\ndata: {"type": "message_stop"}\n\n\r\n0\r\n\r\n'
+    )
+
+    async def serve(stream: trio.SocketStream) -> None:
+        data = b""
+        while True:  # each request's head and its 14-byte body, then the answer
+            while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < 14:
+                got = await stream.receive_some(65536)
+                if not got:
+                    return
+                data += got
+            head, rest = data.split(b"\r\n\r\n", 1)
+            received.append(head + b"\r\n\r\n" + rest[:14])
+            data = rest[14:]
+            await stream.send_all(answer)
+
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    url = f"http://127.0.0.1:{listener.socket.getsockname()[1]}/v1/messages?beta=true"
+    headers = {"x-api-key": "k", "Accept": "text/event-stream", "content-type": "a/b"}
+
+    async def one_request(http: httpx.AsyncClient) -> None:
+        async with open_event_stream(
+            http,
+            url,
+            content=b'{"model": "m"}',
+            headers=headers,
+            policy=RetryPolicy(),
+            provider="anthropic",
+            key_hint="ANTHROPIC_API_KEY",
+        ) as events:
+            assert [e.data async for e in events] == ['{"type": "message_stop"}']
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.serve_listeners, serve, [listener])
+            async with httpx.AsyncClient() as plain:
+                await one_request(plain)
+            async with open_http_clients(HttpSettings()) as clients:
+                assert direct_transport(clients.shared) is not None
+                await one_request(clients.shared)
+                await one_request(clients.shared)
+            nursery.cancel_scope.cancel()
+    assert len(received) == 3
+    assert received[1] == received[0]
+    assert received[2] == received[0]
+    assert received[0].startswith(b"POST /v1/messages?beta=true HTTP/1.1\r\nHost: 127.0.0.1:")
+
+
 # ------------------------------------------------------------------ the wire cache
 
 

@@ -39,6 +39,7 @@ import urllib.request
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import attrs
 import httpx
@@ -46,7 +47,17 @@ import trio
 
 from claw_runtime.config.settings import HttpSettings
 
-__all__ = ["DEFAULT_TIMEOUT", "ClawClient", "HttpClients", "direct_transport", "open_http_clients"]
+if TYPE_CHECKING:
+    from claw_runtime.http.transport import Http11Transport
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "ClawClient",
+    "HttpClients",
+    "direct_http11",
+    "direct_transport",
+    "open_http_clients",
+]
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=None, write=60.0, pool=60.0)
 """No read timeout: a model may think for minutes (providers set their own idle timeout)."""
@@ -82,14 +93,18 @@ class _LazyTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, contexts: _TlsContexts) -> None:
         self._contexts = contexts
-        self._transport: httpx.AsyncBaseTransport | None = None
+        self._transport: Http11Transport | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.http11().handle_async_request(request)
+
+    def http11(self) -> Http11Transport:
+        """The transport itself, made now if need be."""
         if self._transport is None:
             from claw_runtime.http.transport import Http11Transport
 
             self._transport = Http11Transport(self._contexts.verifying, self._httpx_transports)
-        return await self._transport.handle_async_request(request)
+        return self._transport
 
     async def _httpx_transports(self) -> httpx.AsyncBaseTransport:
         return _HttpxTransports(self._contexts)
@@ -231,6 +246,16 @@ def direct_transport(client: httpx.AsyncClient) -> httpx.AsyncBaseTransport | No
     ):
         return None
     return client.claw_transport
+
+
+def direct_http11(transport: httpx.AsyncBaseTransport) -> Http11Transport | None:
+    """The HTTP/1.1 transport behind a client's own (:func:`direct_transport`), when a
+    request may be handed to it as a head and a body (``Http11Transport.send``),
+    with no ``httpx.Request`` built: a client the runtime made with no proxies, no
+    ``maxInFlight`` cap and no transport of the tests'. None otherwise."""
+    if type(transport) is _LazyTransport:
+        return transport.http11()
+    return None
 
 
 @attrs.define(eq=False)

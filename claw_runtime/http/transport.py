@@ -106,12 +106,12 @@ def _deadline(timeouts: Timeouts, which: str) -> float:
 class RequestHead:
     """A request's head as bytes, with what framing and reuse need to know of it."""
 
-    __slots__ = ("chunked", "close", "data", "head_only", "length")
+    __slots__ = ("chunked", "close", "data", "head_only", "length", "upgrade")
 
     def __init__(self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]) -> None:
         """Raises ``httpx.LocalProtocolError`` for a head h11 would refuse to send."""
         length: int | None = None
-        chunked = close = has_host = False
+        chunked = close = has_host = upgrade = False
         lines = [method, b" ", target, b" HTTP/1.1\r\n"]
         for name, value in headers:
             if len(name) == 4 and name.lower() == b"host":  # first, as h11 writes it
@@ -121,9 +121,11 @@ class RequestHead:
                 has_host = True
                 continue
             lines += (name, b": ", value, b"\r\n")
-            if len(name) in (10, 14, 17):
+            if len(name) in (7, 10, 14, 17):
                 lowered = name.lower()
-                if lowered == b"content-length":
+                if lowered == b"upgrade":
+                    upgrade = True
+                elif lowered == b"content-length":
                     length = _content_length(value, length)
                 elif lowered == b"transfer-encoding":
                     chunked = _transfer_encoding(value, chunked)
@@ -141,6 +143,20 @@ class RequestHead:
         self.close = close
         self.head_only = method == b"HEAD"
         """The response will have no body, whatever its head says."""
+        self.upgrade = upgrade
+
+    def sized(self, length: int) -> RequestHead:
+        """This head with ``Content-Length: length`` added last (as httpx adds it), for
+        a head made once and sent with many bodies. It must have no framing header."""
+        assert self.length is None and not self.chunked
+        head = object.__new__(RequestHead)
+        head.data = b"%bContent-Length: %d\r\n\r\n" % (self.data[:-2], length)
+        head.length = length
+        head.chunked = False
+        head.close = self.close
+        head.head_only = self.head_only
+        head.upgrade = self.upgrade
+        return head
 
 
 def _content_length(value: bytes, seen: int | None) -> int:
@@ -501,17 +517,17 @@ class Http11Transport(httpx.AsyncBaseTransport):
         self._closed = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        head = RequestHead(request.method.encode("ascii"), url.raw_path, request.headers.raw)
         if (
-            request.method == "CONNECT"
-            or "upgrade" in request.headers
+            head.upgrade
+            or request.method == "CONNECT"
             or any(key in request.extensions for key in _DELEGATED_EXTENSIONS)
         ):
             if self._closed:
                 raise RuntimeError("the transport is closed")
             return await self._delegate(request)
-        url = request.url
         origin = (url.raw_scheme, url.raw_host, url.port or (443 if url.scheme == "https" else 80))
-        head = RequestHead(request.method.encode("ascii"), url.raw_path, request.headers.raw)
         stream = request.stream
         body: bytes | AsyncIterable[bytes]
         if isinstance(stream, httpx.ByteStream):  # the body is known: one write
@@ -542,9 +558,12 @@ class Http11Transport(httpx.AsyncBaseTransport):
             self._active.discard(conn)
             self._close(conn)
             raise
+        headers = conn.headers
         return httpx.Response(
             conn.status,
-            headers=conn.headers,
+            # The encoding said, so that httpx need not find it (decoding every header)
+            # at each lookup, as it does when it was not.
+            headers=httpx.Headers(headers, "ascii" if _ascii(headers) else None),
             stream=_ResponseBody(self, conn, timeouts),
             extensions={"http_version": conn.version, "reason_phrase": conn.reason},
         )
@@ -675,6 +694,10 @@ class Http11Transport(httpx.AsyncBaseTransport):
         if self._fallback is not None:
             with trio.CancelScope(shield=True):
                 await self._fallback.aclose()
+
+
+def _ascii(headers: list[tuple[bytes, bytes]]) -> bool:
+    return b"".join([b"".join(pair) for pair in headers]).isascii()
 
 
 def _whole(head: RequestHead, body: bytes) -> bytes:

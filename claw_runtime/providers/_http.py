@@ -14,10 +14,10 @@ from __future__ import annotations
 import functools
 import logging
 import random
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import aclosing, asynccontextmanager, suppress
 from functools import partial
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
 import httpx
@@ -25,7 +25,7 @@ import orjson
 import trio
 
 from claw_runtime.errors import ProviderHTTPError, ProviderStreamError
-from claw_runtime.http.clients import direct_transport
+from claw_runtime.http.clients import direct_http11, direct_transport
 from claw_runtime.providers.base import (
     ModelRequest,
     ProviderSettings,
@@ -35,6 +35,9 @@ from claw_runtime.providers.base import (
 )
 from claw_runtime.providers.retry import classify_http_error, stream_with_retries
 from claw_runtime.providers.sse import ServerSentEvent, drain, iter_sse
+
+if TYPE_CHECKING:
+    from claw_runtime.http.transport import Origin, RequestHead
 
 __all__ = ["StreamState", "StreamingProvider", "open_event_stream"]
 
@@ -136,8 +139,12 @@ async def _send(
     A model turn's HTTP is most of a session's CPU when many sessions share a
     process, so a client the runtime made gets the request built as ``send``
     would build it (the client's default headers, ours replacing those of the
-    same name) and handed straight to its transport (``direct_transport``);
-    any other client gets ``send(stream=True)``.
+    same name, ``Host`` first and ``Content-Length`` last) and handed straight
+    to its transport (``direct_transport``): as a head made once per endpoint
+    and set of headers, and the body, when the transport is the runtime's own
+    HTTP/1.1 one (``direct_http11``; an ``httpx.Request`` costs more to build
+    than the rest of sending it), else as an ``httpx.Request``. Any other
+    client gets ``send(stream=True)``.
     """
     timeout = {"connect": policy.connect_timeout_s, "read": None, "write": 60.0, "pool": 60.0}
     transport = direct_transport(http)
@@ -146,30 +153,85 @@ async def _send(
             "POST", url, content=content, headers=headers, timeout=httpx.Timeout(**timeout)
         )
         return await http.send(request, stream=True)
-    ours = {name.lower().encode("ascii") for name in headers}
-    merged = [(k, v) for k, v in http.headers.raw if k.lower() not in ours]
-    merged += [(k.encode("ascii"), v.encode("utf-8")) for k, v in headers.items()]
-    request = httpx.Request(
-        "POST", _parsed(url), content=content, headers=merged, extensions={"timeout": timeout}
-    )
-    try:
-        response = await transport.handle_async_request(request)
-    except httpx.RequestError as exc:
-        exc.request = request  # as send does
-        raise
-    response.request = request
+    http11 = direct_http11(transport)
+    made = _head(url, tuple(http.headers.raw), tuple(headers.items())) if http11 else None
+    if http11 is not None and made is not None:
+        origin, head = made
+        try:
+            response = await http11.send(origin, head.sized(len(content)), content, timeout)
+        except httpx.RequestError as exc:
+            exc.request = _request(http, url, content, headers, timeout)  # as send does
+            raise
+    else:
+        request = _request(http, url, content, headers, timeout)
+        try:
+            response = await transport.handle_async_request(request)
+        except httpx.RequestError as exc:
+            exc.request = request
+            raise
+        response.request = request
     if "set-cookie" in response.headers:
+        response.request = _request(http, url, content, headers, timeout)
         http.cookies.extract_cookies(response)  # kept, so the next request goes through send
     if _httpx_log.isEnabledFor(logging.INFO):
         _httpx_log.info(
             'HTTP Request: %s %s "%s %d %s"',
-            request.method,
-            request.url,
+            "POST",
+            _parsed(url),
             response.http_version,
             response.status_code,
             response.reason_phrase,
         )
     return response
+
+
+def _merged(
+    client_headers: Iterable[tuple[bytes, bytes]], headers: Iterable[tuple[str, str]]
+) -> list[tuple[bytes, bytes]]:
+    """The client's default headers, then ours, replacing those of the same name."""
+    pairs = [(k.encode("ascii"), v.encode("utf-8")) for k, v in headers]
+    ours = {name.lower() for name, _ in pairs}
+    return [(k, v) for k, v in client_headers if k.lower() not in ours] + pairs
+
+
+def _request(
+    http: httpx.AsyncClient,
+    url: str,
+    content: bytes,
+    headers: dict[str, str],
+    timeout: dict[str, float | None],
+) -> httpx.Request:
+    """The request ``send`` would build (with the client's defaults)."""
+    return httpx.Request(
+        "POST",
+        _parsed(url),
+        content=content,
+        headers=_merged(http.headers.raw, headers.items()),
+        extensions={"timeout": timeout},
+    )
+
+
+_OWN_HEADERS = (b"host", b"content-length", b"transfer-encoding", b"upgrade")
+"""Headers that make a request's head other than the common case (httpx builds it then)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _head(
+    url: str, client_headers: tuple[tuple[bytes, bytes], ...], headers: tuple[tuple[str, str], ...]
+) -> tuple[Origin, RequestHead] | None:
+    """Where a POST to ``url`` goes and its head without ``Content-Length``, as
+    ``httpx.Request`` and the transport would make them, made once for each
+    endpoint and set of headers (they repeat from request to request); None
+    for headers that frame the body or name the host themselves."""
+    from claw_runtime.http.transport import RequestHead
+
+    merged = _merged(client_headers, headers)
+    if any(name.lower() in _OWN_HEADERS for name, _ in merged):
+        return None
+    parsed = _parsed(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    head = RequestHead(b"POST", parsed.raw_path, [(b"Host", parsed.netloc), *merged])
+    return (parsed.raw_scheme, parsed.raw_host, port), head
 
 
 @functools.lru_cache(maxsize=64)
