@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from claw_runtime.context.processors import ContextProcessor, PromptContext
+from claw_runtime.context.processors import ContextProcessor, PromptContext, prepare_session
 from claw_runtime.errors import ClawError, ProviderStreamError, TaskError
 from claw_runtime.events import (
     Event,
@@ -85,6 +85,9 @@ DEFAULT_SYSTEM_PROMPT = (
     "Read files before editing them, keep changes minimal, run the tests when you "
     "change code, and answer concisely when you are done."
 )
+
+_PREPARED_KEY = "builtin.context.prepared"
+"""Set once the processors' ``prepare`` work ran for the session (``/clear`` drops it)."""
 
 MAX_STOP_HOOK_CONTINUATIONS = 3
 """How often ``stop`` hooks may send the model back to work in one run."""
@@ -434,7 +437,22 @@ class Agent:
             )
         return self._specs
 
+    async def _prepare_processors(self) -> None:
+        """The processors' blocking ``prepare`` work, in one worker thread, once per session."""
+        extras = self.session.extras
+        if extras.get(_PREPARED_KEY):
+            return
+        extras[_PREPARED_KEY] = True
+        preparing = [
+            p for p in self.processors if p.prepare is not None and self.host.is_active(p.plugin)
+        ]
+        if preparing:
+            failed = await trio.to_thread.run_sync(prepare_session, preparing, self.session)
+            for processor, exc in failed:
+                self.host.fail(processor.plugin or processor.name, "context_processor", exc)
+
     async def _build_prompt(self, turn: int) -> PromptContext:
+        await self._prepare_processors()
         context = PromptContext(
             session=self.session,
             model=self.options.model,

@@ -12,12 +12,15 @@ import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
+import pytest
 import trio
 
 from claw_runtime.config.settings import Settings
 from claw_runtime.context.memory import MAX_IMPORT_DEPTH, find_imports
+from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.runtime import open_runtime
 from claw_runtime.testing import Script, ToolCallSpec, Turn, open_fake_model_server
 from claw_runtime.testing.fake_server import FakeModelServer
@@ -471,3 +474,76 @@ async def test_an_embedder_s_trusted_directories_open_the_import_rule(tmp_path: 
     trusted = await system_with(Settings(trusted_directories=[str(repo)]))
     assert "SHARED-NOTES from outside" in trusted
     assert not (tmp_path / "home" / ".claw" / "trusted-projects.json").exists()  # in code only
+
+
+# ------------------------------------------------------------ one thread per session
+
+
+async def test_a_session_reads_its_context_files_in_one_worker_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory, environment, skills and agent files are read in one hand-off to a thread
+    before the first prompt, not one each: a hand-off costs about 0.25 ms of CPU, which
+    1,000 concurrent sessions notice. Later prompts need none."""
+    repo = tmp_path / "project"  # no repository: git would hand its processes to threads
+    write(repo / "CLAUDE.md", "Use tabs.")
+    write(
+        repo / ".claude" / "skills" / "lint" / "SKILL.md",
+        "---\nname: lint\ndescription: Lint it.\n---\nRun it.",
+    )
+    write(
+        repo / ".claude" / "agents" / "critic.md",
+        "---\nname: critic\ndescription: Criticise.\n---\nBe harsh.",
+    )
+    trust(tmp_path, repo)
+    hops: list[str] = []
+    hand_off = trio.to_thread.run_sync
+
+    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(fn, "__name__", repr(fn)))
+        return await hand_off(fn, *args, **kwargs)
+
+    monkeypatch.setattr(trio.to_thread, "run_sync", counted)
+    server, _ = await run_session(tmp_path, repo, [Turn.say("one"), Turn.say("two")], ["a", "b"])
+    system = system_of(server)
+    assert "Use tabs." in system and "lint: Lint it." in system and "critic: Criticise." in system
+    assert system_of(server, 1) == system
+    assert hops == ["prepare_session"]
+
+
+async def test_a_prepare_that_raises_disables_its_plugin_and_the_session_goes_on(
+    tmp_path: Path,
+) -> None:
+    from claw_runtime.context.processors import ContextProcessor, PromptContext
+    from claw_runtime.tooling import SessionState
+
+    class Broken:
+        @staticmethod
+        def _prepare(state: SessionState) -> None:
+            raise OSError("disk on fire")
+
+        @staticmethod
+        async def _process(context: PromptContext) -> None:
+            context.system_sections.append("BROKEN SECTION")
+
+        @hookimpl
+        def register_context_processors(self, register: Any) -> None:
+            register(ContextProcessor(name="broken", process=self._process, prepare=self._prepare))
+
+    write(tmp_path / "CLAUDE.md", "Use tabs.")
+    async with open_fake_model_server(Script([Turn.say("fine")])) as server:
+        with trio.fail_after(60):
+            async with (
+                open_runtime(
+                    Settings(),
+                    environ=_environ(tmp_path, server),
+                    no_plugins=True,
+                    extra_plugins=[("broken", Broken())],
+                ) as runtime,
+                runtime.open_session(cwd=tmp_path, persist=False) as session,
+            ):
+                result = await session.run("hi")
+    assert result.result == "fine"
+    assert "Use tabs." in system_of(server) and "BROKEN SECTION" not in system_of(server)
+    (error,) = [e for e in runtime.host.errors if e.plugin == "broken"]
+    assert "OSError: disk on fire" in str(error)

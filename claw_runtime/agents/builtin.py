@@ -14,6 +14,7 @@ from collections.abc import Callable
 from claw_runtime.agents.definitions import BUILTIN_AGENTS, AgentCatalog, AgentDefinition
 from claw_runtime.context.processors import ContextProcessor, PromptContext
 from claw_runtime.hooks.specs import hookimpl
+from claw_runtime.tooling import SessionState
 
 __all__ = ["SERVICE_KEY", "agent_listing"]
 
@@ -49,7 +50,19 @@ async def _add_listing(context: PromptContext) -> None:
     context.system_sections.append(listing)
 
 
-AGENT_LISTING = ContextProcessor(name="agents.listing", process=_add_listing, order=60)
+def _read_definitions(state: SessionState) -> None:
+    """The listing's blocking part, ahead of the first prompt: the definition files."""
+    from claw_runtime.agents.subagent import SubagentService
+
+    service = state.extras.get(SERVICE_KEY)
+    listed = isinstance(state.extras.get(_LISTING_KEY), str)
+    if isinstance(service, SubagentService) and "Task" in service.agent.tools and not listed:
+        service.read_ahead()
+
+
+AGENT_LISTING = ContextProcessor(
+    name="agents.listing", process=_add_listing, order=60, prepare=_read_definitions
+)
 
 
 @hookimpl

@@ -149,6 +149,8 @@ class _Shared:
     approval_lock: trio.Lock = attrs.field(factory=trio.Lock)
     git_lock: trio.Lock = attrs.field(factory=trio.Lock)
     catalog: AgentCatalog | None = None
+    files: tuple[list[AgentDefinition], list[str]] | None = None
+    """The definition files and their warnings, read ahead by :meth:`SubagentService.read_files`."""
 
 
 def new_agent_id() -> str:
@@ -202,14 +204,11 @@ class SubagentService:
         """Every agent type this session can start (files read once per session)."""
         shared = self._shared
         if shared.catalog is None or reload:
-            from claw_runtime.commands.locations import project_trusted
-
             registered, warnings = plugin_agents(self.runtime.host)
-            state = self.agent.session
-            trusted_dirs = self.runtime.settings.trusted_directories
-            files, file_warnings = await trio.to_thread.run_sync(
-                lambda: file_definitions(state, lambda: project_trusted(state, trusted_dirs))
-            )
+            read_ahead, shared.files = shared.files, None
+            if read_ahead is None or reload:
+                read_ahead = await trio.to_thread.run_sync(self.read_files)
+            files, file_warnings = read_ahead
             for warning in file_warnings:
                 log.warning(warning)
             shared.catalog = AgentCatalog(
@@ -217,6 +216,20 @@ class SubagentService:
                 warnings=(*warnings, *file_warnings),
             )
         return shared.catalog
+
+    def read_files(self) -> tuple[list[AgentDefinition], list[str]]:
+        """Read the agent definition files (blocking); kept for :meth:`catalog` when called
+        ahead of it (the listing's ``prepare``, in the session's worker thread)."""
+        from claw_runtime.commands.locations import project_trusted
+
+        state = self.agent.session
+        trusted_dirs = self.runtime.settings.trusted_directories
+        return file_definitions(state, lambda: project_trusted(state, trusted_dirs))
+
+    def read_ahead(self) -> None:
+        """:meth:`read_files` now, for the first :meth:`catalog` (blocking: in a thread)."""
+        if self._shared.catalog is None and self._shared.files is None:
+            self._shared.files = self.read_files()
 
     async def resolve(self, request: SubagentRequest) -> AgentDefinition:
         """The definition ``request`` names, after the depth check.

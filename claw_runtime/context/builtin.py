@@ -58,6 +58,7 @@ __all__ = [
 _MEMORY_KEY = "builtin.context.memory"
 _ENVIRONMENT_KEY = "builtin.context.environment"
 _GIT_KEY = "builtin.context.git"
+_LOCATED_KEY = "builtin.context.located"
 _TRUSTED_KEY = "builtin.context.trusted"
 
 # ------------------------------------------------------------------ trust
@@ -173,6 +174,12 @@ def load_session_memory(state: SessionState) -> SessionMemory:
     )
 
 
+def _prepare_memory(state: SessionState) -> None:
+    """The memory files, read ahead of the first prompt (blocking: the session's thread)."""
+    if state.extras.get(_MEMORY_KEY) is None:
+        state.extras[_MEMORY_KEY] = load_session_memory(state)
+
+
 async def _add_memory(context: PromptContext) -> None:
     state = context.session
     memory: SessionMemory | None = state.extras.get(_MEMORY_KEY)
@@ -236,7 +243,11 @@ async def _add_environment(context: PromptContext) -> None:
     cwd = state.cwd
     cached = state.extras.get(_ENVIRONMENT_KEY)
     if cached is None or cached[0] != cwd:
-        in_git, repository, trusted = await trio.to_thread.run_sync(_locate, state)
+        located = state.extras.get(_LOCATED_KEY)  # by ``prepare``, for the first prompt
+        if located is not None and located[0] == cwd:
+            in_git, repository, trusted = located[1]
+        else:
+            in_git, repository, trusted = await trio.to_thread.run_sync(_locate, state)
         if _GIT_KEY not in state.extras:
             snapshot: GitSnapshot | None = None
             if repository is not None:
@@ -249,8 +260,15 @@ async def _add_environment(context: PromptContext) -> None:
     context.system_sections.append(cached[1])
 
 
-ENVIRONMENT = ContextProcessor(name="environment", process=_add_environment, order=10)
-MEMORY = ContextProcessor(name="memory", process=_add_memory, order=20)
+def _prepare_environment(state: SessionState) -> None:
+    """Where the session is (repository, trust), ahead of the first prompt (blocking)."""
+    state.extras[_LOCATED_KEY] = (state.cwd, _locate(state))
+
+
+ENVIRONMENT = ContextProcessor(
+    name="environment", process=_add_environment, order=10, prepare=_prepare_environment
+)
+MEMORY = ContextProcessor(name="memory", process=_add_memory, order=20, prepare=_prepare_memory)
 
 
 @hookimpl

@@ -4,18 +4,20 @@ Before every request to the model the loop builds a :class:`PromptContext`
 (system prompt sections and the message list) and hands it to each processor in
 ``order``; a processor adds sections (CLAUDE.md, the environment, git status)
 or rewrites the messages (compaction). The result is what the model sees.
+Blocking file reads a processor needs once per session go in its ``prepare``,
+run for all processors in one worker thread (:func:`prepare_session`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 
 from claw_runtime.models import Message
 from claw_runtime.tooling import SessionState
 
-__all__ = ["ContextProcessor", "PromptContext"]
+__all__ = ["ContextProcessor", "PromptContext", "prepare_session"]
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -41,3 +43,29 @@ class ContextProcessor:
     process: Callable[[PromptContext], Awaitable[None]]
     order: int = 100
     plugin: str | None = None
+    prepare: Callable[[SessionState], object] | None = None
+    """Blocking work (reading files) the processor needs once per session, or None.
+
+    Before a session's first prompt, the ``prepare`` functions of all its
+    processors run one after another in one worker thread, each keeping what it
+    found in ``session.extras`` for its ``process`` to use. Handing work to a
+    thread costs about as much as reading a few small files, so one hand-off
+    per session instead of one per processor is what many concurrent sessions
+    notice (docs/performance.md). ``process`` must still work without it: it
+    runs alone when the processor joins later, and again when ``prepare``
+    raised (which disables the plugin like any failure of its processor)."""
+
+
+def prepare_session(
+    processors: Sequence[ContextProcessor], session: SessionState
+) -> list[tuple[ContextProcessor, Exception]]:
+    """Run each processor's ``prepare`` for ``session`` (blocking: call it in a thread);
+    the processors whose ``prepare`` raised, with the error, for the caller to report."""
+    failed: list[tuple[ContextProcessor, Exception]] = []
+    for processor in processors:
+        if processor.prepare is not None:
+            try:
+                processor.prepare(session)
+            except Exception as exc:
+                failed.append((processor, exc))
+    return failed

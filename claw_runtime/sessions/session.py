@@ -439,8 +439,9 @@ class Session:
         (``fsync`` can take milliseconds, and other sessions are running)."""
         self._totals.append(result)
         self.transcript.append("result", result=result)
-        with trio.CancelScope(shield=True):  # the record is written whatever happens
-            await trio.to_thread.run_sync(self.transcript.sync)
+        if self.transcript.has_file:  # else nothing to sync (``persist=False``): no thread
+            with trio.CancelScope(shield=True):  # the record is written whatever happens
+                await trio.to_thread.run_sync(self.transcript.sync)
 
 
 async def _session_task(running: trio.Event) -> None:

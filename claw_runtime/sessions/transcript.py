@@ -265,6 +265,11 @@ class Transcript:
         for message in kept:
             self.append_message(message)
 
+    @property
+    def has_file(self) -> bool:
+        """True once records went to a file (there is something for :meth:`sync` to do)."""
+        return self._fd is not None
+
     def sync(self) -> None:
         """Make what was written durable (the end of a turn): ``fsync``."""
         if self._fd is not None:

@@ -85,13 +85,18 @@ async def _list_skills(context: PromptContext) -> None:
     extras = context.session.extras
     listing = extras.get(_LISTING_KEY)
     if listing is None or extras.get(CATALOG_KEY) is None:
-        catalog = await trio.to_thread.run_sync(skill_catalog, context.session)
+        ahead = extras.get(CATALOG_KEY)  # found by ``prepare`` (skill_catalog)
+        catalog: SkillCatalog = (
+            ahead
+            if isinstance(ahead, SkillCatalog)
+            else await trio.to_thread.run_sync(skill_catalog, context.session)
+        )
         listing = extras[_LISTING_KEY] = render_skill_list(catalog)
     if listing:
         context.system_sections.append(listing)
 
 
-SKILLS = ContextProcessor(name="skills", process=_list_skills, order=30)
+SKILLS = ContextProcessor(name="skills", process=_list_skills, order=30, prepare=skill_catalog)
 
 
 def _other_files(folder: Path, denied: Callable[[Path], bool]) -> list[str]:
