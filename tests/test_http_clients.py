@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
+import trio.testing
 
 import claw_runtime
 from claw_runtime.config.settings import HttpSettings, Settings, load_settings
@@ -459,6 +460,63 @@ async def test_a_model_request_on_the_wire_is_the_one_send_writes(
     assert received[1] == received[0]
     assert received[2] == received[0]
     assert received[0].startswith(b"POST /v1/messages?beta=true HTTP/1.1\r\nHost: 127.0.0.1:")
+
+
+async def test_model_turns_share_one_connection_whatever_trails_the_end_marker(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A response that arrived whole gives its connection back at once; one whose
+    body goes on after the end marker is drained first: either way the next turn
+    reuses the connection."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    connections = 0
+    head = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    )
+    stop = b'20\r\ndata: {"type": "message_stop"}\n\n\r\n'
+    trailer = b"e\r\n: still here\n\n\r\n"
+
+    async def serve(stream: trio.SocketStream) -> None:
+        nonlocal connections
+        connections += 1
+        data, served = b"", 0
+        while True:
+            while data.count(b"\r\n\r\n") == 0 or len(data.split(b"\r\n\r\n", 1)[1]) < 2:
+                got = await stream.receive_some(65536)
+                if not got:
+                    return
+                data += got
+            data = data.split(b"\r\n\r\n", 1)[1][2:]
+            served += 1
+            if served == 2:  # the end marker, then more of the body a little later
+                await stream.send_all(head + stop)
+                await trio.sleep(0.1)
+                await stream.send_all(trailer + b"0\r\n\r\n")
+            else:
+                await stream.send_all(head + stop + b"0\r\n\r\n")
+
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    url = f"http://127.0.0.1:{listener.socket.getsockname()[1]}/v1/messages"
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.serve_listeners, serve, [listener])
+            async with open_http_clients(HttpSettings()) as clients:
+                for _ in range(3):
+                    async with open_event_stream(
+                        clients.shared,
+                        url,
+                        content=b"{}",
+                        headers={"content-type": "application/json"},
+                        policy=RetryPolicy(),
+                        provider="anthropic",
+                        key_hint="ANTHROPIC_API_KEY",
+                    ) as events:
+                        async for sse in events:
+                            assert sse.data == '{"type": "message_stop"}'
+                            break
+            nursery.cancel_scope.cancel()
+    assert connections == 1
 
 
 # ------------------------------------------------------------------ the wire cache

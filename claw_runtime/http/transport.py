@@ -456,6 +456,12 @@ class _ResponseBody(httpx.AsyncByteStream):
         self._conn: _Connection | None = conn
         self._timeouts = timeouts
 
+    @property
+    def complete(self) -> bool:
+        """The whole body has arrived (some may be left to read): closing the stream
+        gives its connection back, with nothing more to read."""
+        return self._conn is not None and self._conn.complete
+
     def __aiter__(self) -> _ResponseBody:
         # An iterator, not an async generator: one left part-read when its reader
         # fails needs no finalizing (its connection is closed by ``aclose``).

@@ -98,11 +98,10 @@ async def open_event_stream(
         ProviderStreamError: silent past the idle timeout, or past the attempt deadline.
     """
     deadline = trio.current_time() + policy.attempt_timeout_s
-    try:
-        with trio.fail_at(deadline):
-            r = await _send(http, url, content, headers, policy)
-    except trio.TooSlowError:
-        raise _over_deadline(policy) from None
+    with trio.CancelScope(deadline=deadline) as sending:  # ``fail_at`` without its wrapper
+        r = await _send(http, url, content, headers, policy)
+    if sending.cancelled_caught:
+        raise _over_deadline(policy)
     try:
         if r.status_code != 200:
             body = (await r.aread()).decode("utf-8", "replace")
@@ -120,9 +119,11 @@ async def open_event_stream(
         )
         async with aclosing(events):
             yield events
-            # The message already ended: what trails it does not matter.
-            with suppress(ProviderStreamError):
-                await drain(events)
+            # The message already ended: what trails it does not matter. A body the
+            # transport already has whole needs no reading (its connection is reusable).
+            if not _received_whole(r):
+                with suppress(ProviderStreamError):
+                    await drain(events)
     finally:
         await r.aclose()
 
@@ -154,7 +155,11 @@ async def _send(
         )
         return await http.send(request, stream=True)
     http11 = direct_http11(transport)
-    made = _head(url, tuple(http.headers.raw), tuple(headers.items())) if http11 else None
+    try:
+        made = _head(url, tuple(http.headers.raw), tuple(headers.items())) if http11 else None
+    except httpx.LocalProtocolError as exc:  # a header that cannot be sent
+        exc.request = _request(http, url, content, headers, timeout)
+        raise
     if http11 is not None and made is not None:
         origin, head = made
         try:
@@ -239,6 +244,12 @@ def _parsed(url: str) -> httpx.URL:
     """A provider's endpoint, parsed once (an ``httpx.URL`` is immutable; parsing it
     is half the cost of building a request)."""
     return httpx.URL(url)
+
+
+def _received_whole(r: httpx.Response) -> bool:
+    """Whether the response's body has arrived to its end (the runtime's transport
+    says so: ``complete``; for any other stream, not known)."""
+    return getattr(r.stream, "complete", False) is True
 
 
 def _body(r: httpx.Response) -> AsyncIterator[bytes]:
