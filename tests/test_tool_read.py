@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from claw_runtime.models import ToolResultBlock
-from claw_runtime.tooling import SessionState, ToolContext
+from claw_runtime.tooling import FileStamp, SessionState, ToolContext
 from claw_runtime.tools import read as read_module
 from claw_runtime.tools.read import MAX_OUTPUT_CHARS, read
 
@@ -216,7 +216,9 @@ async def test_only_small_regular_files_in_the_page_cache_are_read_in_place(
     small.write_text("hi\n")
     if read_module._read_in_place(small, 1, 10) is None:
         pytest.skip("this file system does not read with RWF_NOWAIT")
-    assert read_module._read_in_place(small, 1, 10) == "     1\thi"
+    text, stamp = read_module._read_in_place(small, 1, 10) or ("", None)
+    assert text == "     1\thi"
+    assert stamp == FileStamp(mtime_ns=small.stat().st_mtime_ns, size=3)  # what was read
     big = tmp_path / "big.txt"
     big.write_bytes(b"x\n" * (read_module.IN_PLACE_BYTES // 2 + 1))
     fifo = tmp_path / "fifo"

@@ -8,6 +8,7 @@ callers can say "cost unknown" rather than "free".
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import attrs
@@ -63,11 +64,22 @@ PRICES: dict[str, ModelPrice] = {
 
 def price_for(model: str, overrides: Mapping[str, ModelPrice] | None = None) -> ModelPrice | None:
     """The price of ``model``: settings first, then the table; longest prefix wins."""
-    for table in (overrides or {}, PRICES):
-        matches = [prefix for prefix in table if model.startswith(prefix)]
-        if matches:
-            return table[max(matches, key=len)]
-    return None
+    if overrides:
+        found = _longest_prefix(model, overrides)
+        if found is not None:
+            return found
+    return _table_price(model)
+
+
+def _longest_prefix(model: str, table: Mapping[str, ModelPrice]) -> ModelPrice | None:
+    matches = [prefix for prefix in table if model.startswith(prefix)]
+    return table[max(matches, key=len)] if matches else None
+
+
+@functools.lru_cache(maxsize=256)
+def _table_price(model: str) -> ModelPrice | None:
+    """The built-in table's price (looked up once per model name: every turn asks)."""
+    return _longest_prefix(model, PRICES)
 
 
 def cost_usd(model: str, usage: Usage, overrides: Mapping[str, ModelPrice] | None = None) -> float:

@@ -60,8 +60,10 @@ def stamp_of(path: Path) -> FileStamp:
     return FileStamp(mtime_ns=st.st_mtime_ns, size=st.st_size)
 
 
-def record_read(ctx: ToolContext, path: Path) -> None:
-    ctx.session.file_reads[path] = stamp_of(path)
+def record_read(ctx: ToolContext, path: Path, stamp: FileStamp | None = None) -> None:
+    """Note that the model has seen ``path`` as it is now (or as ``stamp``, taken when it
+    was read)."""
+    ctx.session.file_reads[path] = stamp if stamp is not None else stamp_of(path)
 
 
 def check_fresh(ctx: ToolContext, path: Path) -> None:

@@ -39,7 +39,7 @@ import trio
 from claw_runtime.errors import ToolError
 from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.models import ImageBlock, TextBlock
-from claw_runtime.tooling import Param, Tool, ToolContext, tool
+from claw_runtime.tooling import FileStamp, Param, Tool, ToolContext, tool
 from claw_runtime.tools._encoding import (
     MAX_NOTEBOOK_BYTES,
     SAMPLE_BYTES,
@@ -328,8 +328,9 @@ def _read_sync(path: Path, offset: int, limit: int) -> str | list[TextBlock | Im
         raise ToolError(f"Cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _read_in_place(path: Path, offset: int, limit: int) -> str | None:
-    """A small text file's answer when the page cache holds all of it; else None.
+def _read_in_place(path: Path, offset: int, limit: int) -> tuple[str, FileStamp] | None:
+    """A small text file's answer, and the stamp of what was read, when the page cache
+    holds all of it; else None.
 
     The bytes are read with ``preadv(RWF_NOWAIT)``, which fails rather than wait
     for the disk, so the event loop never waits on a read; the answer is the
@@ -357,7 +358,8 @@ def _read_in_place(path: Path, offset: int, limit: int) -> str | None:
         return None
     finally:
         os.close(fd)
-    return _read_text(path, io.BytesIO(data[:size]), offset, limit)
+    stamp = FileStamp(mtime_ns=st.st_mtime_ns, size=size)
+    return _read_text(path, io.BytesIO(data[:size]), offset, limit), stamp
 
 
 @tool(name="Read", read_only=True, max_output_chars=MAX_OUTPUT_CHARS + 2_000, reads=("file_path",))
@@ -381,9 +383,12 @@ async def read(
     if start < 1 or count < 1:
         raise ToolError("offset and limit must be positive (offset counts lines from 1).")
     path = ctx.resolve(file_path)
-    result: str | list[TextBlock | ImageBlock] | None = _read_in_place(path, start, count)
-    if result is None:
-        result = await trio.to_thread.run_sync(_read_sync, path, start, count)
+    in_place = _read_in_place(path, start, count)
+    if in_place is not None:
+        text, stamp = in_place
+        record_read(ctx, path, stamp)
+        return text
+    result = await trio.to_thread.run_sync(_read_sync, path, start, count)
     record_read(ctx, path)
     return result
 
