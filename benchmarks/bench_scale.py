@@ -96,7 +96,7 @@ def serve(target: str) -> None:
             return Turn.call(read, fault=stall)
         return Turn.say(FINAL, fault=stall)
 
-    serve_for_benchmark(Script([], responder=respond))
+    serve_for_benchmark(Script([], responder=respond), lean=True)
 
 
 # ------------------------------------------------------------------- a client

@@ -21,9 +21,20 @@ Use it in tests::
 
 or standalone, for benchmarks and other frameworks::
 
-    python -m claw_runtime.testing --script turns.json [--port 0]
+    python -m claw_runtime.testing --script turns.json [--port 0] [--lean]
 
 which prints its base URL as the first line of stdout.
+
+Benchmarks send it thousands of requests and only need the answers, so
+``--lean`` (``serve_for_benchmark(script, lean=True)``, ``lean=True`` for
+:func:`serve_fake_model`) leaves out what only tests look at: no
+:class:`RecordedRequest` is kept (``requests`` stays empty; ``received``
+still counts) and the prompt cache is not simulated (usage reports the
+scripted cache tokens, 0 by default, and input tokens as the body's bytes / 4).
+The bytes sent for a script are the same in both modes otherwise. In every
+mode the request body is parsed and dropped before the answer starts (so
+stalled answers hold no parsed JSON) and whatever the answer sends between
+two pauses goes out in one write.
 """
 
 from __future__ import annotations
@@ -92,7 +103,12 @@ class FakeModelServer:
     script: Script
     port: int
     host: str = "127.0.0.1"
+    lean: bool = False
+    """Benchmark mode: record no requests and simulate no prompt cache (see the module)."""
     requests: list[RecordedRequest] = attrs.field(factory=list)
+    """What was received, in order (always empty when ``lean``)."""
+    received: int = 0
+    """How many requests arrived, also when ``lean``."""
     prompt_cache: set[bytes] = attrs.field(factory=set)
     """Digests of the prompt prefixes cached so far (Anthropic ``cache_control``)."""
     _ids: Iterator[int] = attrs.field(factory=lambda: itertools.count(1))
@@ -132,28 +148,46 @@ async def _read_request(
             return None
 
 
-async def _send(stream: trio.SocketStream, conn: h11.Connection, event: Any) -> None:
-    data = conn.send(event)
-    if data:
-        await stream.send_all(data)
-
-
-async def _respond_json(
-    stream: trio.SocketStream,
-    conn: h11.Connection,
-    status: int,
-    body: Any,
-    extra_headers: list[tuple[str, str]] | None = None,
+async def _send_whole(
+    stream: trio.SocketStream, conn: h11.Connection, status: int, headers: Any, payload: bytes
 ) -> None:
+    """A complete response in one write (one syscall instead of three)."""
+    head = conn.send(h11.Response(status_code=status, headers=headers))
+    body = conn.send(h11.Data(data=payload))
+    end = conn.send(h11.EndOfMessage())
+    await stream.send_all(b"".join(part for part in (head, body, end) if part))
+
+
+def _chunk(data: bytes) -> bytes:
+    """``data`` as one HTTP/1.1 chunk, byte for byte as h11's ``ChunkedWriter`` frames it."""
+    return b"%x\r\n%s\r\n" % (len(data), data) if data else b""
+
+
+@attrs.frozen
+class _Whole:
+    """A complete answer: status, headers and body."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    payload: bytes
+
+
+@attrs.frozen
+class _Stream:
+    """An event-stream answer: the events (a float: pause this long) and the turn's pacing."""
+
+    plan: list[bytes | float]
+    turn: Turn
+
+
+def _json(status: int, body: Any, extra_headers: list[tuple[str, str]] | None = None) -> _Whole:
     payload = orjson.dumps(body)
     headers = [
         ("content-type", "application/json"),
         ("content-length", str(len(payload))),
         *(extra_headers or []),
     ]
-    await _send(stream, conn, h11.Response(status_code=status, headers=headers))
-    await _send(stream, conn, h11.Data(data=payload))
-    await _send(stream, conn, h11.EndOfMessage())
+    return _Whole(status, headers, payload)
 
 
 def _error_body(protocol: str, status: int, fault: Fault | None, message: str) -> Any:
@@ -253,7 +287,7 @@ def _anthropic_usage(
 ) -> dict[str, int]:
     input_tokens, output_tokens = _usage(turn, raw)
     read, written = turn.cache_read_input_tokens, turn.cache_creation_input_tokens
-    if turn.input_tokens is None:
+    if turn.input_tokens is None and not server.lean:
         simulated_read, simulated_write = _simulate_prompt_cache(server, body)
         if simulated_read or simulated_write:
             read, written = simulated_read, simulated_write
@@ -592,54 +626,146 @@ _NOT_AN_API_PAGE = "<!DOCTYPE html>\n<html><body><h1>Welcome to nginx!</h1></bod
 KEEPALIVE_LINE = b": ping\n\n"
 
 
-async def _respond_raw(
-    stream: trio.SocketStream, conn: h11.Connection, content_type: str, payload: bytes
-) -> None:
+def _raw(content_type: str, payload: bytes) -> _Whole:
     """A 200 answer that is not an event stream (``Fault.content_type`` / ``Fault.body``)."""
     headers = [("content-type", content_type), ("content-length", str(len(payload)))]
-    await _send(stream, conn, h11.Response(status_code=200, headers=headers))
-    await _send(stream, conn, h11.Data(data=payload))
-    await _send(stream, conn, h11.EndOfMessage())
+    return _Whole(200, headers, payload)
+
+
+_STREAM_HEADERS = [("content-type", "text/event-stream"), ("cache-control", "no-cache")]
 
 
 async def _stream_response(
     stream: trio.SocketStream, conn: h11.Connection, plan: list[bytes | float], turn: Turn
 ) -> None:
-    headers = [("content-type", "text/event-stream"), ("cache-control", "no-cache")]
-    await _send(stream, conn, h11.Response(status_code=200, headers=headers))
+    """Send ``plan``: what comes between two pauses goes out in one write.
+
+    The bytes are those h11 would send event by event (one chunk per SSE
+    event, or per ``byte_chunk`` piece); only the number of writes differs, so
+    a benchmark's thousands of answers cost two syscalls each instead of ten.
+    Pauses (a stall, ``delay_s``) and ``byte_chunk`` pieces still flush first.
+    """
+    head = conn.send(h11.Response(status_code=200, headers=_STREAM_HEADERS))
+    if b"transfer-encoding: chunked" in head.lower():
+        frame = _chunk
+    else:  # an HTTP/1.0 client: h11 frames the body by closing the connection
+        frame = partial(_framed_by_h11, conn)
+    pending = [head]
     keepalive = turn.fault.keepalive_s if turn.fault is not None else None
     if keepalive is not None:
         # A few real events, then keep-alive comments forever: never an end marker.
         plan = [item for item in plan[:2] if isinstance(item, bytes)]
     for position, item in enumerate(plan):
         if isinstance(item, float):
+            await _flush(stream, pending)
             await trio.sleep(item)
             continue
         if turn.delay_s and position:
+            await _flush(stream, pending)
             await trio.sleep(turn.delay_s)
         if turn.byte_chunk > 0:
+            await _flush(stream, pending)
             for i in range(0, len(item), turn.byte_chunk):
-                await _send(stream, conn, h11.Data(data=item[i : i + turn.byte_chunk]))
+                await stream.send_all(frame(item[i : i + turn.byte_chunk]))
         else:
-            await _send(stream, conn, h11.Data(data=item))
+            pending.append(frame(item))
     while keepalive is not None:
+        await _flush(stream, pending)
         await trio.sleep(keepalive)
-        await _send(stream, conn, h11.Data(data=KEEPALIVE_LINE))
-    await _send(stream, conn, h11.EndOfMessage())
+        pending.append(frame(KEEPALIVE_LINE))
+    pending.append(conn.send(h11.EndOfMessage()) or b"")
+    await _flush(stream, pending)
 
 
-async def _count_tokens(
-    stream: trio.SocketStream, conn: h11.Connection, request: h11.Request, body: Any, raw: bytes
-) -> None:
+def _framed_by_h11(conn: h11.Connection, data: bytes) -> bytes:
+    return conn.send(h11.Data(data=data)) or b""
+
+
+async def _flush(stream: trio.SocketStream, pending: list[bytes]) -> None:
+    """Write and forget what ``pending`` holds (nothing if it holds nothing)."""
+    data = b"".join(pending)
+    pending.clear()
+    if data:
+        await stream.send_all(data)
+
+
+def _count_tokens(request: h11.Request, body: Any, raw: bytes) -> _Whole:
     """Anthropic's ``POST /v1/messages/count_tokens``: the body's bytes / 4, deterministically.
 
     It consumes no scripted turn (counting is not a model response).
     """
     if request.method != b"POST" or not isinstance(body, dict) or "messages" not in body:
         message = "count_tokens expects a POST with model and messages"
-        await _respond_json(stream, conn, 400, _error_body("anthropic", 400, None, message))
-        return
-    await _respond_json(stream, conn, 200, {"input_tokens": len(raw) // 4 + 1})
+        return _json(400, _error_body("anthropic", 400, None, message))
+    return _json(200, {"input_tokens": len(raw) // 4 + 1})
+
+
+def _reply(server: FakeModelServer, request: h11.Request, raw: bytes) -> _Whole | _Stream:
+    """Record the request and decide the whole answer, before anything is sent.
+
+    Synchronous on purpose: the parsed body is garbage once this returns, so
+    a thousand answers stalled mid-stream do not keep a thousand request
+    bodies alive for the cyclic garbage collector to walk again and again.
+    """
+    received_at = time.monotonic()
+    path = request.target.decode().split("?", 1)[0]
+    try:
+        body = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        body = None
+    server.received += 1
+    if not server.lean:
+        server.requests.append(
+            RecordedRequest(
+                method=request.method.decode(),
+                path=path,
+                headers={k.decode().lower(): v.decode() for k, v in request.headers},
+                body=body,
+                received_at=received_at,
+            )
+        )
+    if path.endswith("/messages/count_tokens"):
+        return _count_tokens(request, body, raw)
+    if path.endswith("/messages"):
+        protocol = "anthropic"
+    elif path.endswith("/chat/completions"):
+        protocol = "openai"
+    else:
+        return _json(404, {"error": {"type": "not_found_error", "message": f"no route {path}"}})
+    if request.method != b"POST" or not isinstance(body, dict):
+        message = "expected a POST with a JSON object body"
+        return _json(400, _error_body(protocol, 400, None, message))
+    turn = server.script.next_turn(body)
+    if turn is None:
+        message = f"fake model server: the script has no more turns ({server.received - 1} served)"
+        return _json(500, _error_body(protocol, 500, None, message))
+    fault = turn.fault
+    if fault is not None and fault.status is not None:
+        extra: list[tuple[str, str]] = []
+        if fault.retry_after is not None:
+            extra.append(("retry-after", f"{fault.retry_after:g}"))
+        if fault.retry_after_ms is not None:
+            extra.append(("retry-after-ms", str(fault.retry_after_ms)))
+        message = f"fake model server: scripted HTTP {fault.status}"
+        return _json(fault.status, _error_body(protocol, fault.status, fault, message), extra)
+    if fault is not None and (fault.content_type is not None or fault.body is not None):
+        return _raw(
+            fault.content_type or "text/html; charset=utf-8",
+            (fault.body if fault.body is not None else _NOT_AN_API_PAGE).encode(),
+        )
+    model = str(body.get("model", "fake-model"))
+    if not body.get("stream"):
+        if protocol == "anthropic":
+            return _json(200, _anthropic_message(server, turn, model, body, raw))
+        return _json(200, _openai_completion(server, turn, model, raw))
+    if turn.raw_stream is not None:
+        events = [turn.raw_stream.encode()]
+    elif protocol == "anthropic":
+        events = _anthropic_events(server, turn, model, body, raw)
+    else:
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        events = _openai_events(server, turn, model, raw, include_usage)
+    return _Stream(_apply_stream_faults(events, fault, protocol), turn)
 
 
 async def _answer(
@@ -649,86 +775,11 @@ async def _answer(
     request: h11.Request,
     raw: bytes,
 ) -> None:
-    received_at = time.monotonic()
-    path = request.target.decode().split("?", 1)[0]
-    headers = {k.decode().lower(): v.decode() for k, v in request.headers}
-    try:
-        body = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        body = None
-    server.requests.append(
-        RecordedRequest(
-            method=request.method.decode(),
-            path=path,
-            headers=headers,
-            body=body,
-            received_at=received_at,
-        )
-    )
-    if path.endswith("/messages/count_tokens"):
-        await _count_tokens(stream, conn, request, body, raw)
-        return
-    if path.endswith("/messages"):
-        protocol = "anthropic"
-    elif path.endswith("/chat/completions"):
-        protocol = "openai"
+    reply = _reply(server, request, raw)
+    if isinstance(reply, _Stream):
+        await _stream_response(stream, conn, reply.plan, reply.turn)
     else:
-        await _respond_json(
-            stream, conn, 404, {"error": {"type": "not_found_error", "message": f"no route {path}"}}
-        )
-        return
-    if request.method != b"POST" or not isinstance(body, dict):
-        await _respond_json(
-            stream,
-            conn,
-            400,
-            _error_body(protocol, 400, None, "expected a POST with a JSON object body"),
-        )
-        return
-    turn = server.script.next_turn(body)
-    if turn is None:
-        message = (
-            f"fake model server: the script has no more turns ({len(server.requests) - 1} served)"
-        )
-        await _respond_json(stream, conn, 500, _error_body(protocol, 500, None, message))
-        return
-    fault = turn.fault
-    if fault is not None and fault.status is not None:
-        extra: list[tuple[str, str]] = []
-        if fault.retry_after is not None:
-            extra.append(("retry-after", f"{fault.retry_after:g}"))
-        if fault.retry_after_ms is not None:
-            extra.append(("retry-after-ms", str(fault.retry_after_ms)))
-        message = f"fake model server: scripted HTTP {fault.status}"
-        await _respond_json(
-            stream, conn, fault.status, _error_body(protocol, fault.status, fault, message), extra
-        )
-        return
-    if fault is not None and (fault.content_type is not None or fault.body is not None):
-        await _respond_raw(
-            stream,
-            conn,
-            fault.content_type or "text/html; charset=utf-8",
-            (fault.body if fault.body is not None else _NOT_AN_API_PAGE).encode(),
-        )
-        return
-    model = str(body.get("model", "fake-model"))
-    if not body.get("stream"):
-        if protocol == "anthropic":
-            await _respond_json(
-                stream, conn, 200, _anthropic_message(server, turn, model, body, raw)
-            )
-        else:
-            await _respond_json(stream, conn, 200, _openai_completion(server, turn, model, raw))
-        return
-    if turn.raw_stream is not None:
-        events = [turn.raw_stream.encode()]
-    elif protocol == "anthropic":
-        events = _anthropic_events(server, turn, model, body, raw)
-    else:
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        events = _openai_events(server, turn, model, raw, include_usage)
-    await _stream_response(stream, conn, _apply_stream_faults(events, fault, protocol), turn)
+        await _send_whole(stream, conn, reply.status, reply.headers, reply.payload)
 
 
 async def _handle_connection(server: FakeModelServer, stream: trio.SocketStream) -> None:
@@ -754,39 +805,45 @@ async def serve_fake_model(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
+    lean: bool = False,
     task_status: trio.TaskStatus[FakeModelServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``script`` until cancelled; ``await nursery.start(serve_fake_model, script)``."""
     listeners = await trio.open_tcp_listeners(port, host=host)
     bound_port = listeners[0].socket.getsockname()[1]
-    server = FakeModelServer(script=script, port=bound_port, host=host)
+    server = FakeModelServer(script=script, port=bound_port, host=host, lean=lean)
     task_status.started(server)
     await trio.serve_listeners(partial(_handle_connection, server), listeners)
 
 
 @asynccontextmanager
 async def open_fake_model_server(
-    script: Script, *, host: str = "127.0.0.1"
+    script: Script, *, host: str = "127.0.0.1", lean: bool = False
 ) -> AsyncIterator[FakeModelServer]:
     """A fake model server for the duration of the block."""
     async with trio.open_nursery() as nursery:
-        server: FakeModelServer = await nursery.start(partial(serve_fake_model, script, host=host))
+        server: FakeModelServer = await nursery.start(
+            partial(serve_fake_model, script, host=host, lean=lean)
+        )
         try:
             yield server
         finally:
             nursery.cancel_scope.cancel()
 
 
-def serve_for_benchmark(script: Script) -> None:
+def serve_for_benchmark(script: Script, *, lean: bool = False) -> None:
     """Serve ``script`` in this process until it is killed, printing the base URL first.
 
     For benchmarks that start the server as a child process: what was received
-    is forgotten every second, since they send thousands of requests.
+    is forgotten every second, since they send thousands of requests. With
+    ``lean``, nothing is recorded or cache-simulated at all (see the module).
     """
 
     async def run() -> None:
         async with trio.open_nursery() as nursery:
-            server: FakeModelServer = await nursery.start(partial(serve_fake_model, script))
+            server: FakeModelServer = await nursery.start(
+                partial(serve_fake_model, script, lean=lean)
+            )
             print(server.base_url, flush=True)
             while True:
                 await trio.sleep(1.0)
@@ -801,13 +858,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--script", type=Path, required=True, help="a JSON list of turns")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--lean",
+        action="store_true",
+        help="benchmark mode: record no requests, simulate no prompt cache",
+    )
     args = parser.parse_args(argv)
     script = load_script(args.script)
 
     async def run() -> None:
         async with trio.open_nursery() as nursery:
             server: FakeModelServer = await nursery.start(
-                partial(serve_fake_model, script, host=args.host, port=args.port)
+                partial(serve_fake_model, script, host=args.host, port=args.port, lean=args.lean)
             )
             print(server.base_url, flush=True)
 
