@@ -40,6 +40,7 @@ two pauses goes out in one write.
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import itertools
 import socket
@@ -214,6 +215,9 @@ def _usage(turn: Turn, raw_body: bytes) -> tuple[int, int]:
     output_tokens = turn.output_tokens if turn.output_tokens is not None else produced // 4 + 1
     return input_tokens, output_tokens
 
+
+GC_THRESHOLD = 50_000
+"""The young generation's collection threshold in a benchmark's server process."""
 
 CACHE_LOOKBACK_BLOCKS = 20
 """How far before a breakpoint the API looks for an earlier cache entry."""
@@ -837,6 +841,12 @@ def serve_for_benchmark(script: Script, *, lean: bool = False) -> None:
     For benchmarks that start the server as a child process: what was received
     is forgotten every second, since they send thousands of requests. With
     ``lean``, nothing is recorded or cache-simulated at all (see the module).
+
+    The process is the server's alone, so its garbage collector is set for it:
+    what exists once the server listens (modules, the script) is frozen out of
+    the collector's passes, and the youngest generation is collected every
+    50,000 container allocations instead of 700 (a parsed request body alone
+    is hundreds; the bodies are freed by reference counting, not the collector).
     """
 
     async def run() -> None:
@@ -844,6 +854,8 @@ def serve_for_benchmark(script: Script, *, lean: bool = False) -> None:
             server: FakeModelServer = await nursery.start(
                 partial(serve_fake_model, script, lean=lean)
             )
+            gc.freeze()
+            gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
             print(server.base_url, flush=True)
             while True:
                 await trio.sleep(1.0)
