@@ -382,6 +382,20 @@ async def test_bodies_read_to_the_close_head_responses_and_connection_close() ->
     assert server.connections == 4
 
 
+async def test_bytes_past_the_end_of_a_response_keep_its_connection_from_reuse() -> None:
+    async def chatty(stream: trio.SocketStream, conn: h11.Connection, *_: object) -> bool:
+        if len(server.requests) == 1:  # what no request asked for follows the answer
+            await stream.send_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 2")
+            await trio.sleep_forever()
+        return await answer(b"ok", stream, conn)
+
+    with trio.fail_after(10):
+        async with serving(chatty) as server, client() as http:
+            assert (await http.get(server.url)).content == b"ok"
+            assert (await http.get(server.url)).content == b"ok"
+    assert server.connections == 2
+
+
 async def test_a_response_head_past_the_limit_is_refused() -> None:
     async def huge(stream: trio.SocketStream, *_: object) -> bool:
         await stream.send_all(b"HTTP/1.1 200 OK\r\n" + b"x-filler: " + b"a" * 200_000)
