@@ -11,6 +11,7 @@ from typing import Any
 import h11
 import httpx
 import orjson
+import pytest
 import trio
 
 from claw_runtime.testing import (
@@ -67,14 +68,17 @@ def test_scripts_round_trip_through_json() -> None:
     assert load_script(dump_script(turns)).turns == turns
 
 
-async def test_standalone_server_process_prints_its_url_and_serves(tmp_path: Path) -> None:
+@pytest.mark.parametrize("options", [[], ["--lean"]])
+async def test_standalone_server_process_prints_its_url_and_serves(
+    tmp_path: Path, options: list[str]
+) -> None:
     script = tmp_path / "script.json"
     script.write_bytes(dump_script([Turn.say("from a subprocess")]))
     async with trio.open_nursery() as nursery:
         process = await nursery.start(
             partial(
                 trio.run_process,
-                [sys.executable, "-m", "claw_runtime.testing", "--script", str(script)],
+                [sys.executable, "-m", "claw_runtime.testing", "--script", str(script), *options],
                 stdout=subprocess.PIPE,
                 check=False,
             )

@@ -33,8 +33,8 @@ still counts) and the prompt cache is not simulated (usage reports the
 scripted cache tokens, 0 by default, and input tokens as the body's bytes / 4).
 The bytes sent for a script are the same in both modes otherwise. In every
 mode the request body is parsed and dropped before the answer starts (so
-stalled answers hold no parsed JSON) and whatever the answer sends between
-two pauses goes out in one write.
+stalled answers hold no parsed JSON) and an unpaced answer sends whatever
+comes between two stalls in one write.
 """
 
 from __future__ import annotations
@@ -645,43 +645,67 @@ _STREAM_HEAD = h11.Response(
 async def _stream_response(
     stream: trio.SocketStream, conn: h11.Connection, plan: list[bytes | float], turn: Turn
 ) -> None:
-    """Send ``plan``: what comes between two pauses goes out in one write.
+    """Send ``plan``: unpaced, what comes between two stalls goes out in one write.
 
-    The bytes are those h11 would send event by event (one chunk per SSE
-    event, or per ``byte_chunk`` piece); only the number of writes differs, so
-    a benchmark's thousands of answers cost two syscalls each instead of ten.
-    Pauses (a stall, ``delay_s``) and ``byte_chunk`` pieces still flush first.
+    The bytes are those h11 sends event by event (one chunk per SSE event), so
+    only the number of writes differs: a benchmark's thousands of stalled
+    answers cost two syscalls each instead of ten. A paced turn (``delay_s``,
+    ``byte_chunk``, ``keepalive_s``) is written event by event through
+    :func:`_send`, as pacing means (bench_repl.py wraps ``_send`` to time them).
     """
+    keepalive = turn.fault.keepalive_s if turn.fault is not None else None
+    if turn.delay_s or turn.byte_chunk > 0 or keepalive is not None:
+        await _stream_paced(stream, conn, plan, turn, keepalive)
+        return
     head = conn.send(_STREAM_HEAD)
     if b"transfer-encoding: chunked" in head.lower():
         frame = _chunk
     else:  # an HTTP/1.0 client: h11 frames the body by closing the connection
         frame = partial(_framed_by_h11, conn)
     pending = [head]
-    keepalive = turn.fault.keepalive_s if turn.fault is not None else None
+    for item in plan:
+        if isinstance(item, float):
+            await _flush(stream, pending)
+            await trio.sleep(item)
+        else:
+            pending.append(frame(item))
+    pending.append(conn.send(h11.EndOfMessage()) or b"")
+    await _flush(stream, pending)
+
+
+async def _stream_paced(
+    stream: trio.SocketStream,
+    conn: h11.Connection,
+    plan: list[bytes | float],
+    turn: Turn,
+    keepalive: float | None,
+) -> None:
+    await _send(stream, conn, _STREAM_HEAD)
     if keepalive is not None:
         # A few real events, then keep-alive comments forever: never an end marker.
         plan = [item for item in plan[:2] if isinstance(item, bytes)]
     for position, item in enumerate(plan):
         if isinstance(item, float):
-            await _flush(stream, pending)
             await trio.sleep(item)
             continue
         if turn.delay_s and position:
-            await _flush(stream, pending)
             await trio.sleep(turn.delay_s)
         if turn.byte_chunk > 0:
-            await _flush(stream, pending)
             for i in range(0, len(item), turn.byte_chunk):
-                await stream.send_all(frame(item[i : i + turn.byte_chunk]))
+                await _send(stream, conn, h11.Data(data=item[i : i + turn.byte_chunk]))
         else:
-            pending.append(frame(item))
+            await _send(stream, conn, h11.Data(data=item))
     while keepalive is not None:
-        await _flush(stream, pending)
         await trio.sleep(keepalive)
-        pending.append(frame(KEEPALIVE_LINE))
-    pending.append(conn.send(h11.EndOfMessage()) or b"")
-    await _flush(stream, pending)
+        await _send(stream, conn, h11.Data(data=KEEPALIVE_LINE))
+    await _send(stream, conn, h11.EndOfMessage())
+
+
+async def _send(stream: trio.SocketStream, conn: h11.Connection, event: Any) -> None:
+    """Write one h11 event on its own."""
+    data = conn.send(event)
+    if data:
+        await stream.send_all(data)
 
 
 def _framed_by_h11(conn: h11.Connection, data: bytes) -> bytes:
