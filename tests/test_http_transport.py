@@ -136,6 +136,15 @@ async def test_requests_share_one_kept_alive_connection() -> None:
     assert sent[b"user-agent"].startswith(b"python-httpx/")
 
 
+async def test_a_host_name_is_resolved_and_an_ip_address_is_not() -> None:
+    with trio.fail_after(10):
+        async with serving(echo) as server, client() as http:
+            by_name = server.url.replace("127.0.0.1", "localhost")
+            assert (await http.get(by_name + "/n")).content == b"GET /n "
+            assert (await http.get(server.url + "/a")).content == b"GET /a "
+    assert server.connections == 2  # one connection per origin
+
+
 async def test_a_response_not_read_to_its_end_closes_its_connection() -> None:
     async def long(stream: trio.SocketStream, conn: h11.Connection, *_: object) -> bool:
         return await answer(b"x" * 1_000_000, stream, conn)

@@ -52,9 +52,11 @@ Proxies never reach it: httpx routes proxied URLs to its own proxy transports.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable
@@ -63,7 +65,7 @@ import httptools
 import httpx
 import trio
 
-__all__ = ["DEFAULT_LIMITS", "Http11Transport", "Timeouts"]
+__all__ = ["DEFAULT_LIMITS", "Http11Transport", "Origin", "RequestHead", "Timeouts"]
 
 READ_NUM_BYTES = 64 * 1024
 """Bytes asked of the socket per read (as httpcore)."""
@@ -651,7 +653,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
         tcp: trio.SocketStream | None = None
         try:
             with trio.fail_at(_deadline(timeouts, "connect")):
-                tcp = await trio.open_tcp_stream(name, port)
+                tcp = await _open_tcp(name, port)
                 if context is None:
                     return _Connection(origin, tcp)
                 tls = trio.SSLStream(tcp, context, server_hostname=name, https_compatible=True)
@@ -700,6 +702,24 @@ class Http11Transport(httpx.AsyncBaseTransport):
         if self._fallback is not None:
             with trio.CancelScope(shield=True):
                 await self._fallback.aclose()
+
+
+async def _open_tcp(host: str, port: int) -> trio.SocketStream:
+    """A TCP connection; to an IP address written as such (a model server on
+    loopback, a local model), without trio's resolver and happy-eyeballs nursery,
+    which cost more CPU than the connection itself."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return await trio.open_tcp_stream(host, port)
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    sock = trio.socket.socket(family, socket.SOCK_STREAM)
+    try:
+        await sock.connect((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketStream(sock)
 
 
 def _ascii(headers: list[tuple[bytes, bytes]]) -> bool:
