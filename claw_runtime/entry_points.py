@@ -117,9 +117,13 @@ def _path_times() -> list[list[object]]:
     for entry in sys.path:
         where = os.path.abspath(entry)  # "" is the working directory (``python -m``)
         try:
-            times.append([where, os.stat(where).st_mtime_ns])
+            mtime: int | None = os.stat(where).st_mtime_ns
         except OSError:
-            times.append([where, None])
+            mtime = None
+        # A name that is not UTF-8 (kept as surrogates) is written with its bytes escaped.
+        times.append(
+            [where.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"), mtime]
+        )
     return times
 
 
@@ -145,5 +149,5 @@ def _write(path: Path, data: dict[str, object]) -> None:
         except BaseException:
             os.unlink(temporary)
             raise
-    except OSError:
+    except (OSError, TypeError):  # TypeError: orjson refuses a string it cannot encode
         return

@@ -8,6 +8,7 @@ start, and a kept list nobody else could have written is the only one used.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -107,3 +108,18 @@ def test_loading_follows_the_value_as_importlib_does(site: Path) -> None:
     assert FoundEntryPoint("g", "gamma_pkg.hooks").load() is sys.modules["gamma_pkg.hooks"]
     with pytest.raises(ValueError, match="unreadable value"):
         FoundEntryPoint("g", "not a value!").load()
+
+
+def test_a_path_entry_that_is_not_utf8_is_kept_escaped(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    odd = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9"))  # latin-1, as an old archive has
+    odd.mkdir()
+    monkeypatch.syspath_prepend(str(odd))
+    entry_points.remember_in(tmp_path / "cache")
+    _install(site, "alpha_plugin")
+    scans = _scans(monkeypatch)
+    assert [ep.name for ep in entry_points.find("claw-test-group")] == ["alpha_plugin"]
+    assert [ep.name for ep in entry_points.find("claw-test-group")] == ["alpha_plugin"]
+    assert len(scans) == 1
+    assert "caf\\\\xe9" in (tmp_path / "cache" / "entry-points-claw-test-group.json").read_text()
