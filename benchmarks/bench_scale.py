@@ -20,6 +20,9 @@ Designs (``http`` settings, see docs/settings.md):
 
 * ``shared``: one client for every session (``clientPerSession: false``): before.
 * ``per-session``: each session its own client (the default): after.
+* ``floor``: not claw: a bare trio + httpx program doing on the wire what each
+  session does, with one client per session (``benchmarks/floors/many_sessions.py``),
+  measured in the same run against the same server.
 * with ``--alternatives``, also: the shared client behind ``maxInFlight: 100``;
   the shared client with its pool raised to 1,000 connections; sessions spread
   over 16 shared clients; per-session clients with ``maxInFlight: 250``; and
@@ -58,9 +61,11 @@ ANSWER_S = 0.5
 FINAL = "All files read."
 
 SHARED = {"clientPerSession": False}
+FLOOR = "floor: trio + httpx"
 DESIGNS: dict[str, dict[str, Any]] = {
     "shared": SHARED,
     "per-session": {},
+    FLOOR: {},
 }
 """Each design's ``http`` settings."""
 ALTERNATIVES: dict[str, dict[str, Any]] = {
@@ -223,6 +228,9 @@ def measure(
     """One fresh process; its measurements and the model server's CPU meanwhile (None: over
     ``limit`` seconds)."""
     command = [sys.executable, __file__, "--child", design, str(n), base_url, str(workdir)]
+    if design == FLOOR:
+        floor = Path(__file__).parent / "floors" / "many_sessions.py"
+        command = [sys.executable, str(floor), str(n), base_url, str(workdir / "notes.txt")]
     served = cpu_seconds(server.pid)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
