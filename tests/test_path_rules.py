@@ -12,11 +12,16 @@ mode and must still be refused (headless: an ask is a refusal).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 import trio
+from hypothesis import strategies as st
+
+from claw_runtime.permissions.targets import real_path
 
 from _harness import run_calls
 
@@ -247,3 +252,59 @@ def test_a_rule_covers_names_with_newlines(tmp_path: Path) -> None:
     assert policy.read_denied(tmp_path / "dir\n" / "c.pem")
     assert policy.read_denied(tmp_path / "a\nb.pem")
     assert not policy.read_denied(tmp_path / "a.pem\n.txt")
+
+
+# ------------------------------------------------------- the kernel's real path
+
+
+_NAMES = ["a", "b", "c", "..", ".", "missing"]
+
+
+@hypothesis.settings(max_examples=150, deadline=None)
+@hypothesis.given(
+    links=st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "a/c", "b/c"]),  # where the link is made
+            st.sampled_from(["l1", "l2", "l3"]),
+            st.lists(st.sampled_from(_NAMES), min_size=0, max_size=4),  # what it points at
+            st.booleans(),  # absolute target
+        ),
+        max_size=6,
+    ),
+    probes=st.lists(
+        st.lists(st.sampled_from([*_NAMES, "l1", "l2", "l3", "f.txt"]), min_size=1, max_size=6),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_the_kernel_resolves_paths_as_realpath_does(
+    tmp_path_factory: pytest.TempPathFactory,
+    links: list[tuple[str, str, list[str], bool]],
+    probes: list[list[str]],
+) -> None:
+    """Rules match the path ``real_path`` gives; for every path, existing or not, through
+    relative and absolute symlinks, chains, loops, dangling links and ``..``, it is the
+    path ``os.path.realpath`` gives."""
+    root = tmp_path_factory.mktemp("tree").resolve()
+    for directory in ("a/c", "b/c"):
+        (root / directory).mkdir(parents=True)
+        (root / directory / "f.txt").write_text("x")
+    for where, name, parts, absolute in links:
+        link = root / where / name
+        target = "/".join(parts) or "."
+        if absolute:
+            target = str(root / where / target)
+        if not os.path.lexists(link):
+            link.symlink_to(target)
+    for probe in probes:
+        for start in (root, root / "a", root / "b" / "c"):
+            path = os.path.join(start, *probe)
+            assert real_path(path) == os.path.realpath(path), path
+
+
+def test_special_files_are_resolved_without_being_opened(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # an open for reading would wait for a writer
+    (tmp_path / "to-fifo").symlink_to(fifo)
+    assert real_path(str(tmp_path / "to-fifo")) == str(fifo.resolve())
+    assert real_path("/dev/stdin") == os.path.realpath("/dev/stdin")
