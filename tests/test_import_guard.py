@@ -37,7 +37,7 @@ NEVER_AT_START_UP = {
     "markdownify",
     "pathspec",
     "mcp",  # MCP servers, when configured
-    "httpcore",  # httpx's default transport: claw's clients use http/h11_transport (no proxy)
+    "httpcore",  # httpx's default transport: claw's clients use http/transport (no proxy)
     "ray",  # batch runs on Ray
     "structlog",  # loaded by the first log event that passes the level (claw_runtime.logs)
     "asyncio",  # structlog's stdlib module brought it

@@ -16,8 +16,9 @@ import pytest
 import trio
 import trio.testing
 
-from claw_runtime.config.settings import load_settings
+from claw_runtime.config.settings import HttpSettings, load_settings
 from claw_runtime.errors import ConfigError, ProviderHTTPError, RetriesExhausted
+from claw_runtime.http.clients import direct_http11, direct_transport, open_http_clients
 from claw_runtime.models import Message
 from claw_runtime.providers import anthropic, openai
 from claw_runtime.providers.base import (
@@ -38,11 +39,28 @@ BASE_URL_VAR = {"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL"}
 REQUEST = ModelRequest(model="claude-sonnet-4-5", messages=(Message.user("hi"),))
 
 
+CLIENTS = ["runtime", "httpx"]
+"""The runtime's own client (its transport bounds each read of the stream itself) and a
+plain ``httpx.AsyncClient`` (the stream reader bounds each read with a cancel scope)."""
+
+
+@asynccontextmanager
+async def _client(kind: str) -> AsyncIterator[httpx.AsyncClient]:
+    if kind == "httpx":
+        async with httpx.AsyncClient() as http:
+            yield http
+        return
+    async with open_http_clients(HttpSettings()) as clients:
+        http = clients.for_session()
+        assert direct_http11(direct_transport(http)) is not None  # the bounded path
+        yield http
+
+
 @asynccontextmanager
 async def provider_for(
-    protocol: str, turns: Sequence[Turn], policy: RetryPolicy
+    protocol: str, turns: Sequence[Turn], policy: RetryPolicy, client: str = "httpx"
 ) -> AsyncIterator[tuple[Provider, FakeModelServer]]:
-    async with open_fake_model_server(Script(list(turns))) as server, httpx.AsyncClient() as http:
+    async with open_fake_model_server(Script(list(turns))) as server, _client(client) as http:
         overrides = ProviderOverrides(retry=policy)
         if protocol == "anthropic":
             settings = anthropic.resolve_settings(
@@ -66,11 +84,13 @@ POLICY = RetryPolicy(
 )
 
 
+@pytest.mark.parametrize("client", CLIENTS)
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_a_server_trickling_keepalives_forever_hits_the_attempt_deadline(
-    protocol: str, autojump_clock: trio.testing.MockClock
+    protocol: str, client: str, autojump_clock: trio.testing.MockClock
 ) -> None:
-    async with provider_for(protocol, [TRICKLE, TRICKLE], POLICY) as (provider, server):
+    turns = [TRICKLE, TRICKLE]
+    async with provider_for(protocol, turns, POLICY, client) as (provider, server):
         start = trio.current_time()
         with pytest.raises(RetriesExhausted) as caught:
             await collect(provider)
@@ -92,13 +112,32 @@ async def test_an_attempt_over_its_deadline_is_retried_and_the_next_one_counts(
     assert isinstance(events[-1], StreamComplete) and events[-1].message.text == "finally"
 
 
+@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_stream_silent_past_the_idle_timeout_is_retried(
+    protocol: str, client: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    silent = Turn.say("stalls").with_fault(stall_s=6.0)  # 6 s without a byte; idle: 5 s
+    turns = [silent, Turn.say("after")]
+    async with provider_for(protocol, turns, POLICY, client) as (provider, server):
+        start = trio.current_time()
+        events = await collect(provider)
+        elapsed = trio.current_time() - start
+    [retry] = [e for e in events if isinstance(e, StreamRetry)]
+    assert "went silent for 5 s" in retry.reason
+    assert isinstance(events[-1], StreamComplete) and events[-1].message.text == "after"
+    assert elapsed == pytest.approx(7.0, abs=0.5)  # 5 s of silence, then the 2 s backoff
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("client", CLIENTS)
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_a_slow_but_steady_answer_within_the_deadline_completes(
-    protocol: str, autojump_clock: trio.testing.MockClock
+    protocol: str, client: str, autojump_clock: trio.testing.MockClock
 ) -> None:
     # 2 s between events is under the idle timeout; the whole answer (~20 s) under 30 s.
     turn = Turn.say("a b c d e", chunk_size=2, delay_s=2.0)
-    async with provider_for(protocol, [turn], POLICY) as (provider, _):
+    async with provider_for(protocol, [turn], POLICY, client) as (provider, _):
         events = await collect(provider)
     assert not any(isinstance(e, StreamRetry) for e in events)
     assert isinstance(events[-1], StreamComplete) and events[-1].message.text == "a b c d e"

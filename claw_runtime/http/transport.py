@@ -313,7 +313,11 @@ class _Connection:
 
     async def read_body(self, timeouts: Timeouts) -> None:
         """Read once more of the body, or find its end."""
-        data = await self.read(_deadline(timeouts, "read"))
+        await self.read_body_until(_deadline(timeouts, "read"))
+
+    async def read_body_until(self, deadline: float) -> None:
+        """Read once more of the body, or find its end, waiting until ``deadline`` at most."""
+        data = await self.read(deadline)
         if data:
             self.feed(data)
         else:
@@ -457,6 +461,18 @@ class _ResponseBody(httpx.AsyncByteStream):
         self._transport = transport
         self._conn: _Connection | None = conn
         self._timeouts = timeouts
+        self._idle: float | None = None
+        self._until = math.inf
+
+    def bound_reads(self, idle: float, until: float = math.inf) -> None:
+        """From now on, wait at most ``idle`` seconds for each arrival and never past
+        ``until`` (the trio clock): ``httpx.ReadTimeout`` otherwise.
+
+        The event-stream reader's bounds, kept here so that they cost something
+        only when the socket is waited on: most steps of a streamed answer hand
+        on bytes that already arrived (see ``claw_runtime.providers.sse``).
+        """
+        self._idle, self._until = idle, until
 
     @property
     def complete(self) -> bool:
@@ -480,7 +496,10 @@ class _ResponseBody(httpx.AsyncByteStream):
                 return pieces[0] if len(pieces) == 1 else b"".join(pieces)
             if conn.complete:
                 raise StopAsyncIteration
-            await conn.read_body(self._timeouts)
+            if self._idle is None:
+                await conn.read_body(self._timeouts)
+            else:
+                await conn.read_body_until(min(trio.current_time() + self._idle, self._until))
 
     async def aclose(self) -> None:
         conn, self._conn = self._conn, None

@@ -14,6 +14,7 @@ import math
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 import attrs
+import httpx
 import trio
 
 from claw_runtime.errors import ProviderStreamError
@@ -42,8 +43,11 @@ async def iter_sse(
     """Yield each complete event of an SSE byte stream (comments and retries skipped).
 
     Each read of ``chunks`` waits at most ``idle_timeout`` seconds, and none
-    goes on past ``deadline`` (the trio clock); one cancel scope per read
-    bounds both.
+    goes on past ``deadline`` (the trio clock). A source that can bound its own
+    reads (the runtime's HTTP transport: ``bound_reads``) is asked to, and
+    then pays for a timeout only when it waits on its socket (most reads hand
+    on bytes already there); for any other, one cancel scope per read bounds
+    both.
 
     Raises:
         ProviderStreamError: a read went silent past ``idle_timeout``, or the
@@ -78,18 +82,35 @@ async def iter_sse(
         return None
 
     iterator = aiter(chunks)
+    bound = getattr(iterator, "bound_reads", None)
+    if bound is not None:
+        bound(idle_timeout, deadline)
     try:
         while True:
-            silent_at = trio.current_time() + idle_timeout
-            with trio.CancelScope(deadline=min(silent_at, deadline)) as read:
+            if bound is not None:
                 try:
                     chunk = await anext(iterator)
                 except StopAsyncIteration:
                     break
-            if read.cancelled_caught:
-                if deadline <= silent_at:
-                    raise (past_deadline or _past_deadline)()
-                raise ProviderStreamError(f"the model stream went silent for {idle_timeout:g} s")
+                except httpx.ReadTimeout:
+                    if trio.current_time() >= deadline:
+                        raise (past_deadline or _past_deadline)() from None
+                    raise ProviderStreamError(
+                        f"the model stream went silent for {idle_timeout:g} s"
+                    ) from None
+            else:
+                silent_at = trio.current_time() + idle_timeout
+                with trio.CancelScope(deadline=min(silent_at, deadline)) as read:
+                    try:
+                        chunk = await anext(iterator)
+                    except StopAsyncIteration:
+                        break
+                if read.cancelled_caught:
+                    if deadline <= silent_at:
+                        raise (past_deadline or _past_deadline)()
+                    raise ProviderStreamError(
+                        f"the model stream went silent for {idle_timeout:g} s"
+                    )
             try:
                 buffer += decoder.decode(chunk)
             except UnicodeDecodeError as exc:
