@@ -214,6 +214,7 @@ def test_a_body_joined_from_kept_json_is_the_body_encoded_whole(
     temperature: float | None,
 ) -> None:
     cache: WireCache[dict[str, Any]] = WireCache(anthropic.message_to_wire)
+    heads = anthropic.EncodedHead()  # kept across requests, as a provider keeps it
     messages = list(conversation(1))
     for n, step in enumerate(steps):
         if step == "turn":
@@ -224,12 +225,12 @@ def test_a_body_joined_from_kept_json_is_the_body_encoded_whole(
             messages += [Message(role="assistant", content=()), Message.user(f"more {n}")]
         request = ModelRequest(
             model="m",
-            system="sys" if system else "",
-            tools=TOOLS if tools else (),
+            system=f"sys {n // 3}" if system else "",  # the memory section changed
+            tools=(TOOLS if n % 4 < 2 else TOOLS[:1]) if tools else (),  # a tool was hidden
             messages=tuple(messages),
             thinking_budget=thinking,
             temperature=temperature,
         )
         body = anthropic.build_body(request, prompt_caching=caching)
-        joined = anthropic.encode_body(request, cache, prompt_caching=caching)
+        joined = anthropic.encode_body(request, cache, prompt_caching=caching, heads=heads)
         assert joined == orjson.dumps(body)

@@ -37,6 +37,7 @@ from claw_runtime.models import (
     TextBlock,
     ThinkingBlock,
     ToolResultBlock,
+    ToolSpec,
     ToolUseBlock,
     Usage,
 )
@@ -212,23 +213,62 @@ def build_body(
     return {**head, "messages": messages, **tail}
 
 
+class EncodedHead:
+    """The JSON of the body before ``messages`` (model, system prompt, the tool
+    definitions: about 20 KB), kept from one request to the next while it is
+    the same: a conversation's turns repeat it, and building and encoding it
+    again cost about as much as the rest of the body."""
+
+    __slots__ = ("budget", "json", "key", "tail", "tools")
+
+    def __init__(self) -> None:
+        self.key: tuple[Any, ...] | None = None
+        self.tools: tuple[ToolSpec, ...] | None = None
+        self.json = b""
+        self.tail = b""
+        self.budget = 0
+
+    def of(self, request: ModelRequest, prompt_caching: bool) -> tuple[bytes, bytes, int]:
+        """The head's JSON without its closing brace, the tail's fields, breakpoints left."""
+        key = (
+            request.model,
+            request.max_tokens,
+            request.system,
+            request.thinking_budget,
+            request.temperature,
+            prompt_caching,
+        )
+        # The tools by identity: the loop keeps one tuple of specs per agent.
+        if request.tools is not self.tools or key != self.key:
+            head, tail, self.budget = _around_messages(request, prompt_caching)
+            self.json = orjson.dumps(head)[:-1]
+            self.tail = orjson.dumps(tail)[1:-1] if tail else b""
+            self.key, self.tools = key, request.tools
+        return self.json, self.tail, self.budget
+
+
 def encode_body(
-    request: ModelRequest, cache: WireCache[dict[str, Any]], *, prompt_caching: bool = True
+    request: ModelRequest,
+    cache: WireCache[dict[str, Any]],
+    *,
+    prompt_caching: bool = True,
+    heads: EncodedHead | None = None,
 ) -> bytes:
     """``orjson.dumps(build_body(...))`` byte for byte, joined from each message's JSON.
 
     The JSON of a message is made once (``WireCache.encoded_conversation``), so
     a turn encodes its new messages and the few marked as breakpoints, not the
-    whole conversation again.
+    whole conversation again; with ``heads``, the fields before the messages
+    are encoded again only when they change.
     """
     messages, encoded = cache.encoded_conversation(request.messages, _sendable)
-    head, tail, budget = _around_messages(request, prompt_caching)
+    head, tail, budget = (heads or EncodedHead()).of(request, prompt_caching)
     if prompt_caching:
         for i, marked in _breakpoints(messages, min(2, budget)):
             encoded[i] = orjson.dumps(marked)
-    parts = [orjson.dumps(head)[:-1], b',"messages":[', b",".join(encoded), b"]"]
+    parts = [head, b',"messages":[', b",".join(encoded), b"]"]
     if tail:
-        parts += [b",", orjson.dumps(tail)[1:-1]]
+        parts += [b",", tail]
     parts.append(b"}")
     return b"".join(parts)
 
@@ -345,6 +385,7 @@ class AnthropicProvider(StreamingProvider[_Assembly]):
     name = "anthropic"
     key_hint = "ANTHROPIC_API_KEY"
     _wire: WireCache[dict[str, Any]] = attrs.field(factory=lambda: WireCache(message_to_wire))
+    _heads: EncodedHead = attrs.field(factory=EncodedHead)
 
     def endpoint(self) -> str:
         return f"{(self.settings.base_url or DEFAULT_BASE_URL).rstrip('/')}/v1/messages"
@@ -366,7 +407,9 @@ class AnthropicProvider(StreamingProvider[_Assembly]):
         return build_body(request, self._wire, prompt_caching=self.settings.prompt_caching)
 
     def encode_body(self, request: ModelRequest) -> bytes:
-        return encode_body(request, self._wire, prompt_caching=self.settings.prompt_caching)
+        return encode_body(
+            request, self._wire, prompt_caching=self.settings.prompt_caching, heads=self._heads
+        )
 
     def new_state(self, request: ModelRequest) -> _Assembly:
         return _Assembly(model=request.model)
