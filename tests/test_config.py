@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from claw_runtime.config.settings import load_settings
+from claw_runtime.config.settings import Settings, load_settings
 from claw_runtime.errors import ConfigError
 
 
@@ -229,3 +229,21 @@ def test_project_hooks_wait_for_trust_which_is_remembered(dirs: dict[str, Path])
     assert set(load(dirs, trust=True).settings.hooks) == {"PreToolUse", "Stop"}
     remembered = load(dirs)
     assert set(remembered.settings.hooks) == {"PreToolUse", "Stop"} and remembered.warnings == ()
+
+
+def test_no_settings_anywhere_gives_the_defaults_without_building_the_converter(
+    tmp_path: Path,
+) -> None:
+    """A machine with no settings files (a fresh install, a batch job) starts without
+    building the settings converter; what it gets is what structuring ``{}`` gives."""
+    from claw_runtime.config import settings as settings_module
+
+    settings_module._converter.cache_clear()
+    loaded = load_settings(tmp_path, environ={"HOME": str(tmp_path / "home")})
+    assert settings_module._converter.cache_info().currsize == 0
+    assert loaded.settings == settings_module._converter().structure({}, Settings)
+    (tmp_path / ".claude").mkdir()
+    (tmp_path / ".claude" / "settings.json").write_text('{"model": "claude-opus-4-1"}')
+    assert load_settings(tmp_path, environ={"HOME": str(tmp_path / "home")}).settings.model == (
+        "claude-opus-4-1"
+    )

@@ -58,9 +58,9 @@ class World:
 
 def settings_from(data: dict[str, Any]) -> Settings:
     """Settings from a settings file's JSON shape."""
-    from claw_runtime.config.settings import _CONVERTER
+    from claw_runtime.config.settings import _converter
 
-    settings: Settings = _CONVERTER.structure(data, Settings)
+    settings: Settings = _converter().structure(data, Settings)
     return settings
 
 
