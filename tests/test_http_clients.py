@@ -359,6 +359,20 @@ async def test_an_injected_transport_serves_every_session(tmp_path: Path) -> Non
     assert seen == ["http://model.test/v1/messages"] * 3
 
 
+async def _one_stream(http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
+    """One model request through ``open_event_stream``; its stream is one ``message_stop``."""
+    async with open_event_stream(
+        http,
+        url,
+        content=b'{"model": "m"}',
+        headers=headers,
+        policy=RetryPolicy(),
+        provider="anthropic",
+        key_hint="ANTHROPIC_API_KEY",
+    ) as events:
+        assert [e.data async for e in events] == ['{"type": "message_stop"}']
+
+
 async def test_a_model_request_sent_past_the_client_is_the_request_send_makes() -> None:
     """Providers hand a runtime client's requests straight to its transport: the
     request must be the one ``send`` builds, header case and order included."""
@@ -373,16 +387,8 @@ async def test_a_model_request_sent_past_the_client_is_the_request_send_makes() 
         return httpx.Response(200, headers=headers, text=body)
 
     async def one_request(http: httpx.AsyncClient) -> None:
-        async with open_event_stream(
-            http,
-            "http://model.test/v1/messages",
-            content=b'{"model": "m"}',
-            headers={"x-api-key": "k", "Accept": "text/event-stream", "content-type": "a/b"},
-            policy=RetryPolicy(),
-            provider="anthropic",
-            key_hint="ANTHROPIC_API_KEY",
-        ) as events:
-            assert [e.data async for e in events] == ['{"type": "message_stop"}']
+        headers = {"x-api-key": "k", "Accept": "text/event-stream", "content-type": "a/b"}
+        await _one_stream(http, "http://model.test/v1/messages", headers)
 
     with trio.fail_after(10):
         plain = httpx.AsyncClient(transport=httpx.MockTransport(answer))
@@ -435,16 +441,7 @@ async def test_a_model_request_on_the_wire_is_the_one_send_writes(
     headers = {"x-api-key": "k", "Accept": "text/event-stream", "content-type": "a/b"}
 
     async def one_request(http: httpx.AsyncClient) -> None:
-        async with open_event_stream(
-            http,
-            url,
-            content=b'{"model": "m"}',
-            headers=headers,
-            policy=RetryPolicy(),
-            provider="anthropic",
-            key_hint="ANTHROPIC_API_KEY",
-        ) as events:
-            assert [e.data async for e in events] == ['{"type": "message_stop"}']
+        await _one_stream(http, url, headers)
 
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
