@@ -149,6 +149,19 @@ class EventBus:
             self._subscribers = (*self._subscribers, subscription)
         return subscription
 
+    def wants(self, kind: type[Event]) -> bool:
+        """Whether a subscriber would receive an event of ``kind``: a publisher may skip
+        building events nobody reads (the scheduler does, two per task)."""
+        return any(s.types is None or issubclass(kind, s.types) for s in self._subscribers)
+
+    def may_wait(self, kind: type[Event]) -> bool:
+        """Whether publishing an event of ``kind`` could wait: only a ``block``
+        subscriber that takes it, with its buffer full, makes ``publish`` wait."""
+        return any(
+            s.policy == "block" and (s.types is None or issubclass(kind, s.types))
+            for s in self._subscribers
+        )
+
     def _remove(self, subscription: Subscription) -> None:
         self._subscribers = tuple(s for s in self._subscribers if s is not subscription)
 

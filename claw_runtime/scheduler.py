@@ -200,7 +200,7 @@ class Scheduler:
 
     async def _set_state(self, handle: TaskHandle[Any], new: TaskState) -> None:
         old, handle.state = handle.state, new
-        if self._bus is not None:
+        if self._bus is not None and self._bus.wants(TaskStateChanged):
             error = _describe(handle.error) if handle.error is not None else None
             await self._bus.publish(
                 TaskStateChanged(
@@ -244,8 +244,14 @@ class Scheduler:
                         limiter.release_on_behalf_of(handle)
             final = self._outcome(handle, timeout_scope)
         finally:
-            # Runs for an ancestor's cancellation too (then Cancelled propagates on).
-            with trio.CancelScope(shield=True):
+            # Runs for an ancestor's cancellation too (then Cancelled propagates on), so it
+            # must not be cut short: shielded when publishing the final state could wait
+            # (a ``block`` subscriber); otherwise nothing in it checkpoints, and a shield,
+            # a cancel scope more for every task, would guard nothing.
+            if self._bus is not None and self._bus.may_wait(TaskStateChanged):
+                with trio.CancelScope(shield=True):
+                    await self._finish(handle, final)
+            else:
                 await self._finish(handle, final)
 
     def _outcome(

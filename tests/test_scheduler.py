@@ -253,3 +253,44 @@ async def test_finished_children_are_released_and_know_their_task_and_session(
     assert len({task for task, _ in seen}) == 50 and me.id not in {t for t, _ in seen}
     me.cancel()
     assert current_task() is None
+
+
+@pytest.mark.parametrize("reader", ["none", "drop", "block, full"])
+async def test_a_task_cancelled_with_its_parent_always_reaches_its_final_state(
+    sched: Scheduler, bus: EventBus, reader: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A task's end is recorded whatever cancels it, an ancestor too. With a ``block``
+    reader whose buffer is full, publishing the final state waits, and that wait is
+    shielded from the parent's cancellation; with no reader (the events are then not
+    even built) or a ``drop`` one, nothing there can wait."""
+    subscription = None
+    if reader != "none":
+        policy = "block" if reader.startswith("block") else "drop"
+        subscription = bus.subscribe("slow reader", policy=policy, buffer=1)
+    children: list[TaskHandle[Any]] = []
+
+    async def parent() -> None:
+        children.append(sched.spawn(trio.sleep_forever, name="child", parent=me))
+        await trio.sleep_forever()
+
+    me = sched.spawn(parent, name="parent")
+    await trio.sleep(1)  # both running; a block reader's one place is full by now
+    me.cancel()
+
+    async def read_late() -> None:
+        await trio.sleep(5)  # the final states wait this long for room
+        if subscription is not None:
+            async for _ in subscription:
+                pass
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read_late)
+        with trio.fail_after(30):
+            await me.wait()
+        finished = trio.current_time()
+        nursery.cancel_scope.cancel()
+    (child,) = children
+    assert (child.state, me.state) == (TaskState.CANCELLED, TaskState.CANCELLED)
+    assert sched.tasks() == []
+    assert (finished >= 6) is (reader == "block, full")
+    assert bus.wants(TaskStateChanged) is (reader != "none")
