@@ -420,7 +420,10 @@ class Session:
 
     async def publish(self, event: Event) -> None:
         """Publish ``event``, stamped with this session and the task, to the runtime and
-        to this session's :meth:`events` readers."""
+        to this session's :meth:`events` readers (if any reader takes its kind)."""
+        kind = type(event)
+        if not (self.runtime.bus.wants(kind) or self._bus.wants(kind)):
+            return  # nobody reads it: no stamped copy, no delivery
         if event.session_id is None:
             task = current_task()
             event = attrs.evolve(
