@@ -34,6 +34,7 @@ __all__ = [
     "require_binary",
     "run_calls",
     "run_claw",
+    "start_claw",
 ]
 
 
@@ -72,6 +73,28 @@ async def run_claw(
             capture_stderr=True,
             check=False,
         )
+
+
+async def start_claw(
+    args: Sequence[str],
+    cwd: Path,
+    env: dict[str, str],
+    *,
+    stdout: int = subprocess.DEVNULL,
+    stderr: int = subprocess.DEVNULL,
+    start_new_session: bool = False,
+) -> trio.Process:
+    """``python -m claw_runtime ARGS`` started in ``cwd`` and not waited for (to signal,
+    kill or watch it); stdin is closed, output discarded unless asked for."""
+    return await trio.lowlevel.open_process(
+        [sys.executable, "-m", "claw_runtime", *args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=start_new_session,
+    )
 
 
 @attrs.frozen

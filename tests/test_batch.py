@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from claw_runtime.testing import Script, ToolCallSpec, Turn
 from claw_runtime.testing.fake_server import FakeModelServer, RecordedRequest
 
-from _harness import claw_env, processes_with
+from _harness import claw_env, processes_with, start_claw
 
 
 def _prompt(body: dict[str, Any]) -> str:
@@ -266,14 +266,7 @@ async def test_an_interrupted_batch_keeps_its_results_and_a_rerun_does_the_rest(
         "--permission-mode", "bypassPermissions",
     ]  # fmt: skip
     env = claw_env(tmp_path, server)
-    process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "claw_runtime", *args],
-        cwd=tmp_path,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    process = await start_claw(args, tmp_path, env, stderr=subprocess.PIPE)
     try:
         with trio.fail_after(60):
             # Tasks 0-2 finish; tasks 3 and 4 then hold both slots (one in a tool).
@@ -422,14 +415,7 @@ async def test_the_ray_executor_runs_the_batch_end_to_end_and_resumes(
         "batch", str(tasks), "--out", str(out), "--executor", "ray",
         "--permission-mode", "bypassPermissions",
     ]  # fmt: skip
-    process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "claw_runtime", *args],
-        cwd=tmp_path,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = await start_claw(args, tmp_path, env)
     try:
         with trio.fail_after(240):  # Ray takes seconds to start, more on a busy machine
             while not (

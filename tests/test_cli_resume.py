@@ -10,8 +10,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -21,7 +19,7 @@ import trio
 
 from claw_runtime.testing import Script, ToolCallSpec, Turn, open_fake_model_server
 
-from _harness import claw_env, run_claw
+from _harness import claw_env, run_claw, start_claw
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sessions"
 
@@ -144,14 +142,8 @@ async def test_a_run_killed_mid_tool_resumes_with_an_aborted_result(tmp_path: Pa
     script = Script([Turn.call(slow), Turn.say("picked up after the crash")])
     async with open_fake_model_server(script) as server:
         env = claw_env(tmp_path, server)
-        process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "claw_runtime", "-p", "run it", "--allowed-tools", "Bash"],
-            cwd=tmp_path,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+        process = await start_claw(
+            ["-p", "run it", "--allowed-tools", "Bash"], tmp_path, env, start_new_session=True
         )
         try:
             with trio.fail_after(30):

@@ -21,7 +21,7 @@ import trio
 
 from claw_runtime.testing import Script, ToolCallSpec, Turn, open_fake_model_server
 
-from _harness import claw_env
+from _harness import claw_env, start_claw
 
 
 @attrs.frozen
@@ -53,14 +53,7 @@ async def _run_and_signal(
         async for chunk in stream:
             into.extend(chunk)
 
-    process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "claw_runtime", *args],
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = await start_claw(args, cwd, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(drain, process.stdout, stdout)
@@ -281,13 +274,8 @@ async def test_a_claw_killed_with_sigkill_leaves_no_command_running(tmp_path: Pa
     command = f"(sleep {marker}1; true) & touch {started}; sleep {marker}2"
     script = Script([Turn.call(ToolCallSpec("Bash", {"command": command})), Turn.say("never")])
     async with open_fake_model_server(script) as server:
-        process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "claw_runtime", "-p", "run it", "--allowed-tools", "Bash"],
-            cwd=tmp_path,
-            env=claw_env(tmp_path, server),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        process = await start_claw(
+            ["-p", "run it", "--allowed-tools", "Bash"], tmp_path, claw_env(tmp_path, server)
         )
         try:
             with trio.fail_after(30):

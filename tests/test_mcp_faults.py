@@ -252,22 +252,14 @@ async def test_a_changed_tool_description_is_reported_before_the_tool_runs_again
 
 async def test_ctrl_c_while_a_server_hangs_at_start_up_stops_at_once(tmp_path: Path) -> None:
     import signal
-    import subprocess
 
-    from _harness import claw_env
+    from _harness import claw_env, start_claw
 
     starts = tmp_path / "starts.txt"
     _configure(tmp_path, {"bad": _bad(starts, MISBEHAVE_AT_START="hang")})
     async with open_fake_model_server(Script([Turn.say("never asked")])) as server:
         env = claw_env(tmp_path, server, MCP_TIMEOUT="60000")
-        process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "claw_runtime", "-p", "hi"],
-            cwd=tmp_path,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        process = await start_claw(["-p", "hi"], tmp_path, env)
         try:
             with trio.fail_after(30):
                 while not _pids(starts):

@@ -127,14 +127,9 @@ async def run_session(w: World, prompt: str, **options: Any) -> tuple[Session, A
 # ------------------------------------------------------------------ concurrency
 
 
-async def test_task_calls_in_one_message_run_concurrently(tmp_path: Path) -> None:
-    """Three sub-agents whose answers each take 1 s overlap: all three are asked at once.
-
-    (Real time: a session under trio's autojump clock stalls before its first
-    request, so overlap is shown with the times the fake server received each request.)
-    """
-    slow = {"delay_s": 0.2}  # 5 pauses between the 6 events of an answer: 1 s each
-    routes = {
+def _three_children_at_once(slow: dict[str, Any]) -> dict[str, list[Turn]]:
+    """Routes: the main job calls three ``Task`` at once; each child answers ``slow``ly."""
+    return {
         "main job": [
             Turn.call(task("child alpha"), task("child beta"), task("child gamma")),
             Turn.say("all done"),
@@ -143,6 +138,16 @@ async def test_task_calls_in_one_message_run_concurrently(tmp_path: Path) -> Non
         "child beta": [Turn.say("beta answer", **slow)],
         "child gamma": [Turn.say("gamma answer", **slow)],
     }
+
+
+async def test_task_calls_in_one_message_run_concurrently(tmp_path: Path) -> None:
+    """Three sub-agents whose answers each take 1 s overlap: all three are asked at once.
+
+    (Real time: a session under trio's autojump clock stalls before its first
+    request, so overlap is shown with the times the fake server received each request.)
+    """
+    slow = {"delay_s": 0.2}  # 5 pauses between the 6 events of an answer: 1 s each
+    routes = _three_children_at_once(slow)
     async with world(tmp_path, routes) as w:
         _, result = await run_session(w, "main job")
     assert result.result == "all done"
@@ -175,15 +180,7 @@ async def test_task_calls_overlap_on_trio_s_clock(tmp_path: Path, mock_clock: An
     """
     mock_clock.autojump_threshold = 0.02
     slow = {"delay_s": 2.0}  # 5 pauses of 2 s between the 6 events of an answer
-    routes = {
-        "main job": [
-            Turn.call(task("child alpha"), task("child beta"), task("child gamma")),
-            Turn.say("all done"),
-        ],
-        "child alpha": [Turn.say("alpha answer", **slow)],
-        "child beta": [Turn.say("beta answer", **slow)],
-        "child gamma": [Turn.say("gamma answer", **slow)],
-    }
+    routes = _three_children_at_once(slow)
     async with world(tmp_path, routes) as w:
         start = trio.current_time()
         _, result = await run_session(w, "main job")
