@@ -52,7 +52,8 @@ class FoundEntryPoint:
         if match is None:
             raise ValueError(f"entry point {self.name!r} has an unreadable value {self.value!r}")
         loaded: object = importlib.import_module(match.group("module"))
-        for part in (match.group("attr") or "").split(".") if match.group("attr") else ():
+        attributes = match.group("attr")
+        for part in attributes.split(".") if attributes else ():
             loaded = getattr(loaded, part)
         return loaded
 

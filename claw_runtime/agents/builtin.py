@@ -10,11 +10,15 @@ tool itself is the plugin ``tools.task``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from claw_runtime.agents.definitions import BUILTIN_AGENTS, AgentCatalog, AgentDefinition
 from claw_runtime.context.processors import ContextProcessor, PromptContext
 from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.tooling import SessionState
+
+if TYPE_CHECKING:
+    from claw_runtime.agents.subagent import SubagentService
 
 __all__ = ["SERVICE_KEY", "agent_listing"]
 
@@ -37,13 +41,21 @@ def agent_listing(catalog: AgentCatalog) -> str:
     return "\n".join(lines)
 
 
-async def _add_listing(context: PromptContext) -> None:
+def _lister(state: SessionState) -> SubagentService | None:
+    """The session's sub-agent service, if its agent can start sub-agents (it has ``Task``)."""
     from claw_runtime.agents.subagent import SubagentService
 
-    extras = context.session.extras
-    service = extras.get(SERVICE_KEY)
+    service = state.extras.get(SERVICE_KEY)
     if not isinstance(service, SubagentService) or "Task" not in service.agent.tools:
+        return None
+    return service
+
+
+async def _add_listing(context: PromptContext) -> None:
+    service = _lister(context.session)
+    if service is None:
         return
+    extras = context.session.extras
     listing = extras.get(_LISTING_KEY)
     if not isinstance(listing, str):
         listing = extras[_LISTING_KEY] = agent_listing(await service.catalog())
@@ -52,11 +64,8 @@ async def _add_listing(context: PromptContext) -> None:
 
 def _read_definitions(state: SessionState) -> None:
     """The listing's blocking part, ahead of the first prompt: the definition files."""
-    from claw_runtime.agents.subagent import SubagentService
-
-    service = state.extras.get(SERVICE_KEY)
-    listed = isinstance(state.extras.get(_LISTING_KEY), str)
-    if isinstance(service, SubagentService) and "Task" in service.agent.tools and not listed:
+    service = None if isinstance(state.extras.get(_LISTING_KEY), str) else _lister(state)
+    if service is not None:
         service.read_ahead()
 
 

@@ -95,9 +95,7 @@ async def iter_sse(
                 except httpx.ReadTimeout:
                     if trio.current_time() >= deadline:
                         raise (past_deadline or _past_deadline)() from None
-                    raise ProviderStreamError(
-                        f"the model stream went silent for {idle_timeout:g} s"
-                    ) from None
+                    raise _went_silent(idle_timeout) from None
             else:
                 silent_at = trio.current_time() + idle_timeout
                 with trio.CancelScope(deadline=min(silent_at, deadline)) as read:
@@ -108,9 +106,7 @@ async def iter_sse(
                 if read.cancelled_caught:
                     if deadline <= silent_at:
                         raise (past_deadline or _past_deadline)()
-                    raise ProviderStreamError(
-                        f"the model stream went silent for {idle_timeout:g} s"
-                    )
+                    raise _went_silent(idle_timeout)
             try:
                 buffer += decoder.decode(chunk)
             except UnicodeDecodeError as exc:
@@ -135,6 +131,10 @@ async def iter_sse(
         take(buffer)
     if data:
         yield ServerSentEvent(event=event_name or "message", data="\n".join(data))
+
+
+def _went_silent(idle_timeout: float) -> ProviderStreamError:
+    return ProviderStreamError(f"the model stream went silent for {idle_timeout:g} s")
 
 
 def _past_deadline() -> ProviderStreamError:
