@@ -81,6 +81,44 @@ async def test_version_imports_almost_nothing(tmp_path: Path) -> None:
         assert heavy not in loaded, heavy
 
 
+async def _imported_by(command: list[str], tmp_path: Path) -> set[str]:
+    """The modules ``command`` imports, as Python's own import profiler lists them."""
+    with trio.fail_after(60):
+        done = await trio.run_process(
+            command,
+            cwd=tmp_path,
+            env=claw_env(tmp_path, PYTHONPROFILEIMPORTTIME="1"),
+            capture_stdout=True,
+            capture_stderr=True,
+        )
+    rows = done.stderr.decode().splitlines()
+    return {row.rsplit("|", 1)[1].strip() for row in rows if row.startswith("import time:")}
+
+
+async def test_the_installed_claw_command_adds_only_claws_five_modules(tmp_path: Path) -> None:
+    # The command is bin/claw installed as written, not a generated console script
+    # (whose ``import re`` alone is a third of ``claw --version``).
+    command = Path(sys.executable).parent / "claw"
+    assert command.is_file(), "the tests run with claw installed (pip install -e .)"
+    python_alone = await _imported_by([sys.executable, "-c", "pass"], tmp_path)
+    by_claw = await _imported_by([str(command), "--version"], tmp_path)
+    added = by_claw - python_alone - {"imported package"}
+    assert {m for m in added if m.startswith("claw_runtime")} == {
+        "claw_runtime",
+        "claw_runtime._httpx_cli",
+        "claw_runtime._version",
+        "claw_runtime.cli",
+        "claw_runtime.cli.main",
+    }
+    # and from the standard library only what those import: not re, not typing
+    assert {m for m in added if not m.startswith("claw_runtime")} <= {
+        "__future__",
+        "importlib",
+        "types",
+        "warnings",
+    }
+
+
 def test_the_httpx_command_still_works_after_claw_deferred_it() -> None:
     import subprocess
     import sys

@@ -389,7 +389,7 @@ def build_parser(*, prompt_argument: bool = False) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``claw`` console script; returns the exit code.
+    """Entry point of the ``claw`` command; returns the exit code.
 
     Whatever goes wrong ends in one ``claw: ...`` line on stderr and a non-zero
     exit, never a traceback (``CLAW_DEBUG=1`` shows the traceback of an

@@ -1,4 +1,5 @@
-"""The ``claw`` console script's entry point.
+"""The ``claw`` command's entry point: ``bin/claw`` (installed as written) and
+``python -m claw_runtime`` call :func:`main`.
 
 It imports nothing but this module before it knows what to do, so
 ``claw --version`` answers in the time Python itself takes to start; everything
