@@ -19,12 +19,14 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
 
+from claw_runtime.context._inline import for_this_run as inline_while_fast
 from claw_runtime.context.processors import ContextProcessor, PromptContext, prepare_session
 from claw_runtime.errors import ClawError, ProviderStreamError, TaskError
 from claw_runtime.events import (
@@ -438,7 +440,8 @@ class Agent:
         return self._specs
 
     async def _prepare_processors(self) -> None:
-        """The processors' blocking ``prepare`` work, in one worker thread, once per session."""
+        """The processors' blocking ``prepare`` work, once per session: in one worker
+        thread, or in place once such work has proved quick (``context/_inline.py``)."""
         extras = self.session.extras
         if extras.get(_PREPARED_KEY):
             return
@@ -447,7 +450,9 @@ class Agent:
             p for p in self.processors if p.prepare is not None and self.host.is_active(p.plugin)
         ]
         if preparing:
-            failed = await trio.to_thread.run_sync(prepare_session, preparing, self.session)
+            failed = await inline_while_fast().run(
+                partial(prepare_session, preparing, self.session)
+            )
             for processor, exc in failed:
                 self.host.fail(processor.plugin or processor.name, "context_processor", exc)
 

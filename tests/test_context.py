@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 import trio
 
 from claw_runtime.config.settings import Settings
+from claw_runtime.context._inline import InlineWhileFast
 from claw_runtime.context.memory import MAX_IMPORT_DEPTH, find_imports
 from claw_runtime.hooks.specs import hookimpl
 from claw_runtime.runtime import open_runtime
@@ -500,7 +502,7 @@ async def test_a_session_reads_its_context_files_in_one_worker_thread(
     hand_off = trio.to_thread.run_sync
 
     async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        hops.append(getattr(fn, "__name__", repr(fn)))
+        hops.append(getattr(fn, "__qualname__", repr(fn)))
         return await hand_off(fn, *args, **kwargs)
 
     monkeypatch.setattr(trio.to_thread, "run_sync", counted)
@@ -508,7 +510,90 @@ async def test_a_session_reads_its_context_files_in_one_worker_thread(
     system = system_of(server)
     assert "Use tabs." in system and "lint: Lint it." in system and "critic: Criticise." in system
     assert system_of(server, 1) == system
-    assert hops == ["prepare_session"]
+    assert hops == ["InlineWhileFast._timed"]  # the processors' prepare, all in one
+
+
+async def test_once_a_prepare_proved_quick_later_sessions_prepare_in_place(
+    tmp_path: Path,
+) -> None:
+    """Only a run's first prepare goes to a worker thread: in a thread, each of the few
+    dozen file checks must win the GIL back from the busy event loop, which cost 1,000
+    concurrent sessions more than the checks themselves (docs/performance.md)."""
+    from claw_runtime.context.processors import ContextProcessor, PromptContext
+    from claw_runtime.tooling import SessionState
+
+    prepared_in: list[int] = []
+
+    class Recorder:
+        @staticmethod
+        def _prepare(state: SessionState) -> None:
+            prepared_in.append(threading.get_ident())
+            state.extras["recorder.prepared"] = True
+
+        @staticmethod
+        async def _process(context: PromptContext) -> None:
+            if context.session.extras.get("recorder.prepared"):
+                context.system_sections.append("RECORDER PREPARED")
+
+        @hookimpl
+        def register_context_processors(self, register: Any) -> None:
+            register(ContextProcessor(name="rec", process=self._process, prepare=self._prepare))
+
+    write(tmp_path / "CLAUDE.md", "Use tabs.")
+    async with open_fake_model_server(Script([Turn.say("fine")] * 3)) as server:
+        with trio.fail_after(60):
+            async with open_runtime(
+                Settings(),
+                environ=_environ(tmp_path, server),
+                no_plugins=True,
+                extra_plugins=[("rec", Recorder())],
+            ) as runtime:
+                for _ in range(3):
+                    async with runtime.open_session(cwd=tmp_path, persist=False) as session:
+                        assert (await session.run("hi")).result == "fine"
+    loop_thread = threading.get_ident()
+    assert prepared_in[0] != loop_thread
+    assert prepared_in[1:] == [loop_thread, loop_thread]
+    for request in range(3):
+        assert "RECORDER PREPARED" in system_of(server, request)
+        assert "Use tabs." in system_of(server, request)
+
+
+class _Clocks:
+    """Wall and CPU time a test moves by hand."""
+
+    def __init__(self) -> None:
+        self.wall = 0.0
+        self.cpu = 0.0
+
+    def work(self, *, waited: float = 0.0, cpu: float = 0.0) -> Any:
+        """A call that waits ``waited`` seconds and computes ``cpu``; it returns its thread."""
+
+        def call() -> int:
+            self.wall += waited + cpu
+            self.cpu += cpu
+            return threading.get_ident()
+
+        return call
+
+
+async def test_a_blocking_call_runs_in_place_only_while_calls_prove_quick() -> None:
+    clocks = _Clocks()
+    runner = InlineWhileFast(wall=lambda: clocks.wall, cpu=lambda: clocks.cpu)
+    loop = threading.get_ident()
+    assert await runner.run(clocks.work(waited=0.2)) != loop  # the first: a worker thread
+    assert await runner.run(clocks.work()) != loop  # none proved quick yet
+    assert await runner.run(clocks.work()) == loop  # the last one did
+    assert await runner.run(clocks.work(cpu=0.5)) == loop  # a long collection is not waiting
+    assert await runner.run(clocks.work()) == loop
+    assert await runner.run(clocks.work(waited=0.2)) == loop  # a slow disk, found in place
+    assert await runner.run(clocks.work(waited=0.2)) != loop  # so threads again
+    assert await runner.run(clocks.work(waited=0.2)) != loop  # (a slow thread proves nothing)
+    clocks.wall += runner.cooldown_s
+    assert await runner.run(clocks.work()) == loop  # the cooldown is over
+    assert await runner.run(clocks.work(waited=0.2)) == loop
+    assert await runner.run(clocks.work()) != loop
+    assert await runner.run(clocks.work()) == loop  # a quick one in a thread ends it early
 
 
 async def test_a_prepare_that_raises_disables_its_plugin_and_the_session_goes_on(

@@ -5,7 +5,8 @@ Before every request to the model the loop builds a :class:`PromptContext`
 ``order``; a processor adds sections (CLAUDE.md, the environment, git status)
 or rewrites the messages (compaction). The result is what the model sees.
 Blocking file reads a processor needs once per session go in its ``prepare``,
-run for all processors in one worker thread (:func:`prepare_session`).
+run for all processors at once (:func:`prepare_session`): in a worker thread,
+or on the event loop once such work has proved quick (``context/_inline.py``).
 """
 
 from __future__ import annotations
@@ -47,19 +48,21 @@ class ContextProcessor:
     """Blocking work (reading files) the processor needs once per session, or None.
 
     Before a session's first prompt, the ``prepare`` functions of all its
-    processors run one after another in one worker thread, each keeping what it
-    found in ``session.extras`` for its ``process`` to use. Handing work to a
-    thread costs about as much as reading a few small files, so one hand-off
-    per session instead of one per processor is what many concurrent sessions
-    notice (docs/performance.md). ``process`` must still work without it: it
-    runs alone when the processor joins later, and again when ``prepare``
-    raised (which disables the plugin like any failure of its processor)."""
+    processors run one after another, each keeping what it found in
+    ``session.extras`` for its ``process`` to use: in one worker thread for a
+    run's first session, then on the event loop while that proves quick (each
+    file check in a thread must win the GIL back from the busy loop, which
+    many concurrent sessions notice; docs/performance.md). Keep it to local
+    files: what may wait on the network belongs in ``process``, which must
+    still work without it: it runs alone when the processor joins later, and
+    again when ``prepare`` raised (which disables the plugin like any failure
+    of its processor)."""
 
 
 def prepare_session(
     processors: Sequence[ContextProcessor], session: SessionState
 ) -> list[tuple[ContextProcessor, Exception]]:
-    """Run each processor's ``prepare`` for ``session`` (blocking: call it in a thread);
+    """Run each processor's ``prepare`` for ``session`` (blocking, see ``prepare``);
     the processors whose ``prepare`` raised, with the error, for the caller to report."""
     failed: list[tuple[ContextProcessor, Exception]] = []
     for processor in processors:
