@@ -60,9 +60,10 @@ def claw_env(tmp_path: Path, server: FakeModelServer | None = None, **extra: str
 
 
 async def run_claw(
-    args: list[str], cwd: Path, env: dict[str, str], stdin: bytes | None = None
+    args: list[str], cwd: Path, env: dict[str, str], stdin: bytes | int | None = None
 ) -> subprocess.CompletedProcess[bytes]:
-    """``python -m claw_runtime ARGS`` in ``cwd``; stdout and stderr captured."""
+    """``python -m claw_runtime ARGS`` in ``cwd``; stdout and stderr captured; ``stdin``
+    bytes to send (none by default) or a file descriptor such as ``subprocess.DEVNULL``."""
     with trio.fail_after(60):
         return await trio.run_process(
             [sys.executable, "-m", "claw_runtime", *args],

@@ -436,19 +436,9 @@ async def test_no_prompt_at_all_is_a_usage_error(
     """``None``: stdin is /dev/null (not a terminal, empty)."""
     async with open_fake_model_server(Script([])) as server:
         env = claw_env(tmp_path, server)
-        if stdin is None:
-            with trio.fail_after(60):
-                result = await trio.run_process(
-                    [sys.executable, "-m", "claw_runtime", *args],
-                    cwd=tmp_path,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    capture_stdout=True,
-                    capture_stderr=True,
-                    check=False,
-                )
-        else:
-            result = await run_claw(args, tmp_path, env, stdin=stdin)
+        result = await run_claw(
+            args, tmp_path, env, stdin=subprocess.DEVNULL if stdin is None else stdin
+        )
     err = result.stderr.decode()
     assert result.returncode == 2, err
     assert err.strip().splitlines() == [
