@@ -18,11 +18,12 @@ has the machine's other core; a busy server stretches the wall time).
 
 Designs (``http`` settings, see docs/settings.md):
 
-* ``shared``: one client for every session (``clientPerSession: false``): before.
-* ``per-session``: each session its own client (the default): after.
 * ``floor``: not claw: a bare trio + httpx program doing on the wire what each
   session does, with one client per session (``benchmarks/floors/many_sessions.py``),
-  measured in the same run against the same server.
+  measured first in the same run against the same server; each design's wall
+  time is shown against the floor's at the same N.
+* ``shared``: one client for every session (``clientPerSession: false``): before.
+* ``per-session``: each session its own client (the default): after.
 * with ``--alternatives``, also: the shared client behind ``maxInFlight: 100``;
   the shared client with its pool raised to 1,000 connections; sessions spread
   over 16 shared clients; per-session clients with ``maxInFlight: 250``; and
@@ -63,11 +64,12 @@ FINAL = "All files read."
 SHARED = {"clientPerSession": False}
 FLOOR = "floor: trio + httpx"
 DESIGNS: dict[str, dict[str, Any]] = {
+    FLOOR: {},
     "shared": SHARED,
     "per-session": {},
-    FLOOR: {},
 }
-"""Each design's ``http`` settings."""
+"""Each design's ``http`` settings (the floor first: the others' wall time is shown
+against its wall time at the same N)."""
 ALTERNATIVES: dict[str, dict[str, Any]] = {
     "shared, maxInFlight 100": {**SHARED, "maxInFlight": 100},
     "shared, pool of 1000": SHARED,  # and a client whose pool allows 1,000 connections
@@ -295,10 +297,12 @@ def main() -> None:
                 f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start\n"
             )
             print(
-                "| design | N | wall (s) | CPU (s) | CPU/session (ms) | vs smallest N "
-                "| model server CPU (s) | GC (s) | full GCs | longest GC (ms) | sessions failed |"
+                "| design | N | wall (s) | wall vs floor | CPU (s) | CPU/session (ms) "
+                "| vs smallest N | model server CPU (s) | GC (s) | full GCs | longest GC (ms) "
+                "| sessions failed |"
             )
-            print("|---|---|---|---|---|---|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+            floor_wall: dict[int, float] = {}
             for design in designs:
                 first = None
                 for n in sizes:
@@ -310,7 +314,8 @@ def main() -> None:
                     ]
                     if any(r is None for r in runs):
                         print(
-                            f"| {design} | {n} | > {args.limit:.0f} | | | | | | | | |", flush=True
+                            f"| {design} | {n} | > {args.limit:.0f} | | | | | | | | | |",
+                            flush=True,
                         )
                         break
                     done = sorted((r for r in runs if r is not None), key=lambda r: r["cpu_s"])
@@ -318,8 +323,11 @@ def main() -> None:
                     per = r["cpu_s"] / n * 1000
                     rounds = max(1, ROUNDS_OF // n)
                     first = first or per
+                    if design == FLOOR:
+                        floor_wall[n] = r["wall_s"]
+                    versus = f"{r['wall_s'] / floor_wall[n]:.2f}x" if n in floor_wall else ""
                     print(
-                        f"| {design} | {n} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} "
+                        f"| {design} | {n} | {r['wall_s']:.2f} | {versus} | {r['cpu_s']:.2f} "
                         f"| {per:.2f} | {per / first:.2f}x | {r['server_cpu_s'] / rounds:.2f} "
                         f"| {r['gc_s']:.2f} | {r['gc_full']:.0f} | {r['gc_longest_s'] * 1000:.0f} "
                         f"| {r['failed']:.0f} |",
