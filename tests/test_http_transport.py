@@ -10,6 +10,7 @@ trio's virtual clock where a test waits; a ``fail_after`` bounds every test.
 from __future__ import annotations
 
 import contextlib
+import os
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,6 +23,8 @@ import httpx
 import pytest
 import trio
 import trio.testing
+from hypothesis import given
+from hypothesis import strategies as st
 
 from claw_runtime.http.transport import DEFAULT_LIMITS, Http11Transport
 
@@ -527,3 +530,39 @@ async def _default_context() -> ssl.SSLContext:
 
 async def _no_fallback() -> httpx.AsyncBaseTransport:
     raise AssertionError("nothing should be handed over")
+
+
+async def test_a_body_bigger_than_the_socket_buffers_arrives_whole_and_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Head and body go out as pieces of one ``writev``, not joined first; a full socket
+    leaves part of a piece to send once it drains."""
+    writes: list[int] = []
+    writev = os.writev
+
+    def counted(fd: int, buffers: list[memoryview]) -> int:
+        sent = writev(fd, buffers)
+        writes.append(sent)
+        return sent
+
+    monkeypatch.setattr(os, "writev", counted)
+    body = bytes(range(256)) * (64 * 1024)  # 16 MB
+    with trio.fail_after(60):
+        async with serving(echo) as server, client() as http:
+            response = await http.post(f"{server.url}/big", content=body)
+    assert server.requests[0][1] == body
+    assert response.content == b"POST /big " + body
+    assert len(writes) > 1 and sum(writes) > len(body)  # partial writes, head included
+
+
+@given(st.lists(st.binary(max_size=40), max_size=6), st.data())
+def test_what_is_left_to_send_after_a_partial_write(
+    pieces: list[bytes], data: st.DataObject
+) -> None:
+    from claw_runtime.http.transport import _unsent
+
+    whole = b"".join(pieces)
+    sent = data.draw(st.integers(0, len(whole)))
+    left = _unsent([memoryview(p) for p in pieces if p], sent)
+    assert b"".join(left) == whole[sent:]
+    assert all(left)  # no empty piece left to write
