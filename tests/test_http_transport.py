@@ -26,7 +26,7 @@ import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 
-from claw_runtime.http.transport import DEFAULT_LIMITS, Http11Transport
+from claw_runtime.http.transport import DEFAULT_LIMITS, Http11Transport, _unsent
 
 Handler = Callable[[trio.SocketStream, h11.Connection, h11.Request, bytes], Awaitable[bool]]
 """Answers one request; returns whether the connection stays open for the next."""
@@ -559,8 +559,6 @@ async def test_a_body_bigger_than_the_socket_buffers_arrives_whole_and_in_order(
 def test_what_is_left_to_send_after_a_partial_write(
     pieces: list[bytes], data: st.DataObject
 ) -> None:
-    from claw_runtime.http.transport import _unsent
-
     whole = b"".join(pieces)
     sent = data.draw(st.integers(0, len(whole)))
     left = _unsent([memoryview(p) for p in pieces if p], sent)
