@@ -263,6 +263,20 @@ def result_text(block: dict[str, Any], separator: str = "") -> str:
     return separator.join(part.get("text", "") for part in content)
 
 
+async def processes_once(marker: str, *, running: bool, within: float = 5.0) -> list[str]:
+    """:func:`processes_with` ``marker`` once some are ``running`` (or none are), looking
+    every 0.1 s for at most ``within`` seconds of real time: the processes are real, and
+    starting or ending one is not instant (a shell exec'ing the next stage can read as
+    having no command line for a moment)."""
+    found = processes_with(marker)
+    for _ in range(int(within / 0.1)):
+        if bool(found) == running:
+            break
+        await trio.sleep(0.1)
+        found = processes_with(marker)
+    return found
+
+
 def processes_with(marker: str) -> list[str]:
     """PIDs of live processes whose command line contains ``marker`` (orphan checks)."""
     found = []

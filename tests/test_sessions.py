@@ -18,7 +18,7 @@ from claw_runtime.bus import Subscription
 from claw_runtime.errors import ProviderConfigError
 from claw_runtime.testing import Script, ToolCallSpec, Turn, open_fake_model_server
 
-from _harness import fake_server_in_thread, processes_with
+from _harness import fake_server_in_thread, processes_once, processes_with
 
 
 def env_for(server_url: str, tmp_path: Path) -> dict[str, str]:
@@ -96,19 +96,10 @@ async def test_a_background_shell_does_not_hold_the_session_open(tmp_path: Path)
             ):
                 result = await session.run("start the dev server")
                 assert result.result == "server started", session.agent.messages
-                # Still running. Its command line can read as gone for a moment while
-                # the process tree's shell execs the next stage, so look more than once.
-                for _ in range(50):
-                    if processes_with(marker):
-                        break
-                    await trio.sleep(0.1)
-                assert processes_with(marker), session.agent.messages[2]
+                running = await processes_once(marker, running=True)
+                assert running, session.agent.messages[2]  # still running
     assert stopped  # the session's end stopped it, and said so
-    for _ in range(50):
-        if not processes_with(marker):
-            break
-        await trio.sleep(0.1)
-    assert processes_with(marker) == []
+    assert await processes_once(marker, running=False) == []
 
 
 async def test_errors_leave_the_public_api_unwrapped(tmp_path: Path) -> None:
